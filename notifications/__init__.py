@@ -1,0 +1,1 @@
+"""What tells people: digest building (pure), templates, and delivery (SMTP, outbox files)."""

@@ -1,0 +1,89 @@
+"""What a digest says, as plain data: the pipeline fills it, the renderer turns it into a message.
+
+Nothing here does I/O.  One `Digest` is one e-mail to one recipient.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from watchers.articles import Article
+
+
+@dataclass(frozen=True, slots=True)
+class PaperRef:
+    """A short reference to a tracked paper: enough to name it in a sentence."""
+
+    pmid: str
+    title: str = ""  # plain text
+    first_author: str = ""  # "Smith JA"
+    year: int | None = None
+
+    def label(self) -> str:
+        """'Smith JA 2025, "Title" (PMID 123)' with the parts that are known."""
+        parts = []
+        if self.first_author:
+            parts.append(self.first_author + (f" {self.year}" if self.year else ""))
+        elif self.year:
+            parts.append(str(self.year))
+        if self.title:
+            parts.append(f"\u201c{self.title}\u201d")
+        parts.append(f"PMID {self.pmid}")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """A retraction, expression of concern, erratum or update newly recorded on a tracked paper."""
+
+    paper: PaperRef
+    kind: str  # RetractionIn, ExpressionOfConcernIn, ErratumIn, RetractedandRepublishedIn, UpdateIn,
+    # or the publication type "Retracted Publication" / "Expression of Concern"
+    notice_pmid: str = ""  # the PMID of the notice, when PubMed gives one
+    notice_source: str = ""  # RefSource text, e.g. "Cancer Rep. 2026;9:e70001"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One article in a digest, with every reason it is there."""
+
+    article: Article
+    watches: tuple[str, ...] = ()  # names of the watches that newly found it
+    cites: tuple[PaperRef, ...] = ()  # tracked papers it newly cites
+    citation_sources: tuple[str, ...] = ()  # "pubmed", "icite"
+
+
+@dataclass(frozen=True, slots=True)
+class WatchNote:
+    """A line about a watch that is not an article: a first run's baseline, a query warning."""
+
+    watch: str
+    text: str
+    is_problem: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """Everything one recipient is told in one message."""
+
+    recipient: str
+    created: datetime
+    entries: tuple[Entry, ...] = ()  # each article once, in the order they should be listed
+    corrections: tuple[Correction, ...] = ()
+    notes: tuple[WatchNote, ...] = ()
+    watch_terms: dict[str, tuple[str, ...]] = field(default_factory=dict)  # watch -> key terms to bold
+    watch_queries: dict[str, str] = field(default_factory=dict)  # watch -> its PubMed query
+
+    @property
+    def citation_entries(self) -> tuple[Entry, ...]:
+        return tuple(e for e in self.entries if e.cites)
+
+    @property
+    def hit_entries(self) -> tuple[Entry, ...]:
+        """Entries found by a watch and not already listed as a citation."""
+        return tuple(e for e in self.entries if e.watches and not e.cites)
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.entries or self.corrections or self.notes)
