@@ -1,0 +1,117 @@
+"""Digest building: what a recipient is still to be told (queue items) in, one `Digest` out.
+
+Pure: no I/O.  Each article appears once, with every reason it is there (the watches that found
+it, the tracked papers it cites); corrections come first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from notifications.model import Correction, Digest, Entry, PaperRef, WatchNote
+from watchers.articles import Article
+
+RETRACTION_KINDS = ("RetractionIn", "Retracted Publication", "RetractedandRepublishedIn")
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One thing to tell: kind "hit" (reason: watch), "citation" (reason: cited PMID),
+    "correction" (pmid: the tracked paper; reason: "KIND|NOTICE_PMID|SOURCE"), "note"
+    (reason: "WATCH|TEXT|problem" or "WATCH|TEXT|")."""
+
+    kind: str
+    pmid: str
+    reason: str
+
+
+def paper_ref(pmid: str, article: Article | None) -> PaperRef:
+    if article is None:
+        return PaperRef(pmid=pmid)
+    return PaperRef(pmid=pmid, title=article.title, first_author=article.first_author, year=article.year)
+
+
+def build_digest(
+    recipient: str,
+    items: Iterable[Item],
+    articles: Mapping[str, Article],
+    *,
+    created: datetime,
+    watch_order: Sequence[str] = (),
+    watch_terms: Mapping[str, tuple[str, ...]] | None = None,
+    watch_queries: Mapping[str, str] | None = None,
+    citation_sources: Mapping[tuple[str, str], Sequence[str]] | None = None,
+) -> Digest:
+    """Group queue items into a digest.  `articles` must hold every PMID the items name
+    (an item whose article is missing is listed by PMID only)."""
+    watches: dict[str, list[str]] = {}
+    cites: dict[str, list[str]] = {}
+    corrections: list[Correction] = []
+    notes: list[WatchNote] = []
+    seen_notes: set[tuple[str, str]] = set()
+    for item in items:
+        if item.kind == "hit":
+            watches.setdefault(item.pmid, [])
+            if item.reason not in watches[item.pmid]:
+                watches[item.pmid].append(item.reason)
+        elif item.kind == "citation":
+            cites.setdefault(item.pmid, [])
+            if item.reason not in cites[item.pmid]:
+                cites[item.pmid].append(item.reason)
+        elif item.kind == "correction":
+            kind, notice_pmid, source = (item.reason.split("|", 2) + ["", ""])[:3]
+            corrections.append(
+                Correction(
+                    paper=paper_ref(item.pmid, articles.get(item.pmid)),
+                    kind=kind,
+                    notice_pmid=notice_pmid,
+                    notice_source=source,
+                )
+            )
+        elif item.kind == "note":
+            watch, text, flag = (item.reason.split("|", 2) + ["", ""])[:3]
+            if (watch, text) not in seen_notes:
+                seen_notes.add((watch, text))
+                notes.append(WatchNote(watch=watch, text=text, is_problem=flag == "problem"))
+
+    order = {name: i for i, name in enumerate(watch_order)}
+    rank = lambda names: min((order.get(n, len(order)) for n in names), default=len(order))  # noqa: E731
+
+    def article_of(pmid: str) -> Article:
+        return articles.get(pmid) or Article(pmid=pmid, title_html=f"PMID {pmid}")
+
+    def newest_first(pmid: str) -> tuple[str, int]:
+        a = articles.get(pmid)
+        return ((a.entrez_date if a else ""), int(pmid))
+
+    entries: list[Entry] = []
+    for pmid in sorted(cites, key=newest_first, reverse=True):
+        ws = sorted(watches.get(pmid, []), key=lambda n: order.get(n, len(order)))
+        sources = sorted({s for c in cites[pmid] for s in (citation_sources or {}).get((c, pmid), ())})
+        entries.append(
+            Entry(
+                article=article_of(pmid),
+                watches=tuple(ws),
+                cites=tuple(paper_ref(c, articles.get(c)) for c in cites[pmid]),
+                citation_sources=tuple(sources),
+            )
+        )
+    hits = [p for p in watches if p not in cites]
+    hits.sort(key=newest_first, reverse=True)
+    hits.sort(key=lambda p: rank(watches[p]))
+    for pmid in hits:
+        ws = sorted(watches[pmid], key=lambda n: order.get(n, len(order)))
+        entries.append(Entry(article=article_of(pmid), watches=tuple(ws)))
+
+    corrections.sort(key=lambda c: (c.kind not in RETRACTION_KINDS, c.paper.pmid))
+    return Digest(
+        recipient=recipient,
+        created=created,
+        entries=tuple(entries),
+        corrections=tuple(corrections),
+        notes=tuple(notes),
+        watch_terms=dict(watch_terms or {}),
+        watch_queries=dict(watch_queries or {}),
+    )

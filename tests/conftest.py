@@ -1,0 +1,253 @@
+"""Shared fixtures: the fake E-utilities and iCite servers, a real SMTP server on loopback, a
+config writer, and a way to run the `litwatch` command in this process."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP as AioSMTP
+from aiosmtpd.smtp import Envelope, Session
+
+from tests.fakes.eutils import FakeEutils
+from tests.fakes.icite import FakeICite
+from tests.fakes.pubmed_xml import esc
+
+ROOT = Path(__file__).resolve().parents[1]
+API_KEY = "test-api-key-3f1e9c"  # a known secret: tests search every output for it
+SMTP_PASSWORD = "test-smtp-password-77ab"
+
+TRACKED = "39973148"
+TRACKED_TITLE = (
+    "A Case Series and Literature Review on Zanubrutinib Therapy for the Treatment of "
+    "Relapsed/Refractory Immune Thrombocytopenia"
+)
+Q_BTK = (
+    '(zanubrutinib OR rilzabrutinib OR ibrutinib OR "Bruton tyrosine kinase inhibitor") AND '
+    '("Purpura, Thrombocytopenic, Idiopathic"[MeSH Terms] OR "immune thrombocytopenia"[Title/Abstract])'
+)
+Q_RILZA = "rilzabrutinib[Title/Abstract]"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        return email.message_from_bytes(self.data, policy=email.policy.default)  # type: ignore[return-value]
+
+
+@dataclass
+class SmtpHandler:
+    """Records what the server accepted; can refuse recipients or answer DATA with an error."""
+
+    received: list[Received] = field(default_factory=list)
+    refuse: dict[str, str] = field(default_factory=dict)  # recipient -> SMTP reply
+    data_reply: str | None = None  # e.g. "421 try later"
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(self, server: AioSMTP, session: Session, envelope: Envelope, address: str, options):  # noqa: N802, ANN001
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: AioSMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        if self.data_reply:
+            return self.data_reply
+        with self.lock:
+            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content))
+        return "250 Message accepted for delivery"
+
+
+class SmtpServer:
+    """aiosmtpd on 127.0.0.1; `stop()` and `start()` again on the same port simulate an outage."""
+
+    def __init__(self, **controller_kwargs) -> None:
+        self.handler = SmtpHandler()
+        self.port = free_port()
+        self.kwargs = controller_kwargs
+        self.controller: Controller | None = None
+
+    def start(self) -> SmtpServer:
+        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **self.kwargs)
+        self.controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+    @property
+    def received(self) -> list[Received]:
+        return self.handler.received
+
+    def messages(self) -> list[EmailMessage]:
+        return [r.message for r in self.received]
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def ncbi() -> Iterator[FakeEutils]:
+    with FakeEutils() as fake:
+        yield fake
+
+
+@pytest.fixture
+def icite() -> Iterator[FakeICite]:
+    with FakeICite() as fake:
+        yield fake
+
+
+@pytest.fixture(autouse=True)
+def _environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Known secrets in the environment; no user config leaks in."""
+    monkeypatch.setenv("LITWATCH_NCBI_API_KEY", API_KEY)
+    monkeypatch.setenv("LITWATCH_SMTP_PASSWORD", SMTP_PASSWORD)
+    monkeypatch.delenv("LITWATCH_CONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
+def write_config(folder: Path, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "litwatch.toml"
+    path.write_text(text, encoding="utf-8")
+    path.chmod(0o600)
+    return path
+
+
+def toml_str(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def scenario_config(
+    folder: Path,
+    ncbi: FakeEutils,
+    *,
+    smtp: SmtpServer | None = None,
+    watches: list[tuple[str, str]] | None = None,
+    tracked: list[str] | None = None,
+    extra: str = "",
+    digest_extra: str = "",
+    recipients: list[str] | None = None,
+    retries: int = 2,
+) -> Path:
+    watches = watches if watches is not None else [("BTK inhibitors in ITP", Q_BTK), ("Rilzabrutinib", Q_RILZA)]
+    tracked = tracked if tracked is not None else [TRACKED]
+    recipients = recipients if recipients is not None else ["haematology@example.org"]
+    lines = [
+        "[ncbi]",
+        'email = "lab@example.org"',
+        f"base_url = {toml_str(ncbi.base_url)}",
+        "timeout = 5",
+        f"retries = {retries}",
+        "",
+    ]
+    for name, query in watches:
+        lines += ["[[watch]]", f"name = {toml_str(name)}", f"query = {toml_str(query)}", ""]
+    lines += ["[tracked]", "pmids = [" + ", ".join(toml_str(p) for p in tracked) + "]", ""]
+    lines += [
+        "[digest]",
+        'sender = "litwatch@example.org"',
+        "recipients = [" + ", ".join(toml_str(r) for r in recipients) + "]",
+        digest_extra,
+        "",
+    ]
+    if smtp is not None:
+        lines += ["[smtp]", 'host = "127.0.0.1"', f"port = {smtp.port}", 'security = "none"', ""]
+    lines.append(extra)
+    return write_config(folder, "\n".join(lines))
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def litwatch(capsys: pytest.CaptureFixture[str]):
+    """Run `litwatch ARGS...` in this process; returns exit code, stdout, stderr."""
+    from jobs.cli import main
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+def run_subprocess(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Run the installed `litwatch` entry point in a child process (for signals, locks, crashes)."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "jobs.cli", *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=ROOT
+    )
+
+
+def add_itp_article(ncbi: FakeEutils, pmid: str, *, days_ago: int = 1, title: str | None = None, **kwargs) -> None:
+    """A BTK/ITP-flavoured PubMed record with an Entrez date `days_ago` before the fake's today."""
+    edat = ncbi.today - timedelta(days=days_ago)
+    kwargs.setdefault("authors", (("Zhang", "Wei", "W"), ("Li", "Na", "N"), ("Chen", "Hao", "H")))
+    kwargs.setdefault("journal", "American journal of hematology")
+    kwargs.setdefault("iso", "Am J Hematol")
+    kwargs.setdefault("year", edat.year)
+    kwargs.setdefault("month", edat.month)
+    kwargs.setdefault("day", edat.day)
+    kwargs.setdefault("doi", f"10.1002/ajh.{pmid}")
+    ncbi.add_article(
+        pmid,
+        title if title is not None else esc(f"Zanubrutinib in immune thrombocytopenia: report {pmid}"),
+        edat=edat,
+        **kwargs,
+    )
+
+
+def seed_tracked(ncbi: FakeEutils, citing: list[str] | None = None) -> None:
+    """The zanubrutinib case series (PMID 39973148) and its cited-by list."""
+    ncbi.add_article(
+        TRACKED,
+        esc(TRACKED_TITLE),
+        edat=date(2025, 2, 20),
+        authors=(("Wang", "Lu", "L"), ("Sun", "Hui", "H")),
+        journal="Cancer reports (Hoboken, N.J.)",
+        iso="Cancer Rep (Hoboken)",
+        year=2025,
+        month=2,
+        day=18,
+        doi="10.1002/cnr2.70152",
+        pmcid="PMC11840241",
+        publication_types=("Journal Article", "Case Reports", "Review"),
+    )
+    ncbi.citedin[TRACKED] = list(citing or [])

@@ -1,0 +1,300 @@
+"""The Entrez (E-utilities) client: our own HTTP, Biopython's parsers.
+
+`Bio.Entrez`'s request functions have no timeouts, retry 429 and 5xx without waiting and keep
+global state, so this module owns the transport: one pacer for the whole process (NCBI allows 3
+requests/s without an API key, 10 with one), connect and read timeouts, bounded retries with
+exponential backoff and jitter (honouring `Retry-After`) on connection errors, 429, 5xx and on
+HTTP 200 answers that are not a valid answer (an `<ERROR>` element, a JSON error, an HTML page, a
+truncated body).  Answers are parsed with `Bio.Entrez`'s validating parser against the DTDs that
+Biopython bundles; nothing is downloaded at run time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+import tenacity
+
+from watchers import ncbi_xml
+from watchers.articles import Article, parse_pubmed_xml
+
+log = logging.getLogger(__name__)
+
+TOOL = "litwatch"
+MAX_SEARCH_POSITION = 9999  # PubMed's esearch serves only the first 9,999 ids of a search
+POST_ABOVE = 200  # NCBI asks for POST when an id list is longer than about 200
+FETCH_BATCH = 400  # PubMed records per efetch
+LINK_BATCH = 300  # papers per elink
+
+
+class EntrezError(Exception):
+    """E-utilities could not give a valid answer, even after retries."""
+
+
+class _Retryable(Exception):
+    """A failure worth another try; `retry_after` is the server's wish, in seconds."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Pacer:
+    """Spaces request starts at least `interval` seconds apart, across threads."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self._lock = threading.Lock()
+        self._next = 0.0
+        self._clock = clock
+        self._sleep = sleep
+
+    def wait(self, interval: float) -> None:
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next)
+            self._next = start + interval
+        if start > now:
+            self._sleep(start - now)
+
+
+PROCESS_PACER = Pacer()  # the one pacer of this process: every client shares it
+
+
+@dataclass(frozen=True, slots=True)
+class SearchPage:
+    """One esearch answer."""
+
+    count: int
+    ids: list[str]
+    query_translation: str = ""
+    errors: dict[str, list[str]] = field(default_factory=dict)  # PhraseNotFound, FieldNotFound, ...
+    warnings: list[str] = field(default_factory=list)  # OutputMessage, QuotedPhraseNotFound, ...
+
+
+class EntrezClient:
+    """A polite E-utilities client.  `requests_made` counts HTTP requests, retries included."""
+
+    def __init__(
+        self,
+        *,
+        email: str,
+        api_key: str | None = None,
+        base_url: str = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/",
+        timeout: float = 60.0,
+        connect_timeout: float = 10.0,
+        retries: int = 5,
+        backoff: float = 2.0,
+        max_backoff: float = 60.0,
+        pacer: Pacer = PROCESS_PACER,
+        sleep: Callable[[float], None] = time.sleep,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.email = email
+        self.api_key = api_key or None
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.timeout = (connect_timeout, timeout)
+        self.retries = retries
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.pacer = pacer
+        self.interval = 0.1 if self.api_key else 1 / 3
+        self._sleep = sleep
+        self._session = session or requests.Session()
+        self._session.headers["User-Agent"] = f"{TOOL} (mailto:{email})"
+        self.requests_made = 0
+
+    def close(self) -> None:
+        self._session.close()
+
+    # -- transport ------------------------------------------------------------------------------
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self.api_key, "***") if self.api_key else text
+
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Retryable) and exc.retry_after is not None:
+            return min(max(exc.retry_after, 0.0), self.max_backoff)
+        delay = self.backoff * 2 ** (state.attempt_number - 1)
+        return min(delay, self.max_backoff) * random.uniform(0.5, 1.0)
+
+    def _request(self, endpoint: str, params: Sequence[tuple[str, str]], check: Callable[[bytes], Any]) -> Any:
+        """Send one E-utility request (GET, or POST for long id lists) and return `check(body)`.
+
+        `check` parses the body and raises `_Retryable` for an answer that is not valid.
+        """
+        base = [("tool", TOOL), ("email", self.email)]
+        if self.api_key:
+            base.append(("api_key", self.api_key))
+        all_params = list(params) + base
+        use_post = sum(v.count(",") + 1 for k, v in params if k == "id") > POST_ABOVE
+        url = self.base_url + endpoint + ".fcgi"
+
+        def attempt() -> Any:
+            self.pacer.wait(self.interval)
+            self.requests_made += 1
+            try:
+                if use_post:
+                    resp = self._session.post(url, data=all_params, timeout=self.timeout)
+                else:
+                    resp = self._session.get(url, params=all_params, timeout=self.timeout)
+                body = resp.content
+            except requests.RequestException as exc:
+                raise _Retryable(f"{endpoint}: {type(exc).__name__}: {self._redact(str(exc))}") from None
+            if resp.status_code == 429:
+                retry_after = _retry_after(resp.headers.get("Retry-After"))
+                raise _Retryable(f"{endpoint}: HTTP 429 (rate limited)", retry_after if retry_after else 1.0)
+            if resp.status_code >= 500:
+                raise _Retryable(f"{endpoint}: HTTP {resp.status_code}", _retry_after(resp.headers.get("Retry-After")))
+            if resp.status_code != 200:
+                raise EntrezError(f"{endpoint}: HTTP {resp.status_code}: {_snippet(body)}")
+            _reject_non_xml(endpoint, resp, body)
+            return check(body)
+
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(self.retries + 1),
+            wait=self._wait,
+            retry=tenacity.retry_if_exception_type(_Retryable),
+            sleep=self._sleep,
+            reraise=True,
+            before_sleep=lambda s: log.info(
+                "retrying %s after: %s", endpoint, s.outcome.exception() if s.outcome else "?"
+            ),
+        )
+        try:
+            return retrying(attempt)
+        except _Retryable as exc:
+            raise EntrezError(f"{exc} (gave up after {self.retries + 1} attempts)") from None
+
+    # -- E-utilities ----------------------------------------------------------------------------
+
+    def esearch(
+        self,
+        term: str,
+        *,
+        retstart: int = 0,
+        retmax: int = MAX_SEARCH_POSITION,
+        datetype: str | None = None,
+        mindate: str | None = None,
+        maxdate: str | None = None,
+        reldate: int | None = None,
+    ) -> SearchPage:
+        """One esearch page of PubMed ids (and the total count)."""
+        params = [("db", "pubmed"), ("term", term), ("retstart", str(retstart)), ("retmax", str(retmax))]
+        if datetype:
+            params.append(("datetype", datetype))
+        if mindate:
+            params += [("mindate", mindate), ("maxdate", maxdate or "3000")]
+        if reldate is not None:
+            params.append(("reldate", str(reldate)))
+        return self._request("esearch", params, _parse_search)
+
+    def fetch_articles(self, pmids: Iterable[str]) -> Iterator[Article]:
+        """PubMed records of these PMIDs, batched; ids PubMed does not know are simply absent."""
+        for batch in _batches(sorted(set(pmids), key=int), FETCH_BATCH):
+            params = [("db", "pubmed"), ("retmode", "xml"), ("id", ",".join(batch))]
+            yield from self._request("efetch", params, _parse_articles)
+
+    def cited_by(self, pmids: Iterable[str]) -> dict[str, set[str]]:
+        """PubMed's "cited by" (papers in PMC that cite each PMID), one LinkSet per paper."""
+        out: dict[str, set[str]] = {}
+        for batch in _batches(sorted(set(pmids), key=int), LINK_BATCH):
+            params = [("dbfrom", "pubmed"), ("db", "pubmed"), ("linkname", "pubmed_pubmed_citedin")]
+            params += [("id", p) for p in batch]
+            links = self._request("elink", params, _parse_links)
+            missing = set(batch) - set(links)
+            if missing:
+                raise EntrezError(f"elink: no LinkSet for {len(missing)} of {len(batch)} papers")
+            out.update(links)
+        return out
+
+
+# -- answers --------------------------------------------------------------------------------------
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def _snippet(body: bytes, n: int = 120) -> str:
+    return " ".join(body[:n].decode("utf-8", "replace").split())
+
+
+def _reject_non_xml(endpoint: str, resp: requests.Response, body: bytes) -> None:
+    head = body.lstrip()[:200].lower()
+    if not head:
+        raise _Retryable(f"{endpoint}: empty answer")
+    if head.startswith(b"{") or "json" in resp.headers.get("Content-Type", ""):
+        try:
+            message = json.loads(body).get("error", "")
+        except (ValueError, AttributeError):
+            message = _snippet(body)
+        raise _Retryable(f"{endpoint}: error answer: {message}")
+    if head.startswith((b"<!doctype html", b"<html")):
+        raise _Retryable(f"{endpoint}: an HTML page instead of XML: {_snippet(body)}")
+
+
+def _xml(body: bytes) -> Any:
+    try:
+        return ncbi_xml.read(body)
+    except ncbi_xml.NCBIXMLError as exc:
+        raise _Retryable(f"not a valid answer: {exc}") from None
+
+
+def _parse_search(body: bytes) -> SearchPage:
+    rec = _xml(body)
+    if "ERROR" in rec and rec["ERROR"]:
+        raise _Retryable(f"esearch: {rec['ERROR']}")
+    errors = {str(k): [str(x) for x in v] for k, v in dict(rec.get("ErrorList") or {}).items() if v}
+    warnings = [f"{k}: {', '.join(str(x) for x in v)}" for k, v in dict(rec.get("WarningList") or {}).items() if v]
+    return SearchPage(
+        count=int(rec["Count"]),
+        ids=[str(i) for i in rec.get("IdList", [])],
+        query_translation=str(rec.get("QueryTranslation", "")),
+        errors=errors,
+        warnings=warnings,
+    )
+
+
+def _parse_articles(body: bytes) -> list[Article]:
+    try:
+        return parse_pubmed_xml(body)
+    except ncbi_xml.NCBIXMLError as exc:
+        raise _Retryable(f"efetch: not a valid answer: {exc}") from None
+
+
+def _parse_links(body: bytes) -> dict[str, set[str]]:
+    rec = _xml(body)
+    if not isinstance(rec, list):
+        raise _Retryable("elink: not an eLinkResult")
+    out: dict[str, set[str]] = {}
+    for linkset in rec:
+        if linkset.get("ERROR"):
+            raise _Retryable(f"elink: {linkset['ERROR']}")
+        ids = [str(i) for i in linkset.get("IdList", [])]
+        if len(ids) != 1:
+            raise EntrezError(f"elink: a LinkSet for {len(ids)} papers (ids must be sent one per id= parameter)")
+        citing: set[str] = set()
+        for db in linkset.get("LinkSetDb", []):
+            if db.get("LinkName") == "pubmed_pubmed_citedin":
+                citing.update(str(link["Id"]) for link in db.get("Link", []))
+        out.setdefault(ids[0], set()).update(citing)
+    return out
+
+
+def _batches(items: Sequence[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield list(items[i : i + size])

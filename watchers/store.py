@@ -1,0 +1,678 @@
+"""The store the watchers diff against: articles, watch hits, tracked papers, citations,
+corrections, what each recipient is still to be told (the queue), deliveries and runs.
+
+SQLite by default (one file; backed up before a migration), PostgreSQL with `[store] url`.  The
+schema is versioned with numbered migrations applied at start.  A store whose schema is newer than
+this code is refused.  All SQL is written once, in the subset both databases speak.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from watchers.articles import Article
+
+log = logging.getLogger(__name__)
+
+
+class StoreError(Exception):
+    """The store cannot be used: unreadable, corrupt, locked, or from a newer litwatch."""
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+# Each migration is a list of statements.  {pk} is the auto-numbered primary key, {blob} a byte
+# string column: the only spellings SQLite and PostgreSQL do not share here.
+MIGRATIONS: list[list[str]] = [
+    # 1: the first schema
+    [
+        """CREATE TABLE articles (
+            pmid TEXT PRIMARY KEY,
+            data TEXT NOT NULL,
+            entrez_date TEXT NOT NULL DEFAULT '',
+            fetched_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE watches (
+            name TEXT PRIMARY KEY,
+            query TEXT NOT NULL,
+            baseline_run BIGINT,
+            last_count BIGINT,
+            last_translation TEXT NOT NULL DEFAULT '',
+            last_problems TEXT NOT NULL DEFAULT '[]'
+        )""",
+        """CREATE TABLE watch_hits (
+            watch TEXT NOT NULL,
+            pmid TEXT NOT NULL,
+            run_id BIGINT NOT NULL,
+            first_seen TEXT NOT NULL,
+            baseline INTEGER NOT NULL,
+            PRIMARY KEY (watch, pmid)
+        )""",
+        "CREATE INDEX watch_hits_pmid ON watch_hits (pmid)",
+        """CREATE TABLE tracked (
+            pmid TEXT PRIMARY KEY,
+            origin TEXT NOT NULL,
+            note TEXT NOT NULL DEFAULT '',
+            added_at TEXT NOT NULL,
+            link_sources TEXT NOT NULL DEFAULT '',
+            checked_at TEXT
+        )""",
+        """CREATE TABLE citations (
+            cited TEXT NOT NULL,
+            citing TEXT NOT NULL,
+            source TEXT NOT NULL,
+            run_id BIGINT NOT NULL,
+            first_seen TEXT NOT NULL,
+            baseline INTEGER NOT NULL,
+            PRIMARY KEY (cited, citing, source)
+        )""",
+        "CREATE INDEX citations_citing ON citations (citing)",
+        """CREATE TABLE corrections (
+            pmid TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            notice_pmid TEXT NOT NULL,
+            notice_source TEXT NOT NULL DEFAULT '',
+            run_id BIGINT NOT NULL,
+            first_seen TEXT NOT NULL,
+            baseline INTEGER NOT NULL,
+            PRIMARY KEY (pmid, kind, notice_pmid)
+        )""",
+        """CREATE TABLE runs (
+            id {pk},
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            outcome TEXT NOT NULL,
+            watches INTEGER NOT NULL DEFAULT 0,
+            hits INTEGER NOT NULL DEFAULT 0,
+            new_articles INTEGER NOT NULL DEFAULT 0,
+            new_citations INTEGER NOT NULL DEFAULT 0,
+            corrections INTEGER NOT NULL DEFAULT 0,
+            deliveries INTEGER NOT NULL DEFAULT 0,
+            requests INTEGER NOT NULL DEFAULT 0,
+            error TEXT NOT NULL DEFAULT ''
+        )""",
+        """CREATE TABLE deliveries (
+            id {pk},
+            recipient TEXT NOT NULL,
+            message_id TEXT NOT NULL UNIQUE,
+            subject TEXT NOT NULL,
+            method TEXT NOT NULL,
+            status TEXT NOT NULL,
+            run_id BIGINT NOT NULL,
+            created_at TEXT NOT NULL,
+            sent_at TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            error TEXT NOT NULL DEFAULT '',
+            message {blob} NOT NULL
+        )""",
+        "CREATE INDEX deliveries_status ON deliveries (status)",
+        """CREATE TABLE queue (
+            id {pk},
+            recipient TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            pmid TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            run_id BIGINT NOT NULL,
+            delivery_id BIGINT,
+            UNIQUE (recipient, kind, pmid, reason)
+        )""",
+        "CREATE INDEX queue_recipient ON queue (recipient, delivery_id)",
+        "CREATE INDEX queue_pmid ON queue (pmid)",
+    ],
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True, slots=True)
+class Tracked:
+    pmid: str
+    origin: str  # "config", "cli" or "announced"
+    note: str
+    added_at: str
+    link_sources: str  # comma-separated cited-by sources whose baseline is stored
+    checked_at: str | None
+
+    @property
+    def baselined_sources(self) -> set[str]:
+        return {s for s in self.link_sources.split(",") if s}
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    id: int
+    recipient: str
+    kind: str  # "hit", "citation", "correction"
+    pmid: str
+    reason: str  # watch name; cited PMID; "KIND|NOTICE_PMID|SOURCE"
+    run_id: int
+    delivery_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: int
+    recipient: str
+    message_id: str
+    subject: str
+    method: str
+    status: str  # "sending" (accepted unknown), "sent", "failed"
+    run_id: int
+    created_at: str
+    sent_at: str | None
+    attempts: int
+    error: str
+    message: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    id: int
+    started_at: str
+    finished_at: str | None
+    outcome: str
+    watches: int
+    hits: int
+    new_articles: int
+    new_citations: int
+    corrections: int
+    deliveries: int
+    requests: int
+    error: str
+
+
+class Store:
+    """One connection to the store.  Use `with store.transaction():` around a unit of change."""
+
+    dialect = "sqlite"
+    pk = "INTEGER PRIMARY KEY AUTOINCREMENT"
+    blob = "BLOB"
+
+    def __init__(self, conn: Any, location: str) -> None:
+        self._conn = conn
+        self.location = location
+        self._depth = 0
+
+    # -- plumbing ---------------------------------------------------------------------------------
+
+    def _sql(self, sql: str) -> str:
+        return sql
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._conn.execute(self._sql(sql), tuple(params))
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        self._conn.executemany(self._sql(sql), [tuple(r) for r in rows])
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in self.execute(sql, params).fetchall()]
+
+    def value(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        row = self.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    def _begin(self) -> None:
+        self._conn.execute("BEGIN IMMEDIATE")
+
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """All changes inside commit together, or none do."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self
+            finally:
+                self._depth -= 1
+            return
+        self._begin()
+        self._depth = 1
+        try:
+            yield self
+        except BaseException:
+            self._depth = 0
+            self._conn.rollback()
+            raise
+        self._depth = 0
+        self._conn.commit()
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def schema_version(self) -> int:
+        return int(self.value("SELECT version FROM schema_version") or 0)
+
+    def _create_version_table(self) -> None:
+        self.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        if self.value("SELECT COUNT(*) FROM schema_version") == 0:
+            self.execute("INSERT INTO schema_version (version) VALUES (0)")
+
+    def migrate(self, backup: bool = True) -> None:
+        with self.transaction():
+            self._create_version_table()
+        current = self.schema_version()
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.location}: schema version {current} is newer than this litwatch knows "
+                f"({SCHEMA_VERSION}); upgrade litwatch"
+            )
+        if current == SCHEMA_VERSION:
+            return
+        if backup and current > 0:
+            self._backup(current)
+        for number in range(current + 1, SCHEMA_VERSION + 1):
+            with self.transaction():
+                for statement in MIGRATIONS[number - 1]:
+                    self.execute(statement.format(pk=self.pk, blob=self.blob))
+                self.execute("UPDATE schema_version SET version = ?", (number,))
+            log.info("store %s: migrated to schema version %d", self.location, number)
+
+    def _backup(self, version: int) -> None:
+        """Keep a copy of the store before changing its schema (SQLite: a file beside it)."""
+
+    # -- articles ---------------------------------------------------------------------------------
+
+    def known_pmids(self, pmids: Iterable[str]) -> set[str]:
+        out: set[str] = set()
+        for chunk in _chunks(list(pmids), 500):
+            marks = ",".join("?" * len(chunk))
+            out.update(r[0] for r in self.rows(f"SELECT pmid FROM articles WHERE pmid IN ({marks})", chunk))
+        return out
+
+    def articles(self, pmids: Iterable[str]) -> dict[str, Article]:
+        out: dict[str, Article] = {}
+        for chunk in _chunks(list(pmids), 500):
+            marks = ",".join("?" * len(chunk))
+            for pmid, data in self.rows(f"SELECT pmid, data FROM articles WHERE pmid IN ({marks})", chunk):
+                out[pmid] = Article.from_dict(json.loads(data))
+        return out
+
+    def put_articles(self, articles: Iterable[Article]) -> None:
+        stamp = now_iso()
+        rows = [(a.pmid, json.dumps(a.to_dict(), ensure_ascii=False), a.entrez_date, stamp) for a in articles]
+        self.executemany(
+            "INSERT INTO articles (pmid, data, entrez_date, fetched_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (pmid) DO UPDATE SET data = excluded.data, entrez_date = excluded.entrez_date, "
+            "fetched_at = excluded.fetched_at",
+            rows,
+        )
+
+    def article_count(self) -> int:
+        return int(self.value("SELECT COUNT(*) FROM articles"))
+
+    # -- watches ----------------------------------------------------------------------------------
+
+    def watch_baselined(self, name: str) -> bool:
+        return self.value("SELECT baseline_run FROM watches WHERE name = ?", (name,)) is not None
+
+    def watch_hits(self, name: str) -> set[str]:
+        return {r[0] for r in self.rows("SELECT pmid FROM watch_hits WHERE watch = ?", (name,))}
+
+    def save_watch(self, name: str, query: str, run_id: int, count: int, translation: str, problems: list[str]) -> None:
+        self.execute(
+            "INSERT INTO watches (name, query, baseline_run, last_count, last_translation, last_problems) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET query = excluded.query, "
+            "last_count = excluded.last_count, last_translation = excluded.last_translation, "
+            "last_problems = excluded.last_problems",
+            (name, query, run_id, count, translation, json.dumps(problems)),
+        )
+
+    def add_hits(self, watch: str, pmids: Iterable[str], run_id: int, *, baseline: bool) -> None:
+        stamp = now_iso()
+        self.executemany(
+            "INSERT INTO watch_hits (watch, pmid, run_id, first_seen, baseline) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (watch, pmid) DO NOTHING",
+            [(watch, p, run_id, stamp, int(baseline)) for p in pmids],
+        )
+
+    def watches_of(self, pmids: Iterable[str]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        for chunk in _chunks(list(pmids), 500):
+            marks = ",".join("?" * len(chunk))
+            for watch, pmid in self.rows(
+                f"SELECT watch, pmid FROM watch_hits WHERE pmid IN ({marks}) ORDER BY watch", chunk
+            ):
+                out.setdefault(pmid, []).append(watch)
+        return out
+
+    # -- tracked papers ---------------------------------------------------------------------------
+
+    def tracked(self) -> list[Tracked]:
+        return [
+            Tracked(*r)
+            for r in self.rows(
+                "SELECT pmid, origin, note, added_at, link_sources, checked_at FROM tracked ORDER BY added_at, pmid"
+            )
+        ]
+
+    def add_tracked(self, pmid: str, origin: str, note: str = "") -> bool:
+        """Track a paper; True when it was not tracked before.  A note given replaces the old one."""
+        existed = self.value("SELECT 1 FROM tracked WHERE pmid = ?", (pmid,)) is not None
+        if existed:
+            if note:
+                self.execute("UPDATE tracked SET note = ? WHERE pmid = ?", (note, pmid))
+            if origin == "config":
+                self.execute("UPDATE tracked SET origin = 'config' WHERE pmid = ?", (pmid,))
+            return False
+        self.execute(
+            "INSERT INTO tracked (pmid, origin, note, added_at) VALUES (?, ?, ?, ?)", (pmid, origin, note, now_iso())
+        )
+        return True
+
+    def remove_tracked(self, pmid: str) -> bool:
+        return self.execute("DELETE FROM tracked WHERE pmid = ?", (pmid,)).rowcount > 0
+
+    def set_link_sources(self, pmid: str, sources: Iterable[str]) -> None:
+        self.execute("UPDATE tracked SET link_sources = ? WHERE pmid = ?", (",".join(sorted(set(sources))), pmid))
+
+    def set_checked(self, pmids: Iterable[str], stamp: str) -> None:
+        self.executemany("UPDATE tracked SET checked_at = ? WHERE pmid = ?", [(stamp, p) for p in pmids])
+
+    # -- citations and corrections ----------------------------------------------------------------
+
+    def citations(self, cited: Iterable[str] | None = None) -> set[tuple[str, str, str]]:
+        """(cited, citing, source) triples."""
+        if cited is None:
+            return {tuple(r) for r in self.rows("SELECT cited, citing, source FROM citations")}  # type: ignore[misc]
+        out: set[tuple[str, str, str]] = set()
+        for chunk in _chunks(list(cited), 500):
+            marks = ",".join("?" * len(chunk))
+            out.update(
+                tuple(r)  # type: ignore[misc]
+                for r in self.rows(f"SELECT cited, citing, source FROM citations WHERE cited IN ({marks})", chunk)
+            )
+        return out
+
+    def add_citations(self, triples: Iterable[tuple[str, str, str]], run_id: int, *, baseline: bool) -> None:
+        stamp = now_iso()
+        self.executemany(
+            "INSERT INTO citations (cited, citing, source, run_id, first_seen, baseline) VALUES (?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (cited, citing, source) DO NOTHING",
+            [(c, g, s, run_id, stamp, int(baseline)) for c, g, s in triples],
+        )
+
+    def citation_counts(self) -> dict[str, int]:
+        return {r[0]: int(r[1]) for r in self.rows("SELECT cited, COUNT(DISTINCT citing) FROM citations GROUP BY cited")}
+
+    def corrections(self, pmids: Iterable[str]) -> set[tuple[str, str, str]]:
+        """(pmid, kind, notice_pmid) already recorded."""
+        out: set[tuple[str, str, str]] = set()
+        for chunk in _chunks(list(pmids), 500):
+            marks = ",".join("?" * len(chunk))
+            out.update(
+                tuple(r)  # type: ignore[misc]
+                for r in self.rows(f"SELECT pmid, kind, notice_pmid FROM corrections WHERE pmid IN ({marks})", chunk)
+            )
+        return out
+
+    def add_corrections(self, rows: Iterable[tuple[str, str, str, str]], run_id: int, *, baseline: bool) -> None:
+        stamp = now_iso()
+        self.executemany(
+            "INSERT INTO corrections (pmid, kind, notice_pmid, notice_source, run_id, first_seen, baseline) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (pmid, kind, notice_pmid) DO NOTHING",
+            [(p, k, n, s, run_id, stamp, int(baseline)) for p, k, n, s in rows],
+        )
+
+    # -- the queue: what each recipient is still to be told ---------------------------------------
+
+    def announced_to(self, recipient: str, pmids: Iterable[str]) -> set[str]:
+        """Of these PMIDs, those already announced to (or queued for) this recipient as an article."""
+        out: set[str] = set()
+        for chunk in _chunks(list(pmids), 500):
+            marks = ",".join("?" * len(chunk))
+            out.update(
+                r[0]
+                for r in self.rows(
+                    f"SELECT DISTINCT pmid FROM queue WHERE recipient = ? AND kind IN ('hit', 'citation') "
+                    f"AND pmid IN ({marks})",
+                    [recipient, *chunk],
+                )
+            )
+        return out
+
+    def enqueue(self, recipient: str, kind: str, pmid: str, reason: str, run_id: int) -> None:
+        self.execute(
+            "INSERT INTO queue (recipient, kind, pmid, reason, run_id) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (recipient, kind, pmid, reason) DO NOTHING",
+            (recipient, kind, pmid, reason, run_id),
+        )
+
+    def pending(self, recipient: str | None = None) -> list[QueueItem]:
+        """Queued items not (yet) in a delivery, oldest first."""
+        sql = "SELECT id, recipient, kind, pmid, reason, run_id, delivery_id FROM queue WHERE delivery_id IS NULL"
+        params: list[Any] = []
+        if recipient is not None:
+            sql += " AND recipient = ?"
+            params.append(recipient)
+        return [QueueItem(*r) for r in self.rows(sql + " ORDER BY id", params)]
+
+    def queue_items(self, delivery_id: int) -> list[QueueItem]:
+        return [
+            QueueItem(*r)
+            for r in self.rows(
+                "SELECT id, recipient, kind, pmid, reason, run_id, delivery_id FROM queue WHERE delivery_id = ? ORDER BY id",
+                (delivery_id,),
+            )
+        ]
+
+    def history(self, since: str | None = None, watch: str | None = None) -> list[tuple[Any, ...]]:
+        """(sent_at, recipient, kind, pmid, reason, message_id) of what was delivered."""
+        sql = (
+            "SELECT d.sent_at, q.recipient, q.kind, q.pmid, q.reason, d.message_id FROM queue q "
+            "JOIN deliveries d ON d.id = q.delivery_id WHERE d.status = 'sent'"
+        )
+        params: list[Any] = []
+        if since:
+            sql += " AND d.sent_at >= ?"
+            params.append(since)
+        if watch:
+            sql += " AND q.kind = 'hit' AND q.reason = ?"
+            params.append(watch)
+        return self.rows(sql + " ORDER BY d.sent_at, q.id", params)
+
+    # -- deliveries -------------------------------------------------------------------------------
+
+    _DELIVERY_COLS = (
+        "id, recipient, message_id, subject, method, status, run_id, created_at, sent_at, attempts, error, message"
+    )
+
+    def create_delivery(
+        self,
+        recipient: str,
+        message_id: str,
+        subject: str,
+        method: str,
+        message: bytes,
+        run_id: int,
+        item_ids: Sequence[int],
+    ) -> int:
+        """Record a digest as "sending" (before the first byte goes out) and claim its queue items."""
+        delivery_id = int(
+            self.value(
+                "INSERT INTO deliveries (recipient, message_id, subject, method, status, run_id, created_at, message) "
+                "VALUES (?, ?, ?, ?, 'sending', ?, ?, ?) RETURNING id",
+                (recipient, message_id, subject, method, run_id, now_iso(), message),
+            )
+        )
+        self.executemany("UPDATE queue SET delivery_id = ? WHERE id = ?", [(delivery_id, i) for i in item_ids])
+        return delivery_id
+
+    def delivery_attempted(self, delivery_id: int) -> None:
+        self.execute("UPDATE deliveries SET attempts = attempts + 1 WHERE id = ?", (delivery_id,))
+
+    def mark_sent(self, delivery_id: int) -> None:
+        self.execute(
+            "UPDATE deliveries SET status = 'sent', sent_at = ?, error = '' WHERE id = ?", (now_iso(), delivery_id)
+        )
+
+    def mark_failed(self, delivery_id: int, error: str) -> None:
+        """Not accepted: the delivery is closed and its items go back to the queue."""
+        self.execute("UPDATE deliveries SET status = 'failed', error = ? WHERE id = ?", (error, delivery_id))
+        self.execute("UPDATE queue SET delivery_id = NULL WHERE delivery_id = ?", (delivery_id,))
+
+    def note_delivery_error(self, delivery_id: int, error: str) -> None:
+        """Acceptance unknown: the delivery stays "sending" and is resent as it is next time."""
+        self.execute("UPDATE deliveries SET error = ? WHERE id = ?", (error, delivery_id))
+
+    def deliveries(self, status: str | None = None, limit: int | None = None) -> list[Delivery]:
+        sql = f"SELECT {self._DELIVERY_COLS} FROM deliveries"
+        params: list[Any] = []
+        if status:
+            sql += " WHERE status = ?"
+            params.append(status)
+        sql += " ORDER BY id DESC"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        return [Delivery(*r[:-1], bytes(r[-1])) for r in self.rows(sql, params)]
+
+    def last_sent(self, recipient: str) -> str | None:
+        return self.value(
+            "SELECT MAX(sent_at) FROM deliveries WHERE recipient = ? AND status = 'sent'", (recipient,)
+        )
+
+    def oldest_failure_since_success(self) -> str | None:
+        """When deliveries started failing (the first failure after the last success), or None."""
+        last_ok = self.value("SELECT MAX(sent_at) FROM deliveries WHERE status = 'sent'") or ""
+        return self.value(
+            "SELECT MIN(created_at) FROM deliveries WHERE status IN ('failed', 'sending') AND created_at > ?",
+            (last_ok,),
+        )
+
+    # -- runs -------------------------------------------------------------------------------------
+
+    def start_run(self) -> int:
+        with self.transaction():
+            return int(
+                self.value(
+                    "INSERT INTO runs (started_at, outcome) VALUES (?, 'running') RETURNING id", (now_iso(),)
+                )
+            )
+
+    def finish_run(self, run_id: int, outcome: str, **counts: Any) -> None:
+        allowed = {"watches", "hits", "new_articles", "new_citations", "corrections", "deliveries", "requests", "error"}
+        sets = ", ".join(f"{k} = ?" for k in counts if k in allowed)
+        values = [counts[k] for k in counts if k in allowed]
+        with self.transaction():
+            self.execute(
+                f"UPDATE runs SET finished_at = ?, outcome = ?{', ' + sets if sets else ''} WHERE id = ?",
+                (now_iso(), outcome, *values, run_id),
+            )
+
+    def runs(self, limit: int = 10) -> list[Run]:
+        return [
+            Run(*r)
+            for r in self.rows(
+                "SELECT id, started_at, finished_at, outcome, watches, hits, new_articles, new_citations, "
+                f"corrections, deliveries, requests, error FROM runs ORDER BY id DESC LIMIT {int(limit)}"
+            )
+        ]
+
+    def abandon_stale_runs(self) -> int:
+        """Runs left "running" by a process that died; called under the run lock."""
+        with self.transaction():
+            return self.execute(
+                "UPDATE runs SET outcome = 'abandoned', finished_at = ? WHERE outcome = 'running'", (now_iso(),)
+            ).rowcount
+
+
+class SqliteStore(Store):
+    """The embedded default: one SQLite file, created readable by its owner only."""
+
+    def __init__(self, path: Path, *, timeout: float = 30.0) -> None:
+        self.path = path
+        new = not path.exists()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if new:
+                fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600)
+                os.close(fd)
+            conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{path}: not a usable SQLite database ({exc}); nothing was changed") from None
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot open the store: {exc.strerror or exc}") from None
+        super().__init__(conn, str(path))
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        try:
+            return super().execute(sql, params)
+        except sqlite3.OperationalError as exc:
+            raise _sqlite_error(self.location, exc) from None
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        try:
+            super().executemany(sql, rows)
+        except sqlite3.OperationalError as exc:
+            raise _sqlite_error(self.location, exc) from None
+
+    def _begin(self) -> None:
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise _sqlite_error(self.location, exc) from None
+
+    def _backup(self, version: int) -> None:
+        target = self.path.with_name(f"{self.path.name}.v{version}.bak")
+        dest = sqlite3.connect(target)
+        try:
+            self._conn.backup(dest)
+        finally:
+            dest.close()
+        os.chmod(target, 0o600)
+        log.info("store %s: backed up to %s before migrating", self.location, target)
+
+
+def _sqlite_error(location: str, exc: sqlite3.Error) -> StoreError:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return StoreError(f"{location}: the database is locked by another process ({text})")
+    if "disk" in text or "full" in text:
+        return StoreError(f"{location}: cannot write the store: {text}")
+    return StoreError(f"{location}: {text}")
+
+
+def open_store(*, path: Path | None = None, url: str | None = None, migrate: bool = True) -> Store:
+    """Open (and migrate) the store: PostgreSQL when `url` is given, else SQLite at `path`."""
+    if url:
+        from watchers.pgstore import PostgresStore
+
+        store: Store = PostgresStore(url)
+    else:
+        assert path is not None
+        store = SqliteStore(path)
+    if migrate:
+        try:
+            store.migrate()
+        except StoreError:
+            store.close()
+            raise
+        except sqlite3.DatabaseError as exc:
+            store.close()
+            raise StoreError(f"{store.location}: not a usable database ({exc}); nothing was changed") from None
+    return store
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
