@@ -640,7 +640,7 @@ def test_subject_wording() -> None:
     )
     assert subject_line(problem) == "[litwatch] nothing new, 1 watch problem"
     baseline = Digest(recipient="a@example.org", created=CREATED, notes=(WatchNote("w", "baseline: 12 articles"),))
-    assert subject_line(baseline) == "[litwatch] nothing new"
+    assert subject_line(baseline) == "[litwatch] nothing new, 1 note"
 
 
 def test_empty_digest_has_no_attachments() -> None:
