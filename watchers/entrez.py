@@ -105,7 +105,9 @@ class EntrezClient:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.pacer = pacer
-        self.interval = 0.1 if self.api_key else 1 / 3
+        # NCBI: at most 3 requests/s (10 with a key); a small margin keeps a sliding one-second
+        # window from ever holding a fourth (eleventh) request start.
+        self.interval = 0.105 if self.api_key else 0.34
         self._sleep = sleep
         self._session = session or requests.Session()
         self._session.headers["User-Agent"] = f"{TOOL} (mailto:{email})"
