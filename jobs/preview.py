@@ -40,3 +40,46 @@ def preview(config: Config, *, recipient: str | None, out: Path | None) -> int:
         sys.stdout.write(f"Subject: {message['Subject']}\nTo: {message['To']}\n\n")
         sys.stdout.write(text.get_content() if text else "")
     return 0
+
+
+def send_test(config: Config, *, to: str | None, count: int = 5) -> int:
+    """Send a sample digest built from the most recently stored articles, to check the mail
+    settings.  Nothing is marked: the queue and the deliveries stay as they are."""
+    from datetime import datetime
+    from email.utils import make_msgid
+
+    from jobs.cli import make_deliverer
+    from notifications.model import Digest, Entry, WatchNote
+    from notifications.render import render_digest
+
+    recipients = [to] if to else [r.email for r in config.recipients()]
+    with open_store(path=config.store_path, url=config.store.url) as store:
+        pmids = [r[0] for r in store.rows("SELECT pmid FROM articles ORDER BY fetched_at DESC, pmid DESC LIMIT ?", (count,))]
+        articles = store.articles(pmids)
+    deliverer = make_deliverer(config)
+    failures = 0
+    for recipient in recipients:
+        digest = Digest(
+            recipient=recipient,
+            created=datetime.now().astimezone(),
+            entries=tuple(Entry(article=articles[p], watches=("Sample",)) for p in pmids if p in articles),
+            notes=(WatchNote("litwatch send-test", "This is a test digest; nothing was marked as sent."),),
+        )
+        domain = config.digest.sender.rpartition("@")[2]
+        message = render_digest(
+            digest,
+            sender=config.digest.sender,
+            message_id=make_msgid(idstring="litwatch.test", domain=domain),
+            max_items=config.digest.max_items,
+            attach=tuple(config.digest.attach),
+            templates_dir=config.templates_path,
+        )
+        message.replace_header("Subject", "[litwatch] test: " + str(message["Subject"]).removeprefix("[litwatch] "))
+        try:
+            deliverer.deliver(message.as_bytes(), config.digest.sender, recipient)
+        except Exception as exc:  # noqa: BLE001 - reported, one line per recipient
+            print(f"litwatch: test digest to {recipient} failed: {exc}", file=sys.stderr)
+            failures += 1
+        else:
+            print(f"test digest sent to {recipient} ({deliverer.describe()}, {len(digest.entries)} sample articles)")
+    return 1 if failures else 0
