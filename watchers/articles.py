@@ -2,12 +2,135 @@
 
 Titles and abstract sections keep PubMed's inline markup (<i>, <b>, <sup>, <sub>, <u>) as *safe*
 HTML: every other character is escaped, so `title_html` can be put in a page as is.  The `title`
-property gives the plain text.
+property gives the plain text.  Any other element inside a title or abstract is dropped (its text
+kept; MathML is flattened to text), and the tags kept carry no attributes.  Every other field is
+plain (unescaped) text.
+
+`parse_pubmed_xml` raises `NCBIXMLError` when the document cannot be read and `ArticleParseError`
+("PMID 123: ...") when one record cannot be converted; no other exception escapes for bad input.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import html
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from datetime import date
+from typing import Any
+
+from watchers import ncbi_xml
+from watchers.ncbi_xml import NCBIXMLError
+
+__all__ = [
+    "AbstractSection",
+    "Article",
+    "ArticleParseError",
+    "Author",
+    "CommentCorrection",
+    "NCBIXMLError",
+    "PubDate",
+    "html_to_text",
+    "parse_pubmed_xml",
+    "safe_inline_html",
+]
+
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTH_NUMBERS = {name.lower(): number for number, name in enumerate(_MONTH_NAMES, start=1)}
+_SEASON_MONTHS = {"spring": 3, "summer": 6, "autumn": 9, "fall": 9, "winter": 12}
+# PubMed's inline markup, the only tags kept in `title_html` and `AbstractSection.html`.
+INLINE_TAGS = frozenset({"i", "b", "sup", "sub", "u"})
+# In escaped text every "<" opens a tag the parser wrote, and names/attributes hold no "<" or ">".
+_TAG_RE = re.compile(r"<(/?)([^\s>/]*)[^>]*>")
+_MATH_RE = re.compile(r"<math\b[^>]*>(.*?)</math>", re.DOTALL)
+_LAYOUT_WS_RE = re.compile(r">[ \t\r]*\n\s*<")  # indentation between MathML tags
+_YEAR_RE = re.compile(r"\d{4}")
+
+
+class ArticleParseError(ValueError):
+    """One PubmedArticle could not be turned into an `Article`; `pmid` names it when known."""
+
+    def __init__(self, message: str, pmid: str = "") -> None:
+        self.pmid = pmid
+        super().__init__(f"PMID {pmid}: {message}" if pmid else message)
+
+
+# -- text helpers -----------------------------------------------------------------------------
+
+
+def _math_to_text(match: re.Match[str]) -> str:
+    inner = _LAYOUT_WS_RE.sub("><", match.group(1))
+    return _TAG_RE.sub("", inner).strip()
+
+
+def _keep_inline_tag(match: re.Match[str]) -> str:
+    name = match.group(2)
+    return f"<{match.group(1)}{name}>" if name in INLINE_TAGS else ""
+
+
+def safe_inline_html(escaped: str) -> str:
+    """Escaped parser output -> safe HTML: only bare <i> <b> <sup> <sub> <u> tags kept, MathML as text."""
+    if "<" not in escaped:
+        return escaped.strip()
+    if "<math" in escaped:
+        escaped = _MATH_RE.sub(_math_to_text, escaped)
+    return _TAG_RE.sub(_keep_inline_tag, escaped).strip()
+
+
+def html_to_text(fragment: str) -> str:
+    """Safe inline HTML -> plain text: tags dropped, entities unescaped, whitespace collapsed."""
+    if "<" in fragment:
+        if "<math" in fragment:
+            fragment = _MATH_RE.sub(_math_to_text, fragment)
+        fragment = _TAG_RE.sub("", fragment)
+    if "&" in fragment:
+        fragment = html.unescape(fragment)
+    return " ".join(fragment.split())
+
+
+def _text(value: Any) -> str:
+    """Plain text of an escaped parser string ('' for None)."""
+    if not value:
+        return ""
+    if not isinstance(value, str):
+        raise TypeError(f"expected text, found {type(value).__name__}")
+    return html_to_text(value)
+
+
+def _each(value: Any) -> Iterable[Any]:
+    """The values stored under a key that one DTD repeats (plain list) and another does not."""
+    if value is None:
+        return ()
+    if type(value) is list:
+        return value
+    return (value,)
+
+
+def _int(value: Any) -> int | None:
+    text = _text(value)
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else None
+
+
+def _month(value: Any) -> int | None:
+    text = _text(value)
+    if not text:
+        return None
+    if text.isascii() and text.isdigit() and len(text) <= 2:
+        number = int(text)
+    else:
+        number = _MONTH_NUMBERS.get(text[:3].lower(), 0)
+    return number if 1 <= number <= 12 else None
+
+
+def _iso_date(parts: Mapping[str, Any]) -> str:
+    """'YYYY-MM-DD' from a Year/Month/Day element, or '' when incomplete or impossible."""
+    year, month, day = _int(parts.get("Year")), _month(parts.get("Month")), _int(parts.get("Day"))
+    if year is None or month is None or day is None:
+        return ""
+    try:
+        return date(year, month, day).isoformat()
+    except ValueError:
+        return ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,12 +179,23 @@ class PubDate:
     medline_date: str = ""  # e.g. "1998 Dec-1999 Jan"
 
     def display(self) -> str:
-        """'2025 Feb 18', '1990 Spring', '1998 Dec-1999 Jan', or ''."""
-        ...
+        """'2025 Feb 18', '1990 Spring', '1998 Dec-1999 Jan', '2025', or ''."""
+        if self.medline_date:
+            return self.medline_date
+        if not self.year:
+            return ""
+        if self.season:
+            return f"{self.year} {self.season}"
+        if self.month and 1 <= self.month <= 12:
+            text = f"{self.year} {_MONTH_NAMES[self.month - 1]}"
+            return f"{text} {self.day}" if self.day else text
+        return str(self.year)
 
 
 @dataclass(frozen=True, slots=True)
 class Article:
+    """One PubMed record, as stored (JSON via `to_dict`/`from_dict`) and rendered."""
+
     pmid: str
     title_html: str
     authors: tuple[Author, ...] = ()
@@ -83,3 +217,279 @@ class Article:
     entrez_date: str = ""  # ISO date of PubMedPubDate PubStatus="entrez" (or "pubmed"), or ""
     publication_status: str = ""  # "ppublish", "epublish", "aheadofprint", ...
     databank_ids: tuple[str, ...] = ()  # e.g. ClinicalTrials.gov NCT numbers from DataBankList
+
+    @property
+    def title(self) -> str:
+        """The title as plain text."""
+        return html_to_text(self.title_html)
+
+    @property
+    def abstract_text(self) -> str:
+        """The abstract as plain text; structured sections as 'LABEL: text', one per line."""
+        parts = []
+        for section in self.abstract:
+            text = html_to_text(section.html)
+            if section.label:
+                parts.append(f"{section.label}: {text}" if text else section.label)
+            elif text:
+                parts.append(text)
+        return "\n".join(parts)
+
+    @property
+    def year(self) -> int | None:
+        """Publication year: PubDate year, else MedlineDate's, else the e-pub or Entrez year."""
+        if self.pub_date.year:
+            return self.pub_date.year
+        for text in (self.pub_date.medline_date, self.epub_date, self.entrez_date):
+            match = _YEAR_RE.search(text)
+            if match:
+                return int(match.group())
+        return None
+
+    @property
+    def first_author(self) -> str:
+        """'Smith JA' (or the group name) for the first author, '' when there are none."""
+        return self.authors[0].display if self.authors else ""
+
+    @property
+    def is_ahead_of_print(self) -> bool:
+        """True while PubMed lists the article as published online ahead of print."""
+        return self.publication_status == "aheadofprint"
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe dict (str, int, None, lists, dicts); `from_dict` reverses it."""
+        data: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, PubDate):
+                value = _flat(value)
+            elif isinstance(value, tuple):
+                value = [_flat(v) if not isinstance(v, str) else v for v in value]
+            data[f.name] = value
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Article:
+        """Rebuild an Article from `to_dict` output (unknown keys ignored, missing ones defaulted)."""
+        known = {f.name for f in fields(cls)}
+        kwargs: dict[str, Any] = {k: v for k, v in data.items() if k in known}
+        kwargs["pmid"] = str(data["pmid"])
+        for name, item_cls in _NESTED.items():
+            if name in kwargs:
+                kwargs[name] = tuple(_build(item_cls, item) for item in kwargs[name])
+        for name in _STRING_TUPLES:
+            if name in kwargs:
+                kwargs[name] = tuple(str(item) for item in kwargs[name])
+        if "pub_date" in kwargs:
+            kwargs["pub_date"] = _build(PubDate, kwargs["pub_date"] or {})
+        return cls(**kwargs)
+
+
+def _flat(obj: Any) -> dict[str, Any]:
+    """A leaf dataclass (Author, PubDate, ...) as a dict of its fields."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+
+
+def _build(cls: type[Any], data: Mapping[str, Any]) -> Any:
+    """A leaf dataclass from a dict, ignoring keys it does not know."""
+    known = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in known})
+
+
+_NESTED: dict[str, type[Any]] = {
+    "authors": Author,
+    "abstract": AbstractSection,
+    "comments_corrections": CommentCorrection,
+}
+_STRING_TUPLES = ("publication_types", "mesh_headings", "keywords", "databank_ids")
+
+
+# -- PubMed XML -> Article ----------------------------------------------------------------------
+
+
+def parse_pubmed_xml(data: bytes) -> list[Article]:
+    """Articles of an efetch PubmedArticleSet, in document order (book articles and deletions skipped).
+
+    Raises NCBIXMLError when the document cannot be read, ArticleParseError for a bad record.
+    """
+    record = ncbi_xml.read(data, escape=True)
+    tag = getattr(record, "tag", None)
+    if tag != "PubmedArticleSet":
+        raise NCBIXMLError(f"expected a PubmedArticleSet, found {tag or type(record).__name__}")
+    if isinstance(record, dict):  # 2019+ DTDs: a DeleteCitation may follow the articles
+        items: Iterable[Any] = _each(record.get("PubmedArticle"))
+    else:  # older DTDs: a plain list of PubmedArticle / PubmedBookArticle
+        items = (item for item in record if getattr(item, "tag", None) == "PubmedArticle")
+    return [_article(item) for item in items]
+
+
+def _article(item: Any) -> Article:
+    """One PubmedArticle element -> Article; any failure becomes ArticleParseError."""
+    pmid = ""
+    try:
+        citation = item["MedlineCitation"]
+        pubmed_data = item.get("PubmedData") or {}
+        pmid = _text(citation.get("PMID"))
+        if not pmid:
+            pmid = _article_id(pubmed_data, "pubmed")
+        if not pmid:
+            raise ArticleParseError("PubmedArticle without a PMID")
+        if not (pmid.isascii() and pmid.isdigit() and len(pmid) <= 12):
+            bad, pmid = pmid, ""
+            raise ArticleParseError(f"invalid PMID {bad[:40]!r}")
+        return _convert(pmid, citation, pubmed_data)
+    except ArticleParseError:
+        raise
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+        raise ArticleParseError(f"cannot read PubmedArticle ({type(exc).__name__}: {exc})", pmid) from exc
+
+
+def _convert(pmid: str, citation: Mapping[str, Any], pubmed_data: Mapping[str, Any]) -> Article:
+    article = citation["Article"]
+    journal = article.get("Journal") or {}
+    journal_issue = journal.get("JournalIssue") or {}
+    title_html = safe_inline_html(article.get("ArticleTitle") or "")
+    if not title_html:
+        title_html = safe_inline_html(article.get("VernacularTitle") or "")
+    locations: dict[str, str] = {}
+    for location in _each(article.get("ELocationID")):
+        locations.setdefault(location.attributes.get("EIdType", ""), _text(location))
+    return Article(
+        pmid=pmid,
+        title_html=title_html,
+        authors=_authors(article.get("AuthorList")),
+        journal=_text(journal.get("Title")),
+        journal_iso=_text(journal.get("ISOAbbreviation")),
+        volume=_text(journal_issue.get("Volume")),
+        issue=_text(journal_issue.get("Issue")),
+        pages=_pages(article.get("Pagination"), locations),
+        pub_date=_pub_date(journal_issue.get("PubDate") or {}),
+        epub_date=_epub_date(article.get("ArticleDate")),
+        doi=_article_id(pubmed_data, "doi") or locations.get("doi", ""),
+        pmcid=_article_id(pubmed_data, "pmc"),
+        abstract=_abstract(article.get("Abstract")),
+        publication_types=tuple(_text(t) for t in _lists(article.get("PublicationTypeList"))),
+        mesh_headings=tuple(
+            _text(heading.get("DescriptorName")) for heading in _lists(citation.get("MeshHeadingList"))
+        ),
+        keywords=tuple(k for k in map(_text, _lists(citation.get("KeywordList"))) if k),
+        language=next((_text(lang) for lang in _each(article.get("Language"))), ""),
+        comments_corrections=_comments_corrections(citation.get("CommentsCorrectionsList")),
+        entrez_date=_entrez_date(pubmed_data.get("History")),
+        publication_status=_text(pubmed_data.get("PublicationStatus")),
+        databank_ids=_databank_ids(article.get("DataBankList")),
+    )
+
+
+def _lists(value: Any) -> Iterable[Any]:
+    """The items of a list element that may itself be repeated (e.g. several KeywordLists)."""
+    for items in _each(value):
+        yield from items
+
+
+def _authors(value: Any) -> tuple[Author, ...]:
+    authors = []
+    for author_list in _each(value):
+        if author_list.attributes.get("Type", "authors") != "authors":
+            continue  # editors (book chapters)
+        for author in author_list:
+            if author.attributes.get("ValidYN") == "N":
+                continue  # a misspelt name PubMed keeps only for searching
+            collective = _text(author.get("CollectiveName"))
+            if collective:
+                authors.append(Author(collective=collective))
+                continue
+            authors.append(
+                Author(
+                    last_name=_text(author.get("LastName")),
+                    fore_name=_text(author.get("ForeName")),
+                    initials=_text(author.get("Initials")),
+                )
+            )
+    return tuple(authors)
+
+
+def _pages(pagination: Any, locations: Mapping[str, str]) -> str:
+    if pagination:
+        pages = _text(pagination.get("MedlinePgn"))
+        if pages:
+            return pages
+        start, end = _text(pagination.get("StartPage")), _text(pagination.get("EndPage"))
+        if start:
+            return f"{start}-{end}" if end else start
+    return locations.get("pii", "")
+
+
+def _pub_date(value: Mapping[str, Any]) -> PubDate:
+    medline_date = _text(value.get("MedlineDate"))
+    if medline_date:
+        return PubDate(medline_date=medline_date)
+    year = _int(value.get("Year"))
+    season = _text(value.get("Season"))
+    if season:
+        return PubDate(year=year, month=_SEASON_MONTHS.get(season.lower()), season=season)
+    month = _month(value.get("Month"))
+    day = _int(value.get("Day")) if month else None
+    if day is not None and not 1 <= day <= 31:
+        day = None
+    return PubDate(year=year, month=month, day=day)
+
+
+def _epub_date(value: Any) -> str:
+    for article_date in _each(value):
+        if article_date.attributes.get("DateType", "Electronic") == "Electronic":
+            iso = _iso_date(article_date)
+            if iso:
+                return iso
+    return ""
+
+
+def _article_id(pubmed_data: Mapping[str, Any], id_type: str) -> str:
+    for article_id in _lists(pubmed_data.get("ArticleIdList")):
+        if article_id.attributes.get("IdType", "pubmed") == id_type:
+            text = _text(article_id)
+            if text:
+                return text
+    return ""
+
+
+def _abstract(value: Any) -> tuple[AbstractSection, ...]:
+    sections = []
+    for abstract in _each(value):
+        for text in _each(abstract.get("AbstractText")):
+            attributes = text.attributes
+            label = " ".join(attributes.get("Label", "").split())
+            html_text = safe_inline_html(text)
+            if label or html_text:
+                sections.append(AbstractSection(label, html_text, attributes.get("NlmCategory", "")))
+    return tuple(sections)
+
+
+def _comments_corrections(value: Any) -> tuple[CommentCorrection, ...]:
+    """CommentIn, ErratumIn, RetractionIn, ... ('Cites' entries are reference lists: skipped)."""
+    entries = []
+    for entry in _lists(value):
+        ref_type = entry.attributes.get("RefType", "")
+        if ref_type == "Cites":
+            continue
+        entries.append(CommentCorrection(ref_type, _text(entry.get("RefSource")), _text(entry.get("PMID"))))
+    return tuple(entries)
+
+
+def _entrez_date(history: Any) -> str:
+    found: dict[str, str] = {}
+    for pub_date in _lists(history):
+        status = pub_date.attributes.get("PubStatus", "")
+        if status in ("entrez", "pubmed") and status not in found:
+            found[status] = _iso_date(pub_date)
+    return found.get("entrez") or found.get("pubmed") or ""
+
+
+def _databank_ids(value: Any) -> tuple[str, ...]:
+    ids: list[str] = []
+    for bank in _lists(value):
+        for number in _lists(bank.get("AccessionNumberList")):
+            text = _text(number)
+            if text and text not in ids:
+                ids.append(text)
+    return tuple(ids)
