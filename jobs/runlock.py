@@ -38,17 +38,39 @@ def file_lock(store_path: Path) -> Iterator[None]:
 
 @contextmanager
 def advisory_lock(url: str) -> Iterator[None]:
+    """A session-level advisory lock on its own connection, held for the run's duration.
+
+    The key is (ADVISORY_KEY, hash of the schema the store lives in), so stores in different
+    schemas of one database do not block each other.  Connection errors are `StoreError`s with
+    the URL's password redacted; if the connection dies, the server releases the lock.
+    """
     import psycopg
 
-    conn = psycopg.connect(url, autocommit=True)
+    from watchers.pgstore import pg_error, redact_url
+    from watchers.store import StoreError
+
+    location = redact_url(url)
+    key_sql = "%s, hashtext(COALESCE(current_schema(), ''))"
     try:
-        got = conn.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_KEY,)).fetchone()
+        conn = psycopg.connect(url, autocommit=True, connect_timeout=10, application_name="litwatch-lock")
+    except psycopg.Error as exc:
+        raise pg_error(location, url, exc, connecting=True) from None
+    except Exception as exc:  # e.g. a malformed URL
+        raise StoreError(f"{location}: cannot connect to PostgreSQL: {type(exc).__name__}") from None
+    try:
+        try:
+            got = conn.execute(f"SELECT pg_try_advisory_lock({key_sql})", (ADVISORY_KEY,)).fetchone()
+        except psycopg.Error as exc:
+            raise pg_error(location, url, exc) from None
         if not got or not got[0]:
             raise LockBusy("another litwatch run holds the store's advisory lock")
         try:
             yield
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (ADVISORY_KEY,))
+            try:
+                conn.execute(f"SELECT pg_advisory_unlock({key_sql})", (ADVISORY_KEY,))
+            except psycopg.Error:  # the connection is gone, and with it the lock
+                pass
     finally:
         conn.close()
 

@@ -10,7 +10,9 @@ import socket
 import subprocess
 import sys
 import threading
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from email.message import EmailMessage
@@ -159,6 +161,7 @@ def scenario_config(
     digest_extra: str = "",
     recipients: list[str] | None = None,
     retries: int = 2,
+    store_url: str | None = None,
 ) -> Path:
     watches = watches if watches is not None else [("BTK inhibitors in ITP", Q_BTK), ("Rilzabrutinib", Q_RILZA)]
     tracked = tracked if tracked is not None else [TRACKED]
@@ -183,6 +186,8 @@ def scenario_config(
     ]
     if smtp is not None:
         lines += ["[smtp]", 'host = "127.0.0.1"', f"port = {smtp.port}", 'security = "none"', ""]
+    if store_url is not None:
+        lines += ["[store]", f"url = {toml_str(store_url)}", ""]
     lines.append(extra)
     return write_config(folder, "\n".join(lines))
 
@@ -251,3 +256,59 @@ def seed_tracked(ncbi: FakeEutils, citing: list[str] | None = None) -> None:
         publication_types=("Journal Article", "Case Reports", "Review"),
     )
     ncbi.citedin[TRACKED] = list(citing or [])
+
+
+# -- both stores: SQLite and PostgreSQL --------------------------------------------------------------
+
+POSTGRES_ENV = "LITWATCH_TEST_POSTGRES_URL"
+POSTGRES_SKIP = f"PostgreSQL half skipped: set {POSTGRES_ENV}=postgresql://127.0.0.1:5432/test"
+
+
+def with_search_path(url: str, schema: str) -> str:
+    """`url` with `options=-csearch_path=SCHEMA` added (libpq URL query parameter)."""
+    return f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A fresh schema in the test database (dropped afterwards): its URL.  Skips without the env var."""
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(POSTGRES_SKIP)
+    import psycopg
+
+    schema = f"lw_{uuid.uuid4().hex}"
+    with psycopg.connect(base, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    try:
+        yield with_search_path(base, schema)
+    finally:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest) -> Iterator[str | None]:
+    """None (the SQLite file beside the config) or the URL of a fresh, isolated PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield None
+        return
+    with postgres_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """The URL of a fresh, isolated PostgreSQL schema (skips without LITWATCH_TEST_POSTGRES_URL)."""
+    with postgres_schema() as url:
+        yield url
+
+
+def db_rows(cfg_path: Path, sql: str, params: tuple = ()) -> list[tuple]:
+    """Rows of `sql` (`?` placeholders) run on the store the config names, SQLite or PostgreSQL."""
+    from jobs.config import load_config
+    from watchers.store import open_store
+
+    config = load_config(cfg_path)
+    with open_store(path=config.store_path, url=config.store.url, migrate=False) as store:
+        return store.rows(sql, params)

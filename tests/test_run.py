@@ -4,7 +4,6 @@ against the fake E-utilities server and a real SMTP server on loopback."""
 from __future__ import annotations
 
 import re
-import sqlite3
 from pathlib import Path
 
 from tests.conftest import (
@@ -13,6 +12,7 @@ from tests.conftest import (
     Q_RILZA,
     TRACKED,
     add_itp_article,
+    db_rows,
     scenario_config,
     seed_tracked,
 )
@@ -34,9 +34,9 @@ def baseline(ncbi, n: int = 25) -> list[str]:  # noqa: ANN001
     return ids
 
 
-def test_daily_run_end_to_end(tmp_path: Path, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
+def test_daily_run_end_to_end(tmp_path: Path, ncbi, smtp, litwatch, store_url) -> None:  # noqa: ANN001
     base = baseline(ncbi)
-    cfg = scenario_config(tmp_path, ncbi, smtp=smtp)
+    cfg = scenario_config(tmp_path, ncbi, smtp=smtp, store_url=store_url)
 
     # 1. the first run stores the baseline and announces none of it
     r = litwatch("run", "--config", str(cfg))
@@ -46,9 +46,9 @@ def test_daily_run_end_to_end(tmp_path: Path, ncbi, smtp, litwatch) -> None:  # 
     first = smtp.received[0].message
     assert pmids_in(first) == set(), "no article is listed on the first run"
     assert "First run: 25 current hits stored as the baseline" in " ".join(first.get_body(("plain",)).get_content().split())
-    db = sqlite3.connect(tmp_path / "litwatch.db")
-    assert db.execute("SELECT COUNT(*) FROM watch_hits WHERE watch = 'BTK inhibitors in ITP'").fetchone()[0] == 25
-    assert db.execute("SELECT COUNT(*) FROM watch_hits WHERE baseline = 0").fetchone()[0] == 0
+    assert (tmp_path / "litwatch.db").exists() == (store_url is None), "the configured store is the one used"
+    assert db_rows(cfg, "SELECT COUNT(*) FROM watch_hits WHERE watch = 'BTK inhibitors in ITP'") == [(25,)]
+    assert db_rows(cfg, "SELECT COUNT(*) FROM watch_hits WHERE baseline = 0") == [(0,)]
     # a baseline needs ids, not records: only the tracked paper was fetched
     fetched = {i for req in ncbi.requests_for("efetch") for v in req.params.get("id", []) for i in v.split(",")}
     assert fetched == {TRACKED}
@@ -87,7 +87,7 @@ def test_daily_run_end_to_end(tmp_path: Path, ncbi, smtp, litwatch) -> None:  # 
     r = litwatch("run", "--config", str(cfg))
     assert r.code == 1
     assert "connect" in r.err and API_KEY not in r.err
-    pending = db.execute("SELECT pmid FROM queue WHERE kind = 'hit' AND delivery_id IS NULL").fetchall()
+    pending = db_rows(cfg, "SELECT pmid FROM queue WHERE kind = 'hit' AND delivery_id IS NULL")
     assert pending == [("41100004",)]
 
     # 4. the next run delivers it, once
@@ -102,13 +102,13 @@ def test_daily_run_end_to_end(tmp_path: Path, ncbi, smtp, litwatch) -> None:  # 
     r = litwatch("run", "--config", str(cfg))
     assert r.code == 0, r.err
     assert smtp.received == []
-    outcomes = [row[0] for row in db.execute("SELECT outcome FROM runs ORDER BY id")]
+    outcomes = [row[0] for row in db_rows(cfg, "SELECT outcome FROM runs ORDER BY id")]
     assert outcomes == ["ok", "ok", "failed", "ok", "ok"]
 
 
-def test_outbox_when_no_smtp(tmp_path: Path, ncbi, litwatch) -> None:  # noqa: ANN001
+def test_outbox_when_no_smtp(tmp_path: Path, ncbi, litwatch, store_url) -> None:  # noqa: ANN001
     baseline(ncbi, 3)
-    cfg = scenario_config(tmp_path, ncbi, extra="")
+    cfg = scenario_config(tmp_path, ncbi, extra="", store_url=store_url)
     assert litwatch("run", "--config", str(cfg)).code == 0
     add_itp_article(ncbi, "41200001", days_ago=0)
     ncbi.add_search(Q_BTK, ncbi.searches[Q_BTK] + ["41200001"])
@@ -123,14 +123,14 @@ def test_outbox_when_no_smtp(tmp_path: Path, ncbi, litwatch) -> None:  # noqa: A
     assert pmids_in(last) == {"41200001"}
 
 
-def test_backfill_days_announces_recent_baseline_hits(tmp_path: Path, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
+def test_backfill_days_announces_recent_baseline_hits(tmp_path: Path, ncbi, smtp, litwatch, store_url) -> None:  # noqa: ANN001
     add_itp_article(ncbi, "41300001", days_ago=3)
     add_itp_article(ncbi, "41300002", days_ago=100)
     ncbi.add_search(Q_BTK, ["41300001", "41300002"])
     seed_tracked(ncbi)
     cfg = scenario_config(
         tmp_path, ncbi, smtp=smtp, watches=[("BTK inhibitors in ITP", Q_BTK)],
-        extra="",
+        extra="", store_url=store_url,
     )
     text = cfg.read_text().replace(f"query = \"{Q_BTK.replace(chr(34), chr(92) + chr(34))}\"", "")
     text = cfg.read_text().replace('name = "BTK inhibitors in ITP"', 'name = "BTK inhibitors in ITP"\nbackfill_days = 30')
@@ -140,9 +140,9 @@ def test_backfill_days_announces_recent_baseline_hits(tmp_path: Path, ncbi, smtp
     assert [pmids_in(m) for m in smtp.messages()] == [{"41300001"}]
 
 
-def test_article_is_announced_once_whichever_watch_finds_it_later(tmp_path: Path, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
+def test_article_is_announced_once_whichever_watch_finds_it_later(tmp_path: Path, ncbi, smtp, litwatch, store_url) -> None:  # noqa: ANN001
     baseline(ncbi, 3)
-    cfg = scenario_config(tmp_path, ncbi, smtp=smtp)
+    cfg = scenario_config(tmp_path, ncbi, smtp=smtp, store_url=store_url)
     assert litwatch("run", "--config", str(cfg)).code == 0
     add_itp_article(ncbi, "41400001", days_ago=0)
     ncbi.add_search(Q_BTK, ncbi.searches[Q_BTK] + ["41400001"])
@@ -156,9 +156,9 @@ def test_article_is_announced_once_whichever_watch_finds_it_later(tmp_path: Path
     assert smtp.received == []
 
 
-def test_send_empty(tmp_path: Path, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
+def test_send_empty(tmp_path: Path, ncbi, smtp, litwatch, store_url) -> None:  # noqa: ANN001
     baseline(ncbi, 3)
-    cfg = scenario_config(tmp_path, ncbi, smtp=smtp, digest_extra="send_empty = true")
+    cfg = scenario_config(tmp_path, ncbi, smtp=smtp, digest_extra="send_empty = true", store_url=store_url)
     assert litwatch("run", "--config", str(cfg)).code == 0
     smtp.received.clear()
     assert litwatch("run", "--config", str(cfg)).code == 0
@@ -166,20 +166,19 @@ def test_send_empty(tmp_path: Path, ncbi, smtp, litwatch) -> None:  # noqa: ANN0
     assert "nothing new" in smtp.received[0].message["Subject"]
 
 
-def test_ncbi_down_fails_the_run_and_the_next_run_catches_up(tmp_path: Path, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
+def test_ncbi_down_fails_the_run_and_the_next_run_catches_up(tmp_path: Path, ncbi, smtp, litwatch, store_url) -> None:  # noqa: ANN001
     base = baseline(ncbi, 3)
-    cfg = scenario_config(tmp_path, ncbi, smtp=smtp, retries=1)
+    cfg = scenario_config(tmp_path, ncbi, smtp=smtp, retries=1, store_url=store_url)
     assert litwatch("run", "--config", str(cfg)).code == 0
     add_itp_article(ncbi, "41500001", days_ago=0)
     ncbi.add_search(Q_BTK, base + ["41500001"])
-    db = sqlite3.connect(tmp_path / "litwatch.db")
-    before = db.execute("SELECT COUNT(*) FROM watch_hits").fetchone()[0]
+    before = db_rows(cfg, "SELECT COUNT(*) FROM watch_hits")[0][0]
     ncbi.down = True
     smtp.received.clear()
     r = litwatch("run", "--config", str(cfg))
     assert r.code == 1
     assert "503" in r.err
-    assert db.execute("SELECT COUNT(*) FROM watch_hits").fetchone()[0] == before
+    assert db_rows(cfg, "SELECT COUNT(*) FROM watch_hits")[0][0] == before
     assert smtp.received == []
     ncbi.down = False
     assert litwatch("run", "--config", str(cfg)).code == 0
