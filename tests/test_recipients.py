@@ -34,14 +34,14 @@ def by_recipient(smtp) -> dict[str, set[str]]:  # noqa: ANN001
     return out
 
 
-def test_recipients_get_their_watches_at_their_frequency(tmp_path: Path, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
+def test_recipients_get_their_watches_at_their_frequency(tmp_path: Path, store_url, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
     today = WEEKDAYS[datetime.now().astimezone().weekday()]
     tomorrow = WEEKDAYS[(datetime.now().astimezone() + timedelta(days=1)).weekday()]
     add_itp_article(ncbi, "44000001", days_ago=300)
     ncbi.add_search(Q_BTK, ["44000001"])
     ncbi.add_search(Q_RILZA, [])
     seed_tracked(ncbi)
-    cfg = scenario_config(tmp_path, ncbi, smtp=smtp, recipients=["carol@example.org"], extra=recipients_block(tomorrow))
+    cfg = scenario_config(tmp_path, ncbi, store_url=store_url, smtp=smtp, recipients=["carol@example.org"], extra=recipients_block(tomorrow))
     assert litwatch("run", "--config", str(cfg)).code == 0
 
     add_itp_article(ncbi, "44000002", days_ago=0)
@@ -69,12 +69,12 @@ def test_recipients_get_their_watches_at_their_frequency(tmp_path: Path, ncbi, s
     assert smtp.received == [], "one weekly digest a week"
 
 
-def test_preview_renders_without_sending_or_marking(tmp_path: Path, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
+def test_preview_renders_without_sending_or_marking(tmp_path: Path, store_url, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
     add_itp_article(ncbi, "44100001", days_ago=300)
     ncbi.add_search(Q_BTK, ["44100001"])
     ncbi.add_search(Q_RILZA, [])
     seed_tracked(ncbi)
-    cfg = scenario_config(tmp_path, ncbi, smtp=smtp)
+    cfg = scenario_config(tmp_path, ncbi, store_url=store_url, smtp=smtp)
     assert litwatch("run", "--config", str(cfg)).code == 0
     add_itp_article(ncbi, "44100002", days_ago=0, title="Rilzabrutinib in <i>warm</i> autoimmune ITP")
     ncbi.add_search(Q_BTK, ["44100001", "44100002"])
@@ -94,12 +94,12 @@ def test_preview_renders_without_sending_or_marking(tmp_path: Path, ncbi, smtp, 
     assert [pmids_in(m) for m in smtp.messages()] == [{"44100002"}], "and marks nothing"
 
 
-def test_send_test_uses_stored_articles_and_marks_nothing(tmp_path: Path, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
+def test_send_test_uses_stored_articles_and_marks_nothing(tmp_path: Path, store_url, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
     add_itp_article(ncbi, "44200001", days_ago=300)
     ncbi.add_search(Q_BTK, ["44200001"])
     ncbi.add_search(Q_RILZA, [])
     seed_tracked(ncbi)
-    cfg = scenario_config(tmp_path, ncbi, smtp=smtp)
+    cfg = scenario_config(tmp_path, ncbi, store_url=store_url, smtp=smtp)
     assert litwatch("run", "--config", str(cfg)).code == 0
     smtp.received.clear()
     r = litwatch("send-test", "--config", str(cfg), "--to", "me@example.org")

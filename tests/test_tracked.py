@@ -41,11 +41,11 @@ def test_elink_gives_one_linkset_per_paper(ncbi) -> None:  # noqa: ANN001
     assert req.params["linkname"] == ["pubmed_pubmed_citedin"]
 
 
-def test_new_citation_on_a_later_run(tmp_path: Path, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
+def test_new_citation_on_a_later_run(tmp_path: Path, store_url, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
     setup_watch(ncbi)
     add_itp_article(ncbi, "40222822", days_ago=200, title="Rilzabrutinib for the Treatment of Immune Thrombocytopenia.")
     seed_tracked(ncbi, citing=["40222822"])
-    cfg = scenario_config(tmp_path, ncbi, smtp=smtp, watches=[("BTK inhibitors in ITP", Q_BTK)])
+    cfg = scenario_config(tmp_path, ncbi, store_url=store_url, smtp=smtp, watches=[("BTK inhibitors in ITP", Q_BTK)])
     assert litwatch("run", "--config", str(cfg)).code == 0
     assert all(pmids_in(m) == set() for m in smtp.messages()), "the first lookup is the baseline"
 
@@ -67,10 +67,10 @@ def test_new_citation_on_a_later_run(tmp_path: Path, ncbi, smtp, litwatch) -> No
     assert smtp.received == [], "announced once"
 
 
-def test_paper_both_hit_and_citation_appears_once(tmp_path: Path, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
+def test_paper_both_hit_and_citation_appears_once(tmp_path: Path, store_url, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
     ids = setup_watch(ncbi)
     seed_tracked(ncbi)
-    cfg = scenario_config(tmp_path, ncbi, smtp=smtp, watches=[("BTK inhibitors in ITP", Q_BTK)])
+    cfg = scenario_config(tmp_path, ncbi, store_url=store_url, smtp=smtp, watches=[("BTK inhibitors in ITP", Q_BTK)])
     assert litwatch("run", "--config", str(cfg)).code == 0
     add_itp_article(ncbi, "42200001", days_ago=0, title="Zanubrutinib for ITP after the case series")
     ncbi.add_search(Q_BTK, ids + ["42200001"])
@@ -84,7 +84,7 @@ def test_paper_both_hit_and_citation_appears_once(tmp_path: Path, ncbi, smtp, li
     assert "BTK inhibitors in ITP" in flat and "Zanubrutinib Therapy" in flat, "both reasons shown"
 
 
-def test_retraction_announced_once_at_the_top(tmp_path: Path, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
+def test_retraction_announced_once_at_the_top(tmp_path: Path, store_url, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
     setup_watch(ncbi)
     seed_tracked(ncbi)
     cfg = scenario_config(
@@ -120,10 +120,10 @@ def test_retraction_announced_once_at_the_top(tmp_path: Path, ncbi, smtp, litwat
     assert smtp.received == [], "not announced again"
 
 
-def test_unknown_tracked_pmid_warns_and_the_run_goes_on(tmp_path: Path, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
+def test_unknown_tracked_pmid_warns_and_the_run_goes_on(tmp_path: Path, store_url, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
     setup_watch(ncbi)
     seed_tracked(ncbi)
-    cfg = scenario_config(tmp_path, ncbi, smtp=smtp, tracked=[TRACKED, "99999999"])
+    cfg = scenario_config(tmp_path, ncbi, store_url=store_url, smtp=smtp, tracked=[TRACKED, "99999999"])
     r = litwatch("run", "--config", str(cfg))
     assert r.code == 0, r.err
     assert "99999999" in r.err and "not in PubMed" in r.err
@@ -133,10 +133,10 @@ def test_unknown_tracked_pmid_warns_and_the_run_goes_on(tmp_path: Path, ncbi, sm
     assert rows["99999999"]["title"] == ""
 
 
-def test_track_add_list_remove(tmp_path: Path, ncbi, litwatch) -> None:  # noqa: ANN001
+def test_track_add_list_remove(tmp_path: Path, store_url, ncbi, litwatch) -> None:  # noqa: ANN001
     seed_tracked(ncbi)
     add_itp_article(ncbi, "40222822", days_ago=200, title="Rilzabrutinib for the Treatment of Immune Thrombocytopenia.")
-    cfg = scenario_config(tmp_path, ncbi, tracked=[TRACKED])
+    cfg = scenario_config(tmp_path, ncbi, store_url=store_url, tracked=[TRACKED])
     r = litwatch("track", "add", "40222822", "--note", "rilzabrutinib review", "--config", str(cfg))
     assert r.code == 0, r.err
     assert "tracking: 40222822" in r.out
@@ -154,13 +154,13 @@ def test_track_add_list_remove(tmp_path: Path, ncbi, litwatch) -> None:  # noqa:
     assert "40222822" not in litwatch("track", "list", "--config", str(cfg)).out
 
 
-def test_300_tracked_papers_keep_the_request_count_flat(tmp_path: Path, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
+def test_300_tracked_papers_keep_the_request_count_flat(tmp_path: Path, store_url, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
     setup_watch(ncbi)
     papers = [str(43000000 + i) for i in range(300)]
     for p in papers:
         add_itp_article(ncbi, p, days_ago=500)
         ncbi.citedin[p] = [str(int(p) + 500000)]
-    cfg = scenario_config(tmp_path, ncbi, smtp=smtp, tracked=papers, watches=[("BTK inhibitors in ITP", Q_BTK)])
+    cfg = scenario_config(tmp_path, ncbi, store_url=store_url, smtp=smtp, tracked=papers, watches=[("BTK inhibitors in ITP", Q_BTK)])
     assert litwatch("run", "--config", str(cfg)).code == 0
     # one esearch, one elink for 300 papers, one efetch (batched, POST) for the 300 records
     assert ncbi.count("esearch") == 1
@@ -178,10 +178,10 @@ def test_300_tracked_papers_keep_the_request_count_flat(tmp_path: Path, ncbi, sm
     assert (ncbi.count("esearch"), ncbi.count("elink"), ncbi.count("efetch")) == (1, 1, 1)
 
 
-def test_follow_announced_tracks_what_was_announced(tmp_path: Path, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
+def test_follow_announced_tracks_what_was_announced(tmp_path: Path, store_url, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
     ids = setup_watch(ncbi)
     seed_tracked(ncbi)
-    cfg = scenario_config(tmp_path, ncbi, smtp=smtp, watches=[("BTK inhibitors in ITP", Q_BTK)])
+    cfg = scenario_config(tmp_path, ncbi, store_url=store_url, smtp=smtp, watches=[("BTK inhibitors in ITP", Q_BTK)])
     cfg.write_text(cfg.read_text().replace("[tracked]\n", '[tracked]\nfollow = "announced"\n'))
     assert litwatch("run", "--config", str(cfg)).code == 0
     add_itp_article(ncbi, "42400001", days_ago=0)
@@ -200,13 +200,13 @@ def test_follow_announced_tracks_what_was_announced(tmp_path: Path, ncbi, smtp, 
     assert "42400002" in pmids_in(msg)
 
 
-def test_icite_and_pubmed_merged_without_duplicates(tmp_path: Path, ncbi, icite, smtp, litwatch) -> None:  # noqa: ANN001
+def test_icite_and_pubmed_merged_without_duplicates(tmp_path: Path, store_url, ncbi, icite, smtp, litwatch) -> None:  # noqa: ANN001
     setup_watch(ncbi)
     seed_tracked(ncbi, citing=["42500001"])
     add_itp_article(ncbi, "42500001", days_ago=100)
     add_itp_article(ncbi, "42500002", days_ago=100)
     icite.add_pub(TRACKED, cited_by=["42500001", "42500002"])
-    cfg = scenario_config(tmp_path, ncbi, smtp=smtp, watches=[("BTK inhibitors in ITP", Q_BTK)])
+    cfg = scenario_config(tmp_path, ncbi, store_url=store_url, smtp=smtp, watches=[("BTK inhibitors in ITP", Q_BTK)])
     cfg.write_text(
         cfg.read_text().replace(
             "[tracked]\n", f'[tracked]\nsources = ["pubmed", "icite"]\nicite_url = "{icite.base_url}"\n'
@@ -230,11 +230,11 @@ def test_icite_and_pubmed_merged_without_duplicates(tmp_path: Path, ncbi, icite,
     assert "icite" in text.lower(), "shows which source found a citation"
 
 
-def test_icite_down_still_delivers_pubmed_citations(tmp_path: Path, ncbi, icite, smtp, litwatch) -> None:  # noqa: ANN001
+def test_icite_down_still_delivers_pubmed_citations(tmp_path: Path, store_url, ncbi, icite, smtp, litwatch) -> None:  # noqa: ANN001
     setup_watch(ncbi)
     seed_tracked(ncbi)
     icite.add_pub(TRACKED, cited_by=[])
-    cfg = scenario_config(tmp_path, ncbi, smtp=smtp, watches=[("BTK inhibitors in ITP", Q_BTK)])
+    cfg = scenario_config(tmp_path, ncbi, store_url=store_url, smtp=smtp, watches=[("BTK inhibitors in ITP", Q_BTK)])
     cfg.write_text(
         cfg.read_text().replace(
             "[tracked]\n", f'[tracked]\nsources = ["pubmed", "icite"]\nicite_url = "{icite.base_url}"\n'
