@@ -18,6 +18,7 @@ from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from jobs import terminal
 from jobs.config import CONFIG_ENV, DEFAULT_CONFIG, Config, ConfigError, config_path, load_config
 from jobs.runlock import EX_TEMPFAIL, LockBusy, run_lock
 from notifications.delivery import Deliverer, DeliveryError, OutboxDeliverer, SmtpDeliverer
@@ -69,7 +70,7 @@ def make_deliverer(config: Config) -> Deliverer:
 
 
 def make_store(config: Config) -> Store:
-    return open_store(path=config.store_path, url=config.store.url)
+    return open_store(path=config.store_path, url=config.store.url, timeout=config.store.busy_timeout)
 
 
 def lock_for(config: Config):  # noqa: ANN201
@@ -77,21 +78,36 @@ def lock_for(config: Config):  # noqa: ANN201
 
 
 def warn_if_readable(config: Config) -> None:
-    """A config file holding a secret should not be readable by others."""
-    if not (config.ncbi.api_key or (config.smtp and config.smtp.password_file)):
-        return
-    try:
-        mode = config.source.stat().st_mode
-    except OSError:
-        return
-    if mode & (stat.S_IRGRP | stat.S_IROTH):
-        log.warning("%s holds a secret and is readable by others; run: chmod 600 %s", config.source, config.source)
+    """A file holding a secret should not be readable by others: the config file when it holds the
+    API key or a chat URL, and the SMTP password file (which holds the password, not the config)."""
+    holders = []
+    if config.ncbi.api_key or any(n.url for n in config.notify):
+        holders.append(config.source)
+    if config.smtp and config.smtp.password_file:
+        holders.append(config.resolve(config.smtp.password_file))
+    for path in holders:
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            continue
+        if mode & (stat.S_IRGRP | stat.S_IROTH):
+            log.warning("%s holds a secret and is readable by others; run: chmod 600 %s", path, path)
 
 
 # -- commands -------------------------------------------------------------------------------------
 
 
-def cmd_run(args: argparse.Namespace, config: Config) -> int:
+def run_once(config: Config):  # -> RunSummary
+    """One run: what `litwatch run` does, and each scheduled run of `litwatch serve`.
+
+    Under the run lock: a one-line warning when NCBI would rather see a run this large off-peak
+    (jobs/etiquette.py), the pipeline, then the failure alerts (jobs/alerts.py), whatever the
+    run's outcome.  Ends with the run's summary line: INFO when it succeeded, ERROR when it failed
+    (so cron mails it without -v).  Raises `LockBusy` when another run holds the lock, and
+    StoreError / EntrezError / DeliveryError when the run could not be carried through.
+    """
+    from jobs.alerts import check_and_alert
+    from jobs.etiquette import advice_for_run
     from jobs.pipeline import Pipeline
 
     deliverer = make_deliverer(config)
@@ -99,17 +115,34 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
         store = make_store(config)
         client = make_client(config)
         icite = make_icite(config)
+        finished = False  # the run ended, well or not (not interrupted by Ctrl-C)
         try:
-            summary = Pipeline(config, store, client, deliverer, icite=icite).run()
+            advice = advice_for_run(config, store, datetime.now().astimezone())
+            if advice:
+                log.warning("%s", advice)
+            try:
+                summary = Pipeline(config, store, client, deliverer, icite=icite).run()
+            except Exception:
+                finished = True
+                raise
+            finished = True
         finally:
             client.close()
             if icite:
                 icite.close()
-            store.close()
-    log.info("%s", summary.line())
+            try:
+                if finished:
+                    check_and_alert(config, store, deliverer)
+            finally:
+                store.close()
+    log.log(logging.INFO if summary.outcome == "ok" else logging.ERROR, "%s", summary.line())
     for warning in summary.warnings:
         log.warning("%s", warning)
-    return EXIT_OK if summary.outcome == "ok" else EXIT_FAILED
+    return summary
+
+
+def cmd_run(args: argparse.Namespace, config: Config) -> int:
+    return EXIT_OK if run_once(config).outcome == "ok" else EXIT_FAILED
 
 
 def cmd_track(args: argparse.Namespace, config: Config) -> int:
@@ -134,10 +167,70 @@ def cmd_preview(args: argparse.Namespace, config: Config) -> int:
     return preview(config, recipient=args.recipient, out=Path(args.out) if args.out else None)
 
 
+def cmd_send_test(args: argparse.Namespace, config: Config) -> int:
+    from jobs.preview import send_test
+
+    return send_test(config, to=args.to)
+
+
 def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     from jobs.scheduler import serve
 
     return serve(config, args)
+
+
+def cmd_init(args: argparse.Namespace, config: Config | None) -> int:
+    from jobs.init import init
+
+    return init(args)
+
+
+def cmd_check(args: argparse.Namespace, config: Config) -> int:
+    from jobs.check import check
+
+    return check(config, quiet=args.quiet)
+
+
+def cmd_history(args: argparse.Namespace, config: Config) -> int:
+    from jobs.export import ExportUsageError
+    from jobs.history import history
+
+    try:
+        return history(config, since=args.since, watch=args.watch, as_json=args.json)
+    except ExportUsageError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_show(args: argparse.Namespace, config: Config) -> int:
+    from jobs.history import show
+
+    if not args.pmid.isdigit():
+        raise UsageError(f"not a PMID: {args.pmid!r}")
+    return show(config, args.pmid, as_json=args.json)
+
+
+def cmd_export(args: argparse.Namespace, config: Config) -> int:
+    from jobs.export import ExportUsageError, export
+
+    try:
+        return export(
+            config, args.format, watch=args.watch, since=args.since, output=Path(args.output) if args.output else None
+        )
+    except ExportUsageError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def cmd_completion(args: argparse.Namespace, config: Config | None) -> int:
+    from jobs.terminal import completion_script
+
+    sys.stdout.write(completion_script(build_parser(), args.shell))
+    return EXIT_OK
+
+
+def cmd_migrate_store(args: argparse.Namespace, config: Config) -> int:
+    from jobs.migrate_store import migrate_store
+
+    return migrate_store(config, args.to)
 
 
 # -- parsing --------------------------------------------------------------------------------------
@@ -180,6 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"litwatch {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
+    _add_setup_commands(sub, common, fmt)
 
     p = sub.add_parser(
         "run",
@@ -205,12 +299,30 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tsub = p.add_subparsers(dest="track_command", metavar="ACTION", parser_class=_Parser)
     tsub.required = True
-    a = tsub.add_parser("add", parents=[common], help="track papers (fetched from PubMed and stored)")
+    a = tsub.add_parser(
+        "add",
+        parents=[common],
+        formatter_class=fmt,
+        help="track papers (fetched from PubMed and stored)",
+        epilog="example:\n  litwatch track add 39973148 --note 'zanubrutinib case series'",
+    )
     a.add_argument("pmids", nargs="+", metavar="PMID")
     a.add_argument("--note", default="", help="a note shown in `track list`")
-    r = tsub.add_parser("remove", parents=[common], help="stop tracking papers added with `track add`")
+    r = tsub.add_parser(
+        "remove",
+        parents=[common],
+        formatter_class=fmt,
+        help="stop tracking papers added with `track add`",
+        epilog="example:\n  litwatch track remove 39973148",
+    )
     r.add_argument("pmids", nargs="+", metavar="PMID")
-    ls = tsub.add_parser("list", parents=[common], help="PMID, title, first author, year, citations known, note")
+    ls = tsub.add_parser(
+        "list",
+        parents=[common],
+        formatter_class=fmt,
+        help="PMID, title, first author, year, citations known, note",
+        epilog="examples:\n  litwatch track list\n  litwatch track list --json",
+    )
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_track)
 
@@ -240,16 +352,158 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_preview)
 
     p = sub.add_parser(
+        "send-test",
+        parents=[common],
+        formatter_class=fmt,
+        help="send a sample digest to check the mail settings",
+        description="Send a sample digest built from stored articles through the configured delivery "
+        "([smtp], else the outbox folder).  Nothing is marked as sent.",
+        epilog="example:\n  litwatch send-test --to me@example.org",
+    )
+    p.add_argument("--to", metavar="EMAIL", help="send only to this address (default: every recipient)")
+    p.set_defaults(func=cmd_send_test)
+
+    p = sub.add_parser(
         "serve",
         parents=[common],
         formatter_class=fmt,
         help="keep running, and run on the [schedule]",
         description="A long-running scheduler: runs on [schedule] cron, never two at once, catches up a "
-        "missed run at start.  SIGTERM/SIGINT stop it cleanly.  Schedule changes take effect on restart.",
+        "missed run at start.  SIGTERM/SIGINT stop it cleanly.  Schedule changes take effect on restart; "
+        "other config changes at the next run.  Logs one summary line per run (INFO is the default "
+        "level here; -q: errors only).",
         epilog="example:\n  litwatch serve --config /data/litwatch.toml",
     )
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="on SIGTERM/SIGINT, let a run in progress finish for this long, else abandon it and exit 1 "
+        "(nothing is lost: the next run catches up; default: 60)",
+    )
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "migrate-store",
+        parents=[common],
+        formatter_class=fmt,
+        help="copy the store into a new, empty PostgreSQL or SQLite store",
+        description="Copy every table of the configured store, ids included, into a new empty store: a "
+        "postgresql:// URL or a SQLite file path (so it works both ways).  Runs under the run lock, "
+        "in one transaction on the target, then compares and prints the row counts of each table.  "
+        "The config is not changed: point [store] at the new store afterwards.",
+        epilog="examples:\n  litwatch migrate-store --to postgresql://litwatch@db.example.org/litwatch\n"
+        "  litwatch migrate-store --to /var/lib/litwatch/litwatch.db",
+    )
+    p.add_argument("--to", required=True, metavar="URL_OR_PATH", help="the new store: postgresql://... or a SQLite file")
+    p.set_defaults(func=cmd_migrate_store)
+    _add_everyday_commands(sub, common, fmt)
     return parser
+
+
+def _add_setup_commands(sub, common: argparse.ArgumentParser, fmt: type) -> None:  # noqa: ANN001
+    """init and check: listed first, as they come first."""
+    p = sub.add_parser(
+        "init",
+        parents=[common],
+        formatter_class=fmt,
+        help="write a starter config (asks on a terminal; flags for scripts)",
+        description="Write a starter config, FOLDER/litwatch.toml (default: --config, else ./litwatch.toml), "
+        "following BTK inhibitors in immune thrombocytopenia: edit the watches afterwards.  Your addresses "
+        "and mail server come from the flags, or are asked for when standard input is a terminal.  "
+        "The file is made readable by you only; an existing file is never replaced (exit 2).",
+        epilog="examples:\n  litwatch init ~/litwatch\n"
+        "  litwatch init /etc/litwatch --email me@example.org --recipient lab@example.org "
+        "--smtp-host smtp.example.org --smtp-username me@example.org",
+    )
+    p.add_argument("folder", nargs="?", metavar="FOLDER", help="where to write litwatch.toml (created if missing)")
+    p.add_argument("--email", metavar="EMAIL", help="your address: NCBI's contact, and the default for the others")
+    p.add_argument("--recipient", action="append", metavar="EMAIL", help="who receives the digests (repeatable)")
+    p.add_argument("--sender", metavar="EMAIL", help="From address of the digests (default: --email)")
+    p.add_argument("--smtp-host", metavar="HOST", help="mail server (default: none, digests go to a folder)")
+    p.add_argument("--smtp-port", type=int, metavar="PORT", help="default: 587 (starttls), 465 (tls), 25 (none)")
+    p.add_argument("--smtp-security", choices=("starttls", "tls", "none"), help="default: starttls")
+    p.add_argument("--smtp-username", metavar="USER", help="log in as USER")
+    p.add_argument(
+        "--smtp-password-env", metavar="NAME", help="environment variable holding the password "
+        "(default: LITWATCH_SMTP_PASSWORD)"
+    )
+    p.set_defaults(func=cmd_init, needs_config=False)
+
+    p = sub.add_parser(
+        "check",
+        parents=[common],
+        formatter_class=fmt,
+        help="check the config: queries in PubMed, the mail server, chat targets",
+        description="Validate the config; ask PubMed for each watch's hit count and show how PubMed reads "
+        "the query (its translation) and any complaint (a phrase not found, ...); connect to the mail "
+        "server, start TLS and log in without sending.  Nothing is stored.  Exit 1 on any problem.",
+        epilog="example:\n  litwatch check --config ~/litwatch/litwatch.toml",
+    )
+    p.set_defaults(func=cmd_check)
+
+
+def _add_everyday_commands(sub, common: argparse.ArgumentParser, fmt: type) -> None:  # noqa: ANN001
+    """history, show, export, completion."""
+    from jobs.export import FORMATS
+    from jobs.terminal import SHELLS
+
+    p = sub.add_parser(
+        "history",
+        parents=[common],
+        formatter_class=fmt,
+        help="what was announced, when, to whom and why",
+        description="Every delivered digest and chat message, oldest first: when, to whom, and each article "
+        "with why it was there (the watch that found it, the tracked paper it cites, a retraction).",
+        epilog="examples:\n  litwatch history --since 2026-11-01\n  litwatch history --watch 'BTK inhibitors in ITP'",
+    )
+    p.add_argument("--since", metavar="DATE", help="only deliveries on or after DATE (YYYY-MM-DD, UTC)")
+    p.add_argument("--watch", metavar="NAME", help="only articles this watch found")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_history)
+
+    p = sub.add_parser(
+        "show",
+        parents=[common],
+        formatter_class=fmt,
+        help="a stored article in full",
+        description="Every stored field of an article (title, authors, journal, dates, DOI, PMC, MeSH terms, "
+        "abstract, ...) and why litwatch has it.  Exit 1 when the store does not hold it.",
+        epilog="example:\n  litwatch show 39973148",
+    )
+    p.add_argument("pmid", metavar="PMID")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser(
+        "export",
+        parents=[common],
+        formatter_class=fmt,
+        help="stored articles as RIS, BibTeX, CSV or JSON",
+        description="Export the stored articles (all, those a watch found, or those first seen since a date), "
+        "oldest first, to standard output or a file: RIS for reference managers (Zotero, EndNote), BibTeX "
+        "for LaTeX, CSV for spreadsheets, JSON for scripts.",
+        epilog="examples:\n  litwatch export --format ris --watch 'BTK inhibitors in ITP' --output btk-itp.ris\n"
+        "  litwatch export --format bibtex --since 2026-01-01 > new.bib",
+    )
+    p.add_argument("--format", required=True, choices=FORMATS, help="output format")
+    p.add_argument("--watch", metavar="NAME", help="only the articles this watch found")
+    p.add_argument("--since", metavar="DATE", help="only articles first seen on or after DATE (YYYY-MM-DD, UTC)")
+    p.add_argument("--output", metavar="FILE", help="write to FILE (default: standard output)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "completion",
+        parents=[common],
+        formatter_class=fmt,
+        help="print the shell completion script",
+        description="Print a tab-completion script for bash, zsh or tcsh (commands, options, file names).",
+        epilog="examples:\n  litwatch completion bash > ~/.local/share/bash-completion/completions/litwatch\n"
+        "  litwatch completion zsh > ~/.zfunc/_litwatch   # with fpath+=~/.zfunc before compinit",
+    )
+    p.add_argument("shell", choices=SHELLS)
+    p.set_defaults(func=cmd_completion, needs_config=False)
 
 
 class _JsonFormatter(logging.Formatter):
@@ -260,6 +514,7 @@ class _JsonFormatter(logging.Formatter):
                 "level": record.levelname.lower(),
                 "logger": record.name,
                 "message": record.getMessage(),
+                **({"exception": self.formatException(record.exc_info)} if record.exc_info else {}),
             },
             ensure_ascii=False,
         )
@@ -283,22 +538,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False), getattr(args, "log_format", "text"))
+    json_logs = getattr(args, "log_format", "text") == "json"
+
+    def fail(message: str, code: int) -> int:
+        """The one line of a failed command; with --log-format json, a JSON line too."""
+        terminal.clear()
+        if json_logs:
+            log.error("%s", message)
+        else:
+            print(f"litwatch: {message}", file=sys.stderr)
+        return code
+
+    terminal.configure(quiet=getattr(args, "quiet", False), log_format=getattr(args, "log_format", "text"))
     try:
+        if not getattr(args, "needs_config", True):  # init, completion: no config file yet
+            return args.func(args, None)
         config = load_config(config_path(args.config))
         warn_if_readable(config)
         return args.func(args, config)
     except (ConfigError, UsageError) as exc:
-        print(f"litwatch: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return fail(str(exc), EXIT_USAGE)
     except LockBusy as exc:
-        print(f"litwatch: {exc}; not running", file=sys.stderr)
-        return EX_TEMPFAIL
+        return fail(f"{exc}; not running", EX_TEMPFAIL)
     except (StoreError, EntrezError, DeliveryError) as exc:
-        print(f"litwatch: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+        return fail(str(exc), EXIT_FAILED)
     except KeyboardInterrupt:
-        print("litwatch: interrupted", file=sys.stderr)
-        return 130
+        return fail("interrupted", 130)
+    finally:
+        terminal.clear()
 
 
 if __name__ == "__main__":  # pragma: no cover

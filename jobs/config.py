@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -20,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     model_validator,
 )
@@ -79,12 +81,25 @@ class NcbiConfig(_Table):
     timeout: float = Field(default=60.0, gt=0, description="Read timeout of one request, in seconds.")
     retries: int = Field(default=5, ge=0, le=20, description="Retries of a failed request before the run fails.")
 
+    @model_validator(mode="after")
+    def _check_https(self) -> NcbiConfig:
+        host = re.sub(r"^https?://(?:[^@/]*@)?(\[[^\]]*\]|[^:/]*).*$", r"\1", self.base_url).strip("[]")
+        if self.base_url.startswith("http://") and not is_loopback(host):
+            raise ValueError("base_url: plain http would send the API key and the queries in clear text; use https")
+        return self
+
 
 class StoreConfig(_Table):
     """`[store]`: where state lives."""
 
     path: str = Field(default="litwatch.db", description="SQLite database file (relative to the config file).")
     url: str | None = Field(default=None, description="postgresql://... URL; used instead of `path` when set.")
+    busy_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="SQLite: seconds to wait while another process writes to the database, then the run fails.",
+    )
 
     @model_validator(mode="after")
     def _check_url(self) -> StoreConfig:
@@ -151,6 +166,13 @@ class DigestConfig(_Table):
     attach: list[Literal["ris", "csv"]] = Field(default_factory=lambda: ["ris"], description="Attachments.")
     templates: str | None = Field(default=None, description="Folder of template overrides.")
     admin: Email | None = Field(default=None, description="Who is told when runs keep failing.")
+    admin_after_failures: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        description="Tell `admin` after this many failed runs in a row (or digests failing for over a day); "
+        "then at most once a day while it lasts.",
+    )
 
 
 class SmtpConfig(_Table):
@@ -196,12 +218,48 @@ class ScheduleConfig(_Table):
         if self.timezone is not None:
             try:
                 ZoneInfo(self.timezone)
-            except (ZoneInfoNotFoundError, ValueError):
+            except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder, a name too long
                 raise ValueError(f"timezone: unknown IANA time zone {self.timezone!r}") from None
         try:
-            CronTrigger.from_crontab(self.cron, timezone="UTC")
+            trigger = CronTrigger.from_crontab(self.cron, timezone="UTC")
         except ValueError as exc:
             raise ValueError(f"cron: not a crontab expression {self.cron!r} ({exc})") from None
+        if trigger.get_next_fire_time(None, datetime.now(UTC)) is None:
+            raise ValueError(f"cron: {self.cron!r} never fires (no such date)")
+        return self
+
+
+class FeedConfig(_Table):
+    """`[feed]`: Atom feeds of what was announced (one per watch, one of citing papers), rewritten every run."""
+
+    folder: NonEmpty = Field(
+        description="Folder of the feeds (relative to the config file): WATCH-NAME.xml per watch, citations.xml."
+    )
+    entries: int = Field(default=100, ge=1, le=1000, description="Articles per feed, most recently announced first.")
+    base_url: Url | None = Field(
+        default=None, description="Public URL the folder is served at; gives each feed its rel=\"self\" link."
+    )
+
+
+class NotifyConfig(_Table):
+    """`[[notify]]`: a chat message after the digests (an Apprise URL; needs `pip install 'litwatch[chat]'`)."""
+
+    name: str | None = Field(
+        default=None, description="Shown in logs and errors instead of the URL (default: notify[N])."
+    )
+    url: SecretStr | None = Field(
+        default=None,
+        description="Apprise URL: slack://..., msteams://..., matrixs://..., mmosts://..., jsons://host/path ... "
+        "It holds a secret: prefer url_env.",
+    )
+    url_env: str | None = Field(default=None, description="Environment variable holding the URL.")
+
+    @model_validator(mode="after")
+    def _check_url(self) -> NotifyConfig:
+        if (self.url is None) == (self.url_env is None):
+            raise ValueError("url: give either url or url_env")
+        if self.url is not None and "://" not in self.url.get_secret_value():
+            raise ValueError("url: not an Apprise URL (SCHEMA://...)")
         return self
 
 
@@ -214,6 +272,8 @@ class Config(_Table):
     recipient: list[RecipientConfig] = Field(default_factory=list)
     smtp: SmtpConfig | None = None
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    feed: FeedConfig | None = None
+    notify: list[NotifyConfig] = Field(default_factory=list)
 
     # Not from the file: where it was read from (paths are relative to its folder).
     source: Path = Field(default=Path("litwatch.toml"), exclude=True)
@@ -255,6 +315,10 @@ class Config(_Table):
     @property
     def outbox_path(self) -> Path:
         return self.resolve(self.digest.outbox)
+
+    @property
+    def feed_path(self) -> Path | None:
+        return self.resolve(self.feed.folder) if self.feed else None
 
     @property
     def templates_path(self) -> Path | None:
@@ -318,6 +382,9 @@ def _problem(err: dict) -> str:
     return msg
 
 
+_KEY_PREFIX = re.compile(r"([A-Za-z_][A-Za-z0-9_]*(?:\[\d+\])?(?:\.[A-Za-z_][A-Za-z0-9_]*(?:\[\d+\])?)*): ")
+
+
 def parse_config(data: dict, source: Path) -> Config:
     try:
         return Config.model_validate({**data, "source": source})
@@ -325,8 +392,10 @@ def parse_config(data: dict, source: Path) -> Config:
         err = exc.errors()[0]
         where = _loc(err["loc"])
         problem = _problem(err)
-        if err.get("type") == "value_error" and not where and ": " in problem:
-            where, problem = problem.split(": ", 1)
+        if err.get("type") == "value_error" and (key := _KEY_PREFIX.match(problem)):
+            # a table's own check names its key: "smtp" + "security: ..." -> "smtp.security: ..."
+            where = f"{where}.{key[1]}" if where else key[1]
+            problem = problem[key.end() :]
         raise ConfigError(f"{source}: {where or '(top level)'}: {problem}") from None
 
 

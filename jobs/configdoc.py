@@ -9,7 +9,7 @@ from __future__ import annotations
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel
+from pydantic import BaseModel, SecretStr
 from pydantic_core import PydanticUndefined
 
 from jobs.config import Config
@@ -37,7 +37,8 @@ def _type(annotation: Any) -> str:
         return " or ".join(parts) + (" (optional)" if type(None) in args else "")
     if origin is list:
         return f"list of {_type(args[0])}"
-    return {str: "string", int: "integer", float: "number", bool: "boolean"}.get(annotation, str(annotation))
+    names = {str: "string", int: "integer", float: "number", bool: "boolean", SecretStr: "secret string"}
+    return names.get(annotation, str(annotation))
 
 
 def _field_type(field: Any) -> str:

@@ -15,13 +15,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.utils import make_msgid
 from zoneinfo import ZoneInfo
 
+from jobs import terminal
 from jobs.config import Config, RecipientConfig
+from jobs.crashpoints import crashpoint
 from notifications.delivery import Deliverer, DeliveryError
 from notifications.digest import Item, build_digest
 from notifications.render import render_digest
@@ -36,6 +38,7 @@ log = logging.getLogger("litwatch.run")
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 TRACKED_NOTES = "Tracked papers"
+NOTIFY_METHOD = "notify"  # deliveries of chat messages (jobs/notify.py), not e-mail
 
 
 @dataclass
@@ -120,12 +123,16 @@ class Pipeline:
             self._resend_in_doubt(summary)
             try:
                 obs = self.observe()
+                crashpoint("after_fetch")
             except (EntrezError, ICiteError) as exc:
                 summary.errors.append(str(exc))
                 log.error("run %d: %s; nothing was stored, the next run catches up", run_id, exc)
             else:
                 self.record(obs, run_id, summary)
+                crashpoint("after_store")
+                self._update_feeds(summary)
             self._deliver_due(run_id, summary)
+            self._notify(run_id, summary)
         except Exception as exc:
             summary.errors.append(str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}")
             summary.outcome = "failed"
@@ -172,7 +179,14 @@ class Pipeline:
 
         for watch in cfg.watch:
             log.info("searching %r", watch.name)
-            result = collect_ids(self.client, watch.query, window_days=watch.window_days, today=self.today())
+            terminal.status(f"searching {watch.name!r}")
+            result = collect_ids(
+                self.client,
+                watch.query,
+                window_days=watch.window_days,
+                today=self.today(),
+                progress=terminal.progress(f"searching {watch.name!r}"),
+            )
             obs.results[watch.name] = result
             for problem in result.problems:
                 obs.notes.append((watch.name, f"PubMed reported a problem with this query: {problem}", True))
@@ -180,7 +194,13 @@ class Pipeline:
                 obs.baselined[watch.name] = set(result.ids)
                 announce: set[str] = set()
                 if watch.backfill_days:
-                    recent = collect_ids(self.client, watch.query, window_days=watch.backfill_days, today=self.today())
+                    recent = collect_ids(
+                        self.client,
+                        watch.query,
+                        window_days=watch.backfill_days,
+                        today=self.today(),
+                        progress=terminal.progress(f"backfilling {watch.name!r}"),
+                    )
                     announce = recent.ids & result.ids
                 obs.announce[watch.name] = announce
                 obs.notes.append(
@@ -192,11 +212,21 @@ class Pipeline:
                         False,
                     )
                 )
+            elif store.watch_query(watch.name) != watch.query:
+                # The query was edited: what it finds now that the old one did not is a new
+                # baseline, not news (a broadened query would otherwise flood the digest).
+                new = result.ids - store.watch_hits(watch.name)
+                obs.baselined[watch.name] = new
+                obs.announce[watch.name] = set()
+                obs.notes.append(
+                    (watch.name, f"The query changed: {len(new)} hits it adds are stored as the new baseline.", False)
+                )
             else:
                 new = result.ids - store.watch_hits(watch.name)
                 obs.new_hits[watch.name] = new
                 obs.announce[watch.name] = new
             to_fetch |= obs.announce[watch.name]
+        crashpoint("after_search")
 
         # tracked papers: the config's and the CLI's, merged
         tracked = {t.pmid: t for t in store.tracked()}
@@ -217,8 +247,11 @@ class Pipeline:
         missing = to_fetch - (store.known_pmids(to_fetch) - due)
         if missing:
             log.info("fetching %d records", len(missing))
-            for article in self.client.fetch_articles(missing):
+            report = terminal.progress("fetching PubMed records")
+            for n, article in enumerate(self._fetch(missing), 1):
                 obs.articles[article.pmid] = article
+                if report:
+                    report(n, len(missing))
 
         known_now = set(obs.articles) | store.known_pmids(candidates)
         obs.unknown_tracked = {p for p in candidates if p not in known_now}
@@ -247,6 +280,13 @@ class Pipeline:
                 if not baseline:
                     obs.announce_corrections.append((p, kind, notice, source))
         return obs
+
+    def _fetch(self, pmids: set[str]) -> Iterator[Article]:
+        """`client.fetch_articles`; when it fails, the error names the PMIDs asked for."""
+        try:
+            yield from self.client.fetch_articles(pmids)
+        except EntrezError as exc:
+            raise EntrezError(f"{exc}; PMIDs asked for: {_pmid_list(pmids)}") from None
 
     def _recheck_due(self, t: Tracked) -> bool:
         if t.checked_at is None:
@@ -298,7 +338,7 @@ class Pipeline:
             articles = self.store.articles(need)
             fetch = need - set(articles)
             if fetch:
-                for a in self.client.fetch_articles(fetch):
+                for a in self._fetch(fetch):
                     obs.articles[a.pmid] = a
                     articles[a.pmid] = a
             for paper, citing in backfill_candidates:
@@ -362,6 +402,10 @@ class Pipeline:
                         store.enqueue(r.email, "citation", citing, cited, run_id)
                     for p, kind, notice, source in obs.announce_corrections:
                         store.enqueue(r.email, "correction", p, f"{kind}|{notice}|{source}", run_id)
+            if cfg.notify:
+                from jobs.notify import enqueue_news
+
+                enqueue_news(store, cfg, obs, run_id)
         summary.new_articles = len(new_articles)
         summary.new_citations = len(obs.announce_citations)
         summary.corrections = len(obs.announce_corrections)
@@ -432,35 +476,71 @@ class Pipeline:
                 )
             self._attempt(delivery_id, r.email, message, summary)
 
-    def _attempt(self, delivery_id: int, recipient: str, message: bytes, summary: RunSummary) -> None:
+    def _attempt(
+        self, delivery_id: int, recipient: str, message: bytes, summary: RunSummary, *, resend: bool = False
+    ) -> None:
+        """Deliver, then record the outcome.  `resend`: a delivery an earlier run left in doubt; it may
+        already be with the recipient, so a temporary refusal now keeps it "sending" (resent as it is
+        next time), never puts its items back into a new message."""
         with self.store.transaction():
             self.store.delivery_attempted(delivery_id)
         try:
+            crashpoint("before_data")
             self.deliverer.deliver(message, self.config.digest.sender, recipient)
         except DeliveryError as exc:
             summary.failed += 1
             summary.errors.append(f"digest to {recipient}: {exc}")
             log.error("digest to %s not delivered: %s", recipient, exc)
             with self.store.transaction():
-                if exc.in_doubt:
+                if exc.in_doubt or (resend and exc.temporary):
                     self.store.note_delivery_error(delivery_id, str(exc))
                 else:
                     self.store.mark_failed(delivery_id, str(exc))
             return
+        crashpoint("after_accept")
         with self.store.transaction():
             self.store.mark_sent(delivery_id)
             if self.config.tracked.follow == "announced":
                 for item in self.store.queue_items(delivery_id):
                     if item.kind in ("hit", "citation"):
                         self.store.add_tracked(item.pmid, "announced")
+        crashpoint("after_sent")
         summary.sent += 1
         log.info("digest to %s delivered (%s)", recipient, self.deliverer.describe())
+
+    def _update_feeds(self, summary: RunSummary) -> None:
+        """Rewrite the Atom feeds ([feed]); a failure is reported, never stops the deliveries."""
+        if self.config.feed is None:
+            return
+        from jobs.feeds import write_feeds
+
+        try:
+            write_feeds(self.config, self.store, now=self._clock())
+        except Exception as exc:  # noqa: BLE001 - the digests go out whatever happens to the feeds
+            summary.errors.append(f"feeds not updated: {exc}")
+            log.error("feeds not updated: %s; the next run rewrites them", exc)
+
+    def _notify(self, run_id: int, summary: RunSummary) -> None:
+        """Chat messages ([[notify]]) of what is new, after the digests."""
+        if not self.config.notify:
+            return
+        from jobs.notify import send_notifications
+
+        send_notifications(self.config, self.store, run_id, summary, now=self._clock())
 
     def _resend_in_doubt(self, summary: RunSummary) -> None:
         """Deliveries an earlier run left "sending": resend them unchanged, same Message-ID."""
         for d in reversed(self.store.deliveries(status="sending")):
+            if d.method == NOTIFY_METHOD:
+                continue  # chat messages: jobs/notify.py
             log.warning("resending digest %s to %s: an earlier run did not see it accepted", d.message_id, d.recipient)
-            self._attempt(d.id, d.recipient, d.message, summary)
+            self._attempt(d.id, d.recipient, d.message, summary, resend=True)
+
+
+def _pmid_list(pmids: set[str], shown: int = 10) -> str:
+    ordered = sorted(pmids, key=lambda p: (len(p), p))
+    more = f" and {len(ordered) - shown} more" if len(ordered) > shown else ""
+    return ", ".join(ordered[:shown]) + more
 
 
 def _subject(message: bytes) -> str:

@@ -24,6 +24,7 @@ def gather(config: Config) -> dict:
         unsent = store.deliveries(status="sending")
         failed = [d for d in store.deliveries(status="failed", limit=20)]
         tracked = store.tracked()
+        alerts = store.alerts(limit=5)
         location = store.location
         articles = store.article_count()
     last_ok = next((r for r in runs if r.outcome == "ok"), None)
@@ -54,6 +55,7 @@ def gather(config: Config) -> dict:
             {"recipient": d.recipient, "created": d.created_at, "error": d.error} for d in failed[:5]
         ],
         "tracked_papers": len(tracked),
+        "recent_alerts": [{"kind": a.kind, "sent": a.sent_at} for a in alerts],
     }
 
 
@@ -95,6 +97,9 @@ def status(config: Config, *, as_json: bool, check: bool) -> int:
         print(f"pending items:  {pend}")
         if info["deliveries_in_doubt"]:
             print(f"in doubt:       {len(info['deliveries_in_doubt'])} digests will be resent")
+        if info["recent_alerts"]:
+            last = info["recent_alerts"][0]
+            print(f"last alert:     {last['sent']} ({last['kind']}; sent to [digest] admin)")
         print("last runs:")
         for r in info["runs"]:
             print(

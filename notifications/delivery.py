@@ -140,9 +140,12 @@ class SmtpDeliverer:
                 raise DeliveryError(f"smtp {self.host}:{self.port}: {_reason(exc)}") from None
             try:
                 code, reply = smtp.data(message)
+                if code != 250:  # smtplib returns the final reply to the message data, never raises it
+                    raise smtplib.SMTPDataError(code, reply)
             except smtplib.SMTPDataError as exc:
                 raise DeliveryError(
-                    f"smtp: message refused: {exc.smtp_code} {_text(exc.smtp_error)}", temporary=exc.smtp_code < 500
+                    f"smtp: message to {recipient} refused: {exc.smtp_code} {_text(exc.smtp_error)}",
+                    temporary=exc.smtp_code < 500,
                 ) from None
             except (OSError, smtplib.SMTPException) as exc:
                 raise DeliveryError(

@@ -145,17 +145,22 @@ def _csv_row(item: Article | Entry) -> list[str]:
     year = article.year
     return [
         article.pmid,
-        article.title,
-        "; ".join(a.display for a in article.authors),
-        article.journal_iso or article.journal,
+        _cell(article.title),
+        _cell("; ".join(a.display for a in article.authors)),
+        _cell(article.journal_iso or article.journal),
         str(year) if year else "",
-        article.doi,
-        article.pmcid,
-        "; ".join(article.publication_types),
-        "; ".join(watches),
+        _cell(article.doi),
+        _cell(article.pmcid),
+        _cell("; ".join(article.publication_types)),
+        _cell("; ".join(watches)),
         "; ".join(cites),
         pubmed_url(article.pmid),
     ]
+
+
+def _cell(text: str) -> str:
+    """Text a spreadsheet would run as a formula (= + - @ first) gets a leading ' (CSV injection)."""
+    return "'" + text if text.startswith(("=", "+", "-", "@", "\t", "\r")) else text
 
 
 def articles_to_csv(rows: Iterable[Article | Entry]) -> str:

@@ -183,3 +183,24 @@ def test_ncbi_down_fails_the_run_and_the_next_run_catches_up(tmp_path: Path, ncb
     ncbi.down = False
     assert litwatch("run", "--config", str(cfg)).code == 0
     assert [pmids_in(m) for m in smtp.messages()] == [{"41500001"}]
+
+
+def test_an_edited_query_is_a_new_baseline_not_a_flood(tmp_path: Path, store_url, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
+    base = baseline(ncbi, 3)
+    cfg = scenario_config(tmp_path, ncbi, smtp=smtp, store_url=store_url)
+    assert litwatch("run", "--config", str(cfg)).code == 0
+    broader = Q_RILZA + " OR PRN1008[Title/Abstract]"
+    for i in range(5):
+        add_itp_article(ncbi, str(41600000 + i), days_ago=900)
+    ncbi.add_search(broader, base[:3] + [str(41600000 + i) for i in range(5)])
+    cfg.write_text(cfg.read_text().replace(f'query = "{Q_RILZA}"', f'query = "{broader}"'))
+    smtp.received.clear()
+    assert litwatch("run", "--config", str(cfg)).code == 0
+    (msg,) = smtp.messages()
+    assert pmids_in(msg) == set()
+    assert "The query changed: 5 hits" in " ".join(msg.get_body(("plain",)).get_content().split())
+    add_itp_article(ncbi, "41600099", days_ago=0)
+    ncbi.add_search(broader, ncbi.searches[broader] + ["41600099"])
+    smtp.received.clear()
+    assert litwatch("run", "--config", str(cfg)).code == 0
+    assert [pmids_in(m) for m in smtp.messages()] == [{"41600099"}]

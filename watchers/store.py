@@ -131,6 +131,16 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX queue_recipient ON queue (recipient, delivery_id)",
         "CREATE INDEX queue_pmid ON queue (pmid)",
     ],
+    # 2: failure alerts sent to [digest] admin (jobs/alerts.py)
+    [
+        """CREATE TABLE alerts (
+            id {pk},
+            kind TEXT NOT NULL,
+            sent_at TEXT NOT NULL,
+            text TEXT NOT NULL
+        )""",
+        "CREATE INDEX alerts_kind ON alerts (kind, sent_at)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -175,6 +185,14 @@ class Delivery:
     attempts: int
     error: str
     message: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    id: int
+    kind: str  # "runs" (consecutive failed runs), "delivery" (digests failing for over a day)
+    sent_at: str
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,6 +263,9 @@ class Store:
             self._conn.rollback()
             raise
         self._depth = 0
+        self._commit()
+
+    def _commit(self) -> None:
         self._conn.commit()
 
     def close(self) -> None:
@@ -322,6 +343,10 @@ class Store:
     def watch_baselined(self, name: str) -> bool:
         return self.value("SELECT baseline_run FROM watches WHERE name = ?", (name,)) is not None
 
+    def watch_query(self, name: str) -> str | None:
+        """The query the watch had at its last run (None before its first)."""
+        return self.value("SELECT query FROM watches WHERE name = ?", (name,))
+
     def watch_hits(self, name: str) -> set[str]:
         return {r[0] for r in self.rows("SELECT pmid FROM watch_hits WHERE watch = ?", (name,))}
 
@@ -341,6 +366,13 @@ class Store:
             "ON CONFLICT (watch, pmid) DO NOTHING",
             [(watch, p, run_id, stamp, int(baseline)) for p in pmids],
         )
+
+    def watch_counts(self) -> dict[str, int | None]:
+        """Hits of each baselined watch at its last run (for estimating a run's requests)."""
+        return {
+            name: (None if count is None else int(count))
+            for name, count in self.rows("SELECT name, last_count FROM watches WHERE baseline_run IS NOT NULL")
+        }
 
     def watches_of(self, pmids: Iterable[str]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
@@ -487,6 +519,86 @@ class Store:
             params.append(watch)
         return self.rows(sql + " ORDER BY d.sent_at, q.id", params)
 
+    # -- exports, feeds, `litwatch show` ----------------------------------------------------------
+
+    def stored_articles(self, *, watch: str | None = None, since: str | None = None) -> list[tuple[Article, str]]:
+        """Stored articles with when litwatch first saw each, oldest first.
+
+        First seen: the earliest of its watch hits, its citations of tracked papers, its tracking
+        and its first fetch.  With `watch`: only the articles that watch found, first seen by it.
+        With `since` (an ISO date or time, UTC): only those first seen then or later.
+        """
+        if watch is not None:
+            rows = [
+                (pmid, data, seen)
+                for pmid, data, seen in self.rows(
+                    "SELECT a.pmid, a.data, h.first_seen FROM watch_hits h JOIN articles a ON a.pmid = h.pmid "
+                    "WHERE h.watch = ?",
+                    (watch,),
+                )
+            ]
+        else:
+            rows = [
+                (pmid, data, min(s for s in stamps if s))
+                for pmid, data, *stamps in self.rows(
+                    "SELECT a.pmid, a.data, a.fetched_at, "
+                    "(SELECT MIN(h.first_seen) FROM watch_hits h WHERE h.pmid = a.pmid), "
+                    "(SELECT MIN(c.first_seen) FROM citations c WHERE c.citing = a.pmid), "
+                    "(SELECT t.added_at FROM tracked t WHERE t.pmid = a.pmid) FROM articles a"
+                )
+            ]
+        out = [(Article.from_dict(json.loads(data)), seen) for _, data, seen in rows if not since or seen >= since]
+        return sorted(out, key=lambda r: (r[1], int(r[0].pmid)))
+
+    def announced_hits(self, watch: str, limit: int) -> list[tuple[str, str]]:
+        """(pmid, first_seen) of the stored articles a watch announced (its new hits and backfill), newest
+        first (first seen, then Entrez date)."""
+        rows = self.rows(
+            "SELECT h.pmid, h.first_seen, a.entrez_date FROM watch_hits h JOIN articles a ON a.pmid = h.pmid "
+            "WHERE h.watch = ? AND (h.baseline = 0 OR EXISTS (SELECT 1 FROM queue q WHERE q.kind = 'hit' "
+            "AND q.pmid = h.pmid AND q.reason = h.watch))",
+            (watch,),
+        )
+        rows.sort(key=lambda r: (r[1], r[2], int(r[0])), reverse=True)
+        return [(p, seen) for p, seen, _ in rows[:limit]]
+
+    def announced_citations(self, limit: int) -> list[tuple[str, str, list[str]]]:
+        """(citing pmid, first_seen, [cited tracked pmids]) of announced citing articles, newest first."""
+        seen: dict[str, tuple[str, str, set[str]]] = {}
+        for citing, cited, first, edat in self.rows(
+            "SELECT c.citing, c.cited, c.first_seen, a.entrez_date FROM citations c JOIN articles a "
+            "ON a.pmid = c.citing WHERE c.baseline = 0 OR EXISTS (SELECT 1 FROM queue q "
+            "WHERE q.kind = 'citation' AND q.pmid = c.citing AND q.reason = c.cited)"
+        ):
+            stamp, _, papers = seen.get(citing, (first, edat, set()))
+            seen[citing] = (min(stamp, first), edat, papers | {cited})
+        rows = sorted(seen.items(), key=lambda r: (r[1][0], r[1][1], int(r[0])), reverse=True)[:limit]
+        return [(p, stamp, sorted(papers, key=int)) for p, (stamp, _, papers) in rows]
+
+    def article_context(self, pmid: str) -> dict[str, Any]:
+        """Why an article is in the store: watch hits, tracked papers it cites, tracking, citing papers."""
+        tracked = next((t for t in self.tracked() if t.pmid == pmid), None)
+        return {
+            "watches": self.rows(
+                "SELECT watch, first_seen, baseline FROM watch_hits WHERE pmid = ? ORDER BY first_seen, watch", (pmid,)
+            ),
+            "cites": self.rows(
+                "SELECT cited, source, first_seen FROM citations WHERE citing = ? ORDER BY first_seen, cited", (pmid,)
+            ),
+            "cited_by": int(self.value("SELECT COUNT(DISTINCT citing) FROM citations WHERE cited = ?", (pmid,)) or 0),
+            "tracked": tracked,
+            "corrections": self.rows(
+                "SELECT kind, notice_pmid, notice_source, first_seen FROM corrections WHERE pmid = ? "
+                "ORDER BY first_seen",
+                (pmid,),
+            ),
+            "announced": self.rows(
+                "SELECT DISTINCT q.recipient, d.sent_at FROM queue q JOIN deliveries d ON d.id = q.delivery_id "
+                "WHERE q.pmid = ? AND q.kind IN ('hit', 'citation') AND d.status = 'sent' ORDER BY d.sent_at",
+                (pmid,),
+            ),
+        }
+
     # -- deliveries -------------------------------------------------------------------------------
 
     _DELIVERY_COLS = (
@@ -584,12 +696,39 @@ class Store:
             )
         ]
 
+    def last_success(self) -> str | None:
+        """When the last successful run finished, or None."""
+        return self.value("SELECT MAX(finished_at) FROM runs WHERE outcome = 'ok'")
+
     def abandon_stale_runs(self) -> int:
         """Runs left "running" by a process that died; called under the run lock."""
         with self.transaction():
             return self.execute(
                 "UPDATE runs SET outcome = 'abandoned', finished_at = ? WHERE outcome = 'running'", (now_iso(),)
             ).rowcount
+
+    # -- failure alerts ---------------------------------------------------------------------------
+
+    def record_alert(self, kind: str, text: str, sent_at: str | None = None) -> int:
+        with self.transaction():
+            return int(
+                self.value(
+                    "INSERT INTO alerts (kind, sent_at, text) VALUES (?, ?, ?) RETURNING id",
+                    (kind, sent_at or now_iso(), text),
+                )
+            )
+
+    def last_alert(self, kind: str) -> Alert | None:
+        rows = self.rows(
+            "SELECT id, kind, sent_at, text FROM alerts WHERE kind = ? ORDER BY sent_at DESC, id DESC LIMIT 1", (kind,)
+        )
+        return Alert(*rows[0]) if rows else None
+
+    def alerts(self, limit: int = 10) -> list[Alert]:
+        return [
+            Alert(*r)
+            for r in self.rows(f"SELECT id, kind, sent_at, text FROM alerts ORDER BY id DESC LIMIT {int(limit)}")
+        ]
 
 
 class SqliteStore(Store):
@@ -614,16 +753,48 @@ class SqliteStore(Store):
             raise StoreError(f"{path}: cannot open the store: {exc.strerror or exc}") from None
         super().__init__(conn, str(path))
 
+    # Locked, full, damaged ("database disk image is malformed" can come from any read, when the
+    # first row is stepped or a later one is fetched): a StoreError.  Errors of the SQL itself stay.
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         try:
             return super().execute(sql, params)
-        except sqlite3.OperationalError as exc:
+        except _PROGRAMMING_ERRORS:
+            raise
+        except sqlite3.DatabaseError as exc:
             raise _sqlite_error(self.location, exc) from None
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         try:
             super().executemany(sql, rows)
-        except sqlite3.OperationalError as exc:
+        except _PROGRAMMING_ERRORS:
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise _sqlite_error(self.location, exc) from None
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return super().rows(sql, params)
+        except _PROGRAMMING_ERRORS:
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise _sqlite_error(self.location, exc) from None
+
+    def value(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        try:
+            return super().value(sql, params)
+        except _PROGRAMMING_ERRORS:
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise _sqlite_error(self.location, exc) from None
+
+    def _commit(self) -> None:
+        try:
+            self._conn.commit()
+        except sqlite3.DatabaseError as exc:  # e.g. SQLITE_FULL when the WAL cannot grow
+            try:
+                self._conn.rollback()
+            except sqlite3.Error:
+                pass
             raise _sqlite_error(self.location, exc) from None
 
     def _begin(self) -> None:
@@ -643,24 +814,34 @@ class SqliteStore(Store):
         log.info("store %s: backed up to %s before migrating", self.location, target)
 
 
+_PROGRAMMING_ERRORS = (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
+
+
 def _sqlite_error(location: str, exc: sqlite3.Error) -> StoreError:
     text = str(exc)
     if "locked" in text or "busy" in text:
         return StoreError(f"{location}: the database is locked by another process ({text})")
+    if "malformed" in text or "not a database" in text:
+        return StoreError(f"{location}: the database file is damaged ({text}); restore it from a backup")
     if "disk" in text or "full" in text:
         return StoreError(f"{location}: cannot write the store: {text}")
     return StoreError(f"{location}: {text}")
 
 
-def open_store(*, path: Path | None = None, url: str | None = None, migrate: bool = True) -> Store:
-    """Open (and migrate) the store: PostgreSQL when `url` is given, else SQLite at `path`."""
+def open_store(
+    *, path: Path | None = None, url: str | None = None, migrate: bool = True, timeout: float = 30.0
+) -> Store:
+    """Open (and migrate) the store: PostgreSQL when `url` is given, else SQLite at `path`.
+
+    `timeout`: SQLite's busy timeout, seconds to wait for a lock another process holds.
+    """
     if url:
         from watchers.pgstore import PostgresStore
 
         store: Store = PostgresStore(url)
     else:
         assert path is not None
-        store = SqliteStore(path)
+        store = SqliteStore(path, timeout=timeout)
     if migrate:
         try:
             store.migrate()
