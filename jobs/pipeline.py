@@ -31,6 +31,7 @@ from watchers.articles import Article
 from watchers.entrez import EntrezClient, EntrezError
 from watchers.icite import ICiteClient, ICiteError
 from watchers.search import SearchResult, collect_ids
+from watchers.spool import ArticleSpool
 from watchers.store import Store, StoreError, Tracked, now_iso
 from watchers.tracked import ALWAYS_ANNOUNCE, correction_notices, query_terms
 
@@ -85,7 +86,9 @@ class Observation:
     tracked_add: set[str] = field(default_factory=set)  # config PMIDs to store as tracked
     tracked_drop: set[str] = field(default_factory=set)  # config PMIDs no longer in the config
     unknown_tracked: set[str] = field(default_factory=set)
-    articles: dict[str, Article] = field(default_factory=dict)
+    articles: ArticleSpool = field(default_factory=ArticleSpool)  # pmid -> Article, on disk past 2,000
+    backfill_citations: set[tuple[str, str]] = field(default_factory=set)  # (cited, citing) to date-check
+    backfill_from: date | None = None
     notes: list[tuple[str | None, str, bool]] = field(default_factory=list)  # (watch or None, text, problem)
 
 
@@ -180,28 +183,24 @@ class Pipeline:
         for watch in cfg.watch:
             log.info("searching %r", watch.name)
             terminal.status(f"searching {watch.name!r}")
+            first_run = not store.watch_baselined(watch.name)
             result = collect_ids(
                 self.client,
                 watch.query,
                 window_days=watch.window_days,
                 today=self.today(),
+                # a backfill's recent hits come with the same search (one more esearch at most)
+                since=self.today() - timedelta(days=watch.backfill_days) if first_run and watch.backfill_days else None,
                 progress=terminal.progress(f"searching {watch.name!r}"),
             )
             obs.results[watch.name] = result
             for problem in result.problems:
                 obs.notes.append((watch.name, f"PubMed reported a problem with this query: {problem}", True))
-            if not store.watch_baselined(watch.name):
+            if first_run:
                 obs.baselined[watch.name] = set(result.ids)
                 announce: set[str] = set()
                 if watch.backfill_days:
-                    recent = collect_ids(
-                        self.client,
-                        watch.query,
-                        window_days=watch.backfill_days,
-                        today=self.today(),
-                        progress=terminal.progress(f"backfilling {watch.name!r}"),
-                    )
-                    announce = recent.ids & result.ids
+                    announce = (result.recent or set()) & result.ids
                 obs.announce[watch.name] = announce
                 obs.notes.append(
                     (
@@ -241,7 +240,7 @@ class Pipeline:
 
         if papers:
             self._observe_citations(obs, papers, tracked, candidates)
-            for cited, citing in obs.announce_citations:
+            for cited, citing in obs.announce_citations | obs.backfill_citations:
                 to_fetch.add(citing)
 
         missing = to_fetch - (store.known_pmids(to_fetch) - due)
@@ -252,6 +251,8 @@ class Pipeline:
                 obs.articles[article.pmid] = article
                 if report:
                     report(n, len(missing))
+        if obs.backfill_citations:
+            self._backfill_citations(obs)
 
         known_now = set(obs.articles) | store.known_pmids(candidates)
         obs.unknown_tracked = {p for p in candidates if p not in known_now}
@@ -333,20 +334,22 @@ class Pipeline:
                 elif first_lookup and backfill_from is not None:
                     backfill_candidates.add((paper, citing))
             # a pair already announced through another source is not news
-        if backfill_candidates:
-            need = {g for _, g in backfill_candidates}
-            articles = self.store.articles(need)
-            fetch = need - set(articles)
-            if fetch:
-                for a in self._fetch(fetch):
-                    obs.articles[a.pmid] = a
-                    articles[a.pmid] = a
-            for paper, citing in backfill_candidates:
-                a = articles.get(citing)
-                if a and a.entrez_date and date.fromisoformat(a.entrez_date) >= backfill_from:  # type: ignore[operator]
-                    obs.announce_citations.add((paper, citing))
+        # citing papers entered in the backfill window are announced: `_backfill_citations` tells,
+        # once their records are fetched with everything else
+        obs.backfill_citations = backfill_candidates
+        obs.backfill_from = backfill_from
         # announcing a pair once, whatever the number of sources that found it
         obs.announce_citations = {(c, g) for c, g in obs.announce_citations if (c, g) not in stored_pairs}
+
+    def _backfill_citations(self, obs: Observation) -> None:
+        """Announce the first-lookup citations whose citing paper was entered in the backfill window."""
+        need = {g for _, g in obs.backfill_citations}
+        stored = self.store.articles(need - set(obs.articles))
+        for paper, citing in obs.backfill_citations:
+            a = obs.articles.get(citing) or stored.get(citing)
+            if a and a.entrez_date and obs.backfill_from and date.fromisoformat(a.entrez_date) >= obs.backfill_from:
+                obs.announce_citations.add((paper, citing))
+        obs.backfill_citations = set()
 
     # -- 3. record --------------------------------------------------------------------------------
 
@@ -355,7 +358,8 @@ class Pipeline:
         store, cfg = self.store, self.config
         recipients = cfg.recipients()
         with store.transaction():
-            store.put_articles(obs.articles.values())
+            for batch in obs.articles.batches():
+                store.put_articles(batch)
             for p in obs.tracked_drop:
                 store.remove_tracked(p)
             for p in sorted(obs.tracked_add):

@@ -12,6 +12,7 @@ plain (unescaped) text.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from collections.abc import Iterable, Mapping
@@ -259,19 +260,19 @@ class Article:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (str, int, None, lists, dicts); `from_dict` reverses it."""
         data: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
+        for name in _field_names(type(self)):
+            value = getattr(self, name)
             if isinstance(value, PubDate):
                 value = _flat(value)
             elif isinstance(value, tuple):
                 value = [_flat(v) if not isinstance(v, str) else v for v in value]
-            data[f.name] = value
+            data[name] = value
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Article:
         """Rebuild an Article from `to_dict` output (unknown keys ignored, missing ones defaulted)."""
-        known = {f.name for f in fields(cls)}
+        known = _field_names(cls)
         kwargs: dict[str, Any] = {k: v for k, v in data.items() if k in known}
         kwargs["pmid"] = str(data["pmid"])
         for name, item_cls in _NESTED.items():
@@ -285,14 +286,20 @@ class Article:
         return cls(**kwargs)
 
 
+@functools.cache
+def _field_names(cls: type[Any]) -> frozenset[str] | tuple[str, ...]:
+    """The field names of a dataclass, in order (`fields()` is slow in a loop over many records)."""
+    return tuple(f.name for f in fields(cls))
+
+
 def _flat(obj: Any) -> dict[str, Any]:
     """A leaf dataclass (Author, PubDate, ...) as a dict of its fields."""
-    return {f.name: getattr(obj, f.name) for f in fields(obj)}
+    return {name: getattr(obj, name) for name in _field_names(type(obj))}
 
 
 def _build(cls: type[Any], data: Mapping[str, Any]) -> Any:
     """A leaf dataclass from a dict, ignoring keys it does not know."""
-    known = {f.name for f in fields(cls)}
+    known = _field_names(cls)
     return cls(**{k: v for k, v in data.items() if k in known})
 
 
