@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import stat
 import sys
 from collections.abc import Sequence

@@ -93,10 +93,10 @@ def export(
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
-        from jobs.feeds import _write
+        from notifications.delivery import write_atomic
 
         output.parent.mkdir(parents=True, exist_ok=True)
-        _write(output, text.encode("utf-8"))
+        write_atomic(output, text.encode("utf-8"), 0o644)
     where = f" to {output}" if output else ""
     if count:
         log.info("exported %d article%s as %s%s", count, "s" if count != 1 else "", fmt, where)

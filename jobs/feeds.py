@@ -11,15 +11,14 @@ once.  Files are replaced atomically (a reader never sees half a feed) and are r
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote_plus
 
 from jobs.config import Config
+from notifications.delivery import write_atomic
 from notifications.exports import pubmed_url
 from watchers.articles import Article
 from watchers.store import Store
@@ -73,7 +72,7 @@ def write_feeds(config: Config, store: Store, *, now: datetime | None = None) ->
             entries=[(articles[p], seen, f"Found by the watch “{watch.name}”.") for p, seen in hits if p in articles],
             now=now,
         )
-        written.append(_write(folder / f"{name}.xml", xml))
+        written.append(write_atomic(folder / f"{name}.xml", xml, 0o644))
 
     citing = store.announced_citations(limit)
     cited = {c for _, _, papers in citing for c in papers}
@@ -93,7 +92,7 @@ def write_feeds(config: Config, store: Store, *, now: datetime | None = None) ->
         entries=entries,
         now=now,
     )
-    written.append(_write(folder / f"{CITATIONS_FEED}.xml", xml))
+    written.append(write_atomic(folder / f"{CITATIONS_FEED}.xml", xml, 0o644))
     return written
 
 
@@ -185,20 +184,3 @@ def render_feed(
     return bytes(fg.atom_str(pretty=True))
 
 
-def _write(path: Path, data: bytes, mode: int = 0o644) -> Path:
-    """Write beside `path`, fsync, rename over it: a reader sees the old feed or the new one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    return path

@@ -195,8 +195,8 @@ class OutboxDeliverer:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             if html is not None:
-                _write_atomic(self.folder / f"{name}.html", html.get_content().encode("utf-8"))
-            _write_atomic(self.folder / f"{name}.eml", message)
+                write_atomic(self.folder / f"{name}.html", html.get_content().encode("utf-8"))
+            write_atomic(self.folder / f"{name}.eml", message)
         except OSError as exc:
             raise DeliveryError(f"outbox {self.folder}: cannot write: {exc.strerror or exc}") from None
 
@@ -209,7 +209,7 @@ def outbox_name(message: email.message.EmailMessage, recipient: str) -> str:
     return f"{date}-{who}-{digest}"
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, mode: int = 0o600) -> Path:
     """Write to a temporary file beside `path`, fsync, rename: readers see all or nothing."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -217,6 +217,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -224,3 +225,4 @@ def _write_atomic(path: Path, data: bytes) -> None:
         except OSError:
             pass
         raise
+    return path

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 import os
 import socket
 import subprocess
@@ -312,3 +313,29 @@ def db_rows(cfg_path: Path, sql: str, params: tuple = ()) -> list[tuple]:
     config = load_config(cfg_path)
     with open_store(path=config.store_path, url=config.store.url, migrate=False) as store:
         return store.rows(sql, params)
+
+
+PUBMED_LINK = re.compile(r"pubmed\.ncbi\.nlm\.nih\.gov/(\d+)/")
+
+
+def pmids_in(message: EmailMessage) -> set[str]:
+    """PMIDs linked from a digest's text part."""
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    return set(PUBMED_LINK.findall(text))
+
+
+def text_of(message: EmailMessage) -> str:
+    """A digest's text part with whitespace folded (wrapping does not matter)."""
+    return " ".join(message.get_body(preferencelist=("plain",)).get_content().split())
+
+
+def baseline(ncbi: FakeEutils, n: int = 25, *, first: int = 41000000, rilza: int = 3, cited: bool = True) -> list[str]:
+    """n old BTK/ITP hits (the first `rilza` also rilzabrutinib hits) and the tracked paper,
+    cited by the first hit when `cited`."""
+    ids = [str(first + i) for i in range(n)]
+    for i, pmid in enumerate(ids):
+        add_itp_article(ncbi, pmid, days_ago=400 + i)
+    ncbi.add_search(Q_BTK, ids)
+    ncbi.add_search(Q_RILZA, ids[:rilza])
+    seed_tracked(ncbi, citing=ids[:1] if cited else [])
+    return ids

@@ -2,46 +2,20 @@
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from email.message import EmailMessage
 from pathlib import Path
 
-from tests.conftest import Q_BTK, Q_RILZA, add_itp_article, seed_tracked
-
-PUBMED_LINK = re.compile(r"pubmed\.ncbi\.nlm\.nih\.gov/(\d+)/")
-
-
-def pmids_in(message: EmailMessage) -> set[str]:
-    """PMIDs linked from a digest's text part."""
-    text = message.get_body(preferencelist=("plain",)).get_content()
-    return set(PUBMED_LINK.findall(text))
-
-
-def text_of(message: EmailMessage) -> str:
-    return " ".join(message.get_body(preferencelist=("plain",)).get_content().split())
-
+from tests.conftest import baseline as _baseline
+from tests.conftest import pmids_in, text_of  # noqa: F401 - re-exported for the reliability tests
 
 def html_of(message: EmailMessage) -> str:
     return message.get_body(preferencelist=("html",)).get_content()
-
-
-def baseline(ncbi, n: int = 5) -> list[str]:  # noqa: ANN001
-    """n old BTK/ITP hits (3 of them also rilzabrutinib hits) and the tracked paper cited by the first."""
-    ids = [str(41000000 + i) for i in range(n)]
-    for i, pmid in enumerate(ids):
-        add_itp_article(ncbi, pmid, days_ago=400 + i)
-    ncbi.add_search(Q_BTK, ids)
-    ncbi.add_search(Q_RILZA, ids[:3])
-    seed_tracked(ncbi, citing=[ids[0]])
-    return ids
-
 
 def table_counts(db_path: Path) -> dict[str, int]:
     with sqlite3.connect(db_path) as db:
         tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
         return {t: db.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in tables}
-
 
 def dump(db_path: Path) -> dict[str, list[tuple]]:
     """Every row of every table (the store's whole state)."""
@@ -51,7 +25,6 @@ def dump(db_path: Path) -> dict[str, list[tuple]]:
         return {t: sorted(db.execute(f'SELECT * FROM "{t}"').fetchall(), key=repr) for t in tables}
     finally:
         db.close()
-
 
 def fast_retries(monkeypatch, ncbi=None) -> None:  # noqa: ANN001
     """In-process runs retry NCBI after 10 ms instead of seconds (the config has no backoff knob).
@@ -74,7 +47,6 @@ def fast_retries(monkeypatch, ncbi=None) -> None:  # noqa: ANN001
         return client
 
     monkeypatch.setattr(jobs.cli, "make_client", make_client)
-
 
 def block_internet(monkeypatch) -> list[str]:  # noqa: ANN001
     """Fail any attempt to resolve or connect to a host other than loopback; returns the attempts."""
@@ -118,3 +90,7 @@ def block_internet(monkeypatch) -> list[str]:  # noqa: ANN001
     monkeypatch.setattr(socket.socket, "connect", connect)
     monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
     return attempts
+
+def baseline(ncbi, n: int = 5) -> list[str]:  # noqa: ANN001
+    """n old BTK/ITP hits (3 of them also rilzabrutinib hits) and the tracked paper cited by the first."""
+    return _baseline(ncbi, n)

@@ -10,20 +10,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from jobs.alerts import Problem, is_due
-from tests.conftest import Q_BTK, Q_RILZA, add_itp_article, scenario_config, seed_tracked
+from tests.conftest import baseline, Q_BTK, add_itp_article, scenario_config
 
 ADMIN = 'admin = "admin@example.org"'
 RECIPIENT = "haematology@example.org"
 
 
 def seed(ncbi) -> list[str]:  # noqa: ANN001
-    ids = [str(44000000 + i) for i in range(3)]
-    for i, pmid in enumerate(ids):
-        add_itp_article(ncbi, pmid, days_ago=300 + i)
-    ncbi.add_search(Q_BTK, ids)
-    ncbi.add_search(Q_RILZA, ids[:1])
-    seed_tracked(ncbi)
-    return ids
+    return baseline(ncbi, 3, first=44000000, rilza=1, cited=False)
 
 
 def to_admin(smtp) -> list[email.message.EmailMessage]:  # noqa: ANN001

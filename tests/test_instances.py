@@ -20,7 +20,7 @@ from tests.conftest import (
     db_rows,
     scenario_config,
 )
-from tests.test_run import baseline, pmids_in
+from tests.conftest import baseline, pmids_in
 
 RECIPIENTS = ["haematology@example.org", "pharmacy@example.org"]
 NEW = ["41700001", "41700002", "41700003"]

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from tests.conftest import Q_BTK, Q_RILZA, TRACKED, add_itp_article, scenario_config, seed_tracked
-from tests.test_run import pmids_in
+from tests.conftest import pmids_in
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 

@@ -12,7 +12,6 @@ import email.policy
 import io
 import os
 import re
-import shutil
 import subprocess
 import tempfile
 from datetime import datetime, timezone

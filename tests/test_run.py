@@ -3,10 +3,11 @@ against the fake E-utilities server and a real SMTP server on loopback."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from tests.conftest import (
+    baseline,
+    pmids_in,
     API_KEY,
     Q_BTK,
     Q_RILZA,
@@ -16,22 +17,6 @@ from tests.conftest import (
     scenario_config,
     seed_tracked,
 )
-
-
-def pmids_in(message) -> set[str]:  # noqa: ANN001
-    """PMIDs linked from a digest's text part."""
-    text = message.get_body(preferencelist=("plain",)).get_content()
-    return set(re.findall(r"pubmed\.ncbi\.nlm\.nih\.gov/(\d+)/", text))
-
-
-def baseline(ncbi, n: int = 25) -> list[str]:  # noqa: ANN001
-    ids = [str(41000000 + i) for i in range(n)]
-    for i, pmid in enumerate(ids):
-        add_itp_article(ncbi, pmid, days_ago=400 + i)
-    ncbi.add_search(Q_BTK, ids)
-    ncbi.add_search(Q_RILZA, ids[:3])
-    seed_tracked(ncbi, citing=[ids[0]])
-    return ids
 
 
 def test_daily_run_end_to_end(tmp_path: Path, ncbi, smtp, litwatch, store_url) -> None:  # noqa: ANN001

@@ -20,20 +20,14 @@ import pytest
 
 from jobs.runlock import file_lock
 from jobs.scheduler import TEST_INTERVAL_ENV, needs_catch_up
-from tests.conftest import Q_BTK, Q_RILZA, ROOT, Received, add_itp_article, run_subprocess, scenario_config, seed_tracked
+from tests.conftest import baseline, Q_BTK, ROOT, Received, add_itp_article, run_subprocess, scenario_config
 from watchers.store import Run
 
 FAR_CRON = '[schedule]\ncron = "0 3 1 1 *"\ntimezone = "UTC"\n'  # once a year: only a catch-up runs
 
 
 def seed(ncbi) -> list[str]:  # noqa: ANN001
-    ids = [str(42000000 + i) for i in range(3)]
-    for i, pmid in enumerate(ids):
-        add_itp_article(ncbi, pmid, days_ago=300 + i)
-    ncbi.add_search(Q_BTK, ids)
-    ncbi.add_search(Q_RILZA, ids[:1])
-    seed_tracked(ncbi)
-    return ids
+    return baseline(ncbi, 3, first=42000000, rilza=1, cited=False)
 
 
 def outcomes(db: Path) -> list[str]:

@@ -7,17 +7,11 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.conftest import Q_BTK, Q_RILZA, add_itp_article, scenario_config, seed_tracked
+from tests.conftest import baseline, Q_BTK, add_itp_article, scenario_config
 
 
 def seed(ncbi) -> list[str]:  # noqa: ANN001
-    ids = [str(43000000 + i) for i in range(3)]
-    for i, pmid in enumerate(ids):
-        add_itp_article(ncbi, pmid, days_ago=300 + i)
-    ncbi.add_search(Q_BTK, ids)
-    ncbi.add_search(Q_RILZA, ids[:1])
-    seed_tracked(ncbi)
-    return ids
+    return baseline(ncbi, 3, first=43000000, rilza=1, cited=False)
 
 
 def test_check_turns_red_after_a_failed_run_and_green_after_a_good_one(tmp_path: Path, ncbi, smtp, litwatch) -> None:  # noqa: ANN001

@@ -21,7 +21,7 @@ from tests.conftest import (
     postgres_schema,
     scenario_config,
 )
-from tests.test_run import baseline
+from tests.conftest import baseline
 from watchers.pgstore import qmark_to_format, redact_url
 from watchers.store import SCHEMA_VERSION, Store, StoreError, open_store
 

@@ -15,7 +15,7 @@ from tests.conftest import (
     seed_tracked,
 )
 from tests.fakes.pubmed_xml import esc
-from tests.test_run import pmids_in
+from tests.conftest import pmids_in
 from watchers.entrez import EntrezClient
 
 

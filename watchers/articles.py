@@ -314,10 +314,12 @@ _STRING_TUPLES = ("publication_types", "mesh_headings", "keywords", "databank_id
 # -- PubMed XML -> Article ----------------------------------------------------------------------
 
 
-def parse_pubmed_xml(data: bytes) -> list[Article]:
+def parse_pubmed_xml(data: bytes, *, bad: list[ArticleParseError] | None = None) -> list[Article]:
     """Articles of an efetch PubmedArticleSet, in document order (book articles and deletions skipped).
 
-    Raises NCBIXMLError when the document cannot be read, ArticleParseError for a bad record.
+    Raises NCBIXMLError when the document cannot be read.  A record that cannot be converted
+    raises ArticleParseError, or, when a `bad` list is given, is appended to it and skipped, so
+    that one broken record does not hold back the others.
     """
     record = ncbi_xml.read(data, escape=True)
     tag = getattr(record, "tag", None)
@@ -327,7 +329,15 @@ def parse_pubmed_xml(data: bytes) -> list[Article]:
         items: Iterable[Any] = _each(record.get("PubmedArticle"))
     else:  # older DTDs: a plain list of PubmedArticle / PubmedBookArticle
         items = (item for item in record if getattr(item, "tag", None) == "PubmedArticle")
-    return [_article(item) for item in items]
+    if bad is None:
+        return [_article(item) for item in items]
+    out: list[Article] = []
+    for item in items:
+        try:
+            out.append(_article(item))
+        except ArticleParseError as exc:
+            bad.append(exc)
+    return out
 
 
 def _article(item: Any) -> Article:
