@@ -137,10 +137,13 @@ class EntrezClient:
         delay = self.backoff * 2 ** (state.attempt_number - 1)
         return min(delay, self.max_backoff) * random.uniform(0.5, 1.0)
 
-    def _request(self, endpoint: str, params: Sequence[tuple[str, str]], check: Callable[[bytes], Any]) -> Any:
+    def _request(
+        self, endpoint: str, params: Sequence[tuple[str, str]], check: Callable[[bytes], Any], *, tried: int = 0
+    ) -> Any:
         """Send one E-utility request (GET, or POST for long id lists) and return `check(body)`.
 
-        `check` parses the body and raises `_Retryable` for an answer that is not valid.
+        `check` parses the body and raises `_Retryable` for an answer that is not valid.  `tried`:
+        attempts already made elsewhere (they count against `retries`).
         """
         base = [("tool", TOOL), ("email", self.email)]
         if self.api_key:
@@ -172,7 +175,7 @@ class EntrezClient:
             return check(body)
 
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.retries + 1),
+            stop=tenacity.stop_after_attempt(self.retries + 1 - tried),
             wait=self._wait,
             retry=tenacity.retry_if_exception_type(_Retryable),
             sleep=self._sleep,
@@ -235,8 +238,11 @@ class EntrezClient:
                     try:
                         articles = _parse_articles(body)
                     except _Retryable as exc:  # complete but not valid: ask again, as `_request` would
-                        log.info("retrying efetch after: %s", exc)
-                        articles = self._request("efetch", _efetch_params(batch), _parse_articles)
+                        if self.retries == 0:
+                            raise EntrezError(self._redact(f"{exc} (gave up after 1 attempts)")) from None
+                        log.info("retrying efetch after: %s", self._redact(str(exc)))
+                        self._sleep(min(self.backoff, self.max_backoff) * random.uniform(0.5, 1.0))
+                        articles = self._request("efetch", _efetch_params(batch), _parse_articles, tried=1)
                     del body
                     yield from articles
             finally:

@@ -1,0 +1,199 @@
+"""The fewest E-utilities requests a run can make, counted exactly.
+
+One esearch per watch (past 9,999 hits: see tests/test_big_search.py), one elink per 300 tracked
+papers, and one efetch per 400 records the run needs and does not have, for everything at once:
+new hits, citing papers, tracked papers due for a re-check, a citation backfill.  A baseline needs
+ids, not records.  What a run made is recorded (RunSummary, runs.requests, `litwatch status`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import API_KEY, add_itp_article, scenario_config
+from tests.fakes.pubmed_xml import esc
+from watchers.entrez import EntrezClient, EntrezError, Pacer
+
+QUERIES = ['"ITP"[tiab] AND zanubrutinib', '"ITP"[tiab] AND rilzabrutinib', '"ITP"[tiab] AND eltrombopag']
+
+
+def counts(ncbi) -> dict[str, int]:
+    return {e: ncbi.count(e) for e in ("esearch", "elink", "efetch", "epost")}
+
+
+def fetched_ids(ncbi) -> list[str]:
+    return [i for req in ncbi.requests_for("efetch") for v in req.params.get("id", []) for i in v.split(",")]
+
+
+def make_due(cfg: Path) -> None:
+    """Tracked papers last checked a day ago: due for their daily re-check, as on the next day."""
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).isoformat(timespec="seconds")
+    with sqlite3.connect(cfg.parent / "litwatch.db") as db:
+        db.execute("UPDATE tracked SET checked_at = ?", (yesterday,))
+
+
+def seed(ncbi, sizes: list[int], tracked: int, first: int = 43_000_000) -> tuple[list[list[str]], list[str]]:
+    hits, pmid = [], first
+    for query, n in zip(QUERIES, sizes):
+        ids = [str(pmid + k) for k in range(n)]
+        pmid += n
+        for k, p in enumerate(ids):
+            add_itp_article(ncbi, p, days_ago=200 + k)
+        ncbi.add_search(query, ids)
+        hits.append(ids)
+    papers = [str(44_000_000 + k) for k in range(tracked)]
+    for k, p in enumerate(papers):
+        add_itp_article(ncbi, p, days_ago=500 + k)
+        ncbi.citedin[p] = [hits[0][k % len(hits[0])]]
+    return hits, papers
+
+
+def test_a_daily_run_makes_one_request_per_search_one_elink_and_one_efetch(tmp_path: Path, ncbi, litwatch) -> None:
+    hits, papers = seed(ncbi, [30, 50, 120], tracked=4)
+    watches = [(f"Watch {i}", q) for i, q in enumerate(QUERIES)]
+    cfg = scenario_config(tmp_path, ncbi, watches=watches, tracked=papers)
+    assert litwatch("run", "--config", str(cfg)).code == 0
+    assert counts(ncbi) == {"esearch": 3, "elink": 1, "efetch": 1, "epost": 0}, "the first run"
+    assert sorted(fetched_ids(ncbi)) == papers, "a baseline fetches the tracked papers, not its hits"
+
+    # the next day: 5 new articles (one found by two watches), 2 new citations (one by a paper
+    # no watch finds), and the tracked papers due for their re-check
+    new = [str(43_900_000 + k) for k in range(5)]
+    for p in new:
+        add_itp_article(ncbi, p, days_ago=0)
+    ncbi.add_search(QUERIES[0], hits[0] + new[:2])
+    ncbi.add_search(QUERIES[1], hits[1] + new[1:4])
+    ncbi.add_search(QUERIES[2], hits[2] + new[4:])
+    add_itp_article(ncbi, "43950001", days_ago=0)
+    ncbi.citedin[papers[0]].append(new[0])
+    ncbi.citedin[papers[1]].append("43950001")
+    make_due(cfg)
+    ncbi.clear()
+    r = litwatch("run", "--config", str(cfg), "-v")
+    assert r.code == 0, r.err
+    assert "new_articles=5 new_citations=2" in r.err
+    assert counts(ncbi) == {"esearch": 3, "elink": 1, "efetch": 1, "epost": 0}
+    assert sorted(fetched_ids(ncbi)) == sorted(new + ["43950001"] + papers), "everything in one efetch"
+    assert re.search(r"requests=5 ", r.err), "the summary line counts them"
+    assert all(req.status == 200 for req in ncbi.requests)
+
+    # recorded: runs.requests and `litwatch status`
+    with sqlite3.connect(cfg.parent / "litwatch.db") as db:
+        assert [row[0] for row in db.execute("SELECT requests FROM runs ORDER BY id")] == [5, 5]
+    status = litwatch("status", "--config", str(cfg), "--json")
+    assert status.code == 0, status.err
+    assert json.loads(status.out)["runs"][0]["requests"] == 5
+
+    # nothing new and nothing due: the searches and the elink only
+    ncbi.clear()
+    assert litwatch("run", "--config", str(cfg)).code == 0
+    assert counts(ncbi) == {"esearch": 3, "elink": 1, "efetch": 0, "epost": 0}
+
+
+def test_a_first_run_with_backfills_fetches_once(tmp_path: Path, ncbi, litwatch) -> None:
+    hits, papers = seed(ncbi, [40, 60], tracked=3)
+    recent = [str(43_800_000 + k) for k in range(6)]
+    for k, p in enumerate(recent):
+        add_itp_article(ncbi, p, days_ago=k * 3)  # within the 30 days of both backfills
+    ncbi.add_search(QUERIES[1], hits[1] + recent)
+    for k, p in enumerate(papers):
+        ncbi.citedin[p] = [recent[k], hits[0][k]]  # one recent citing paper, one old
+    watches = [("Watch 0", QUERIES[0]), ("Watch 1", QUERIES[1])]
+    cfg = scenario_config(tmp_path, ncbi, watches=watches, tracked=papers)
+    text = cfg.read_text()
+    text = text.replace('name = "Watch 1"', 'name = "Watch 1"\nbackfill_days = 30')
+    text = text.replace("[tracked]\n", "[tracked]\nbackfill_days = 30\n")
+    cfg.write_text(text)
+    r = litwatch("run", "--config", str(cfg), "-v")
+    assert r.code == 0, r.err
+    assert "new_articles=6 new_citations=3" in r.err
+    # Watch 0: one search; Watch 1: one search and one for the backfill window; one elink; and one
+    # efetch for the tracked papers, the backfilled hits and every first-lookup citing paper
+    assert counts(ncbi) == {"esearch": 3, "elink": 1, "efetch": 1, "epost": 0}
+    assert sorted(fetched_ids(ncbi)) == sorted(set(papers) | set(recent) | set(hits[0][:3]))
+
+
+def test_batches_of_400_records_and_300_papers_posted(tmp_path: Path, ncbi, litwatch) -> None:
+    hits, papers = seed(ncbi, [10], tracked=350)
+    cfg = scenario_config(tmp_path, ncbi, watches=[("Watch 0", QUERIES[0])], tracked=papers)
+    assert litwatch("run", "--config", str(cfg)).code == 0
+    assert counts(ncbi) == {"esearch": 1, "elink": 2, "efetch": 1, "epost": 0}
+    assert [len(r.params["id"]) for r in ncbi.requests_for("elink")] == [300, 50]
+    assert [r.method for r in ncbi.requests_for("elink")] == ["POST", "GET"]
+
+    new = [str(43_700_000 + k) for k in range(450)]
+    for p in new:
+        add_itp_article(ncbi, p, days_ago=0)
+    ncbi.add_search(QUERIES[0], hits[0] + new)
+    make_due(cfg)
+    ncbi.clear()
+    r = litwatch("run", "--config", str(cfg), "-v")
+    assert r.code == 0, r.err
+    assert "new_articles=450" in r.err
+    # 450 new + 350 re-checks = 800 records: two efetch requests of 400, posted
+    assert counts(ncbi) == {"esearch": 1, "elink": 2, "efetch": 2, "epost": 0}
+    assert [len(r.get("id").split(",")) for r in ncbi.requests_for("efetch")] == [400, 400]
+    assert all(r.method == "POST" for r in ncbi.requests_for("efetch"))
+
+
+# -- fetching: the next batch downloads while this one is parsed ------------------------------------
+
+
+def client_for(ncbi, **kwargs) -> EntrezClient:
+    kwargs.setdefault("backoff", 0.01)
+    return EntrezClient(email="lab@example.org", api_key=API_KEY, base_url=ncbi.base_url, pacer=Pacer(), **kwargs)
+
+
+def many(ncbi, n: int) -> list[str]:
+    ids = [str(45_000_000 + k) for k in range(n)]
+    for p in ids:
+        ncbi.add_article(p, esc(f"Article {p}"))
+    return ids
+
+
+def test_fetching_three_batches_makes_three_requests(ncbi) -> None:
+    ids = many(ncbi, 1000)
+    client = client_for(ncbi)
+    got = [a.pmid for a in client.fetch_articles(reversed(ids))]
+    assert got == ids, "every record once, in PMID order"
+    assert client.requests_made == ncbi.count("efetch") == 3
+    gaps = [b.time - a.time for a, b in zip(ncbi.requests, ncbi.requests[1:])]
+    assert min(gaps) >= 0.095, "the process pacer still spaces every request"
+
+
+def test_at_most_one_batch_is_fetched_ahead(ncbi) -> None:
+    ids = many(ncbi, 2000)  # five batches
+    client = client_for(ncbi)
+    articles = client.fetch_articles(ids)
+    next(articles)
+    time.sleep(0.5)  # plenty of time for more requests, were they allowed
+    assert ncbi.count("efetch") == 2, "the batch being read and the next one"
+    articles.close()
+    time.sleep(0.2)
+    assert ncbi.count("efetch") == 2 == client.requests_made, "closing stops the fetching"
+
+
+def test_a_prefetched_batch_with_an_error_is_retried(ncbi) -> None:
+    ids = many(ncbi, 900)
+    ncbi.fail_next("error200", endpoint="efetch")
+    ncbi.fail_next("truncated", endpoint="efetch")
+    client = client_for(ncbi)
+    assert [a.pmid for a in client.fetch_articles(ids)] == ids
+    assert [r.fault for r in ncbi.requests_for("efetch")] == ["error200", "truncated", None, None, None]
+    assert client.requests_made == 5
+
+
+def test_a_batch_that_never_parses_fails_cleanly_and_counts_every_request(ncbi) -> None:
+    ids = many(ncbi, 800)
+    ncbi.records[ids[500]] = ncbi.records[ids[500]].replace("<Language>", "<Nonsense/><Language>")  # DTD-invalid
+    client = client_for(ncbi, retries=1)
+    with pytest.raises(EntrezError, match="efetch: not a valid answer"):
+        list(client.fetch_articles(ids))
+    assert client.requests_made == ncbi.count("efetch") == 3, "batch 1, batch 2, batch 2 again"
