@@ -253,9 +253,12 @@ class Pipeline:
                     report(n, len(missing))
         if obs.backfill_citations:
             self._backfill_citations(obs)
+        unreadable = {p: why for p, why in self.client.unreadable.items() if p in missing}
+        if unreadable:
+            self._hold_back(obs, unreadable)
 
         known_now = set(obs.articles) | store.known_pmids(candidates)
-        obs.unknown_tracked = {p for p in candidates if p not in known_now}
+        obs.unknown_tracked = {p for p in candidates if p not in known_now and p not in unreadable}
         for p in sorted(obs.unknown_tracked):
             obs.notes.append((None, f"PMID {p} is not in PubMed; it is not tracked (check [tracked] pmids).", True))
             log.warning("tracked PMID %s is not in PubMed; not tracked", p)
@@ -288,6 +291,22 @@ class Pipeline:
             yield from self.client.fetch_articles(pmids)
         except EntrezError as exc:
             raise EntrezError(f"{exc}; PMIDs asked for: {_pmid_list(pmids)}") from None
+
+    def _hold_back(self, obs: Observation, unreadable: dict[str, str]) -> None:
+        """Records PubMed served but that cannot be read: this run neither records nor announces
+        them (the others go ahead), so the next run sees them as new again and announces them
+        once PubMed serves a readable record."""
+        for pmid, why in sorted(unreadable.items()):
+            log.warning("%s; not announced until PubMed serves a readable record", why)
+        held = set(unreadable)
+        for name in obs.announce:
+            obs.announce[name] -= held
+        for name in obs.new_hits:
+            obs.new_hits[name] -= held
+        obs.announce_citations = {(c, g) for c, g in obs.announce_citations if g not in held}
+        for paper, triples in obs.citations.items():
+            baselined_now = obs.citation_baseline.get(paper, set())
+            obs.citations[paper] = {t for t in triples if t[1] not in held or t[2] in baselined_now}
 
     def _recheck_due(self, t: Tracked) -> bool:
         if t.checked_at is None:

@@ -185,10 +185,6 @@ UNREADABLE = {
         '[<!ENTITY xxe SYSTEM "http://evil.example/x">]', a.replace("Zanubrutinib", "&xxe;")
     ),
     "entity bomb": lambda a: _with_dtd(BOMB, a.replace("Zanubrutinib", "&lol9;")),
-    "record without an Article": lambda a: _document(
-        '<PubmedArticle><MedlineCitation Status="MEDLINE" Owner="NLM"><PMID Version="1">41100001</PMID>'
-        "</MedlineCitation></PubmedArticle>"
-    ),
 }
 
 
@@ -222,6 +218,30 @@ def test_an_unreadable_record_fails_the_run_cleanly_naming_the_pmid(
 
     # NCBI serves a good record again: the article is announced, once
     ncbi._efetch = real_efetch
+    r = litwatch("run", "--config", str(cfg))
+    assert r.code == 0, r.err
+    assert [pmids_in(m) for m in smtp.messages()] == [{"41100001"}]
+
+
+def test_an_unreadable_record_is_held_back_and_the_others_go_ahead(tmp_path: Path, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
+    """A record PubMed serves without its Article: not announced (nor recorded) until PubMed
+    serves a readable one; the run's other new articles are not held back."""
+    cfg, base = first_run(tmp_path, ncbi, smtp, litwatch)
+    add_itp_article(ncbi, "41100001", days_ago=0)
+    add_itp_article(ncbi, "41100002", days_ago=0)
+    ncbi.add_search(Q_BTK, base + ["41100001", "41100002"])
+    good = ncbi.records["41100001"]
+    ncbi.records["41100001"] = (
+        '<PubmedArticle><MedlineCitation Status="MEDLINE" Owner="NLM"><PMID Version="1">41100001</PMID>'
+        "</MedlineCitation></PubmedArticle>"
+    )
+    r = litwatch("run", "--config", str(cfg))
+    assert r.code == 0, r.err
+    assert "Traceback" not in r.err and "PMID 41100001" in r.err and "not announced" in r.err
+    assert [pmids_in(m) for m in smtp.messages()] == [{"41100002"}]
+
+    ncbi.records["41100001"] = good
+    smtp.received.clear()
     r = litwatch("run", "--config", str(cfg))
     assert r.code == 0, r.err
     assert [pmids_in(m) for m in smtp.messages()] == [{"41100001"}]

@@ -12,6 +12,7 @@ Biopython bundles; nothing is downloaded at run time.
 from __future__ import annotations
 
 import gc
+import functools
 import json
 import logging
 import random
@@ -116,6 +117,8 @@ class EntrezClient:
         self._session = session or requests.Session()
         self._session.headers["User-Agent"] = f"{TOOL} (mailto:{email})"
         self.requests_made = 0
+        # PMID -> why: records PubMed served that cannot be converted (skipped, not fatal)
+        self.unreadable: dict[str, str] = {}
         self._count_lock = threading.Lock()  # requests_made is also counted from the prefetch thread
 
     def close(self) -> None:
@@ -221,6 +224,7 @@ class EntrezClient:
         process pacer stays the only rate control, and at most two answers are held at once.
         """
         batches = list(_batches(sorted(set(pmids), key=int), FETCH_BATCH))
+        _parse_articles = functools.partial(_parse_article_set, unreadable=self.unreadable)
         if len(batches) == 1:
             yield from self._request("efetch", _efetch_params(batches[0]), _parse_articles)
             return
@@ -342,14 +346,20 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _parse_articles(body: bytes) -> list[Article]:
+def _parse_article_set(body: bytes, *, unreadable: dict[str, str]) -> list[Article]:
+    """The articles of an efetch answer.  A record that cannot be converted is noted in
+    `unreadable` and skipped (no retry makes it readable; the others need not wait for it)."""
+    bad: list[ArticleParseError] = []
     try:
         with _gc_paused():
-            return parse_pubmed_xml(body)
+            articles = parse_pubmed_xml(body, bad=bad)
     except ncbi_xml.NCBIXMLError as exc:
         raise _Retryable(f"efetch: not a valid answer: {exc}") from None
-    except ArticleParseError as exc:  # a record that cannot be converted: no retry makes it readable
-        raise EntrezError(f"efetch: {exc}") from None
+    for exc in bad:
+        if not exc.pmid:  # a record we cannot even name: nothing can be skipped safely
+            raise EntrezError(f"efetch: {exc}")
+        unreadable[exc.pmid] = str(exc)
+    return articles
 
 
 def _parse_links(body: bytes) -> dict[str, set[str]]:
