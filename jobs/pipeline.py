@@ -26,7 +26,7 @@ from jobs.config import Config, RecipientConfig
 from jobs.crashpoints import crashpoint
 from notifications.delivery import Deliverer, DeliveryError
 from notifications.digest import Item, build_digest
-from notifications.render import render_digest
+from notifications.render import ATTACH_MAX, render_digest
 from watchers.articles import Article
 from watchers.entrez import EntrezClient, EntrezError
 from watchers.icite import ICiteClient, ICiteError
@@ -39,6 +39,7 @@ log = logging.getLogger("litwatch.run")
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 TRACKED_NOTES = "Tracked papers"
+FULL_RECORDS = ATTACH_MAX  # a digest loads at most this many full records (listed and attached)
 NOTIFY_METHOD = "notify"  # deliveries of chat messages (jobs/notify.py), not e-mail
 
 
@@ -451,22 +452,33 @@ class Pipeline:
         cfg = self.config
         pmids = {i.pmid for i in items if i.kind in ("hit", "citation", "correction")}
         pmids |= {i.reason for i in items if i.kind == "citation"}
-        articles = self.store.articles(pmids)
         sources: dict[tuple[str, str], list[str]] = {}
         cited = {i.reason for i in items if i.kind == "citation"}
         for c, g, s in self.store.citations(cited):
             sources.setdefault((c, g), []).append(s)
         watches = [w for w in cfg.watch if r.watches is None or w.name in r.watches]
-        return build_digest(
-            r.email,
-            items,
-            articles,
-            created=self._clock(),
-            watch_order=[w.name for w in watches],
-            watch_terms={w.name: tuple(w.terms) if w.terms else query_terms(w.query) for w in watches},
-            watch_queries={w.name: w.query for w in watches},
-            citation_sources=sources,
-        )
+
+        def build(articles: dict[str, Article]):  # noqa: ANN202
+            return build_digest(
+                r.email,
+                items,
+                articles,
+                created=self._clock(),
+                watch_order=[w.name for w in watches],
+                watch_terms={w.name: tuple(w.terms) if w.terms else query_terms(w.query) for w in watches},
+                watch_queries={w.name: w.query for w in watches},
+                citation_sources=sources,
+            )
+
+        if len(pmids) <= FULL_RECORDS:
+            return build(self.store.articles(pmids))
+        # A huge digest (a large backfill): only what is listed or attached needs the full
+        # records; order with light stand-ins first, then load the first FULL_RECORDS in full.
+        stand_ins = {p: Article(pmid=p, title_html=f"PMID {p}", entrez_date=d) for p, d in self.store.entrez_dates(pmids).items()}
+        ordered = [e.article.pmid for e in build(stand_ins).entries]
+        full = set(ordered[:FULL_RECORDS]) | {i.pmid for i in items if i.kind == "correction"} | cited
+        stand_ins.update(self.store.articles(full))
+        return build(stand_ins)
 
     def render(self, digest, message_id: str) -> bytes:  # noqa: ANN001
         msg = render_digest(

@@ -55,6 +55,7 @@ __all__ = [
 ]
 
 DEFAULT_LIST_ID = "litwatch digest <digest.litwatch.invalid>"
+ATTACH_MAX = 2000  # articles in the RIS/CSV attachments: a mail server refuses a 100 MB message
 HTML_BUDGET_BYTES = 100_000  # Gmail clips HTML bodies at ~102 KB
 ATTACHMENT_KINDS = frozenset({"ris", "csv"})
 TEXT_WIDTH = 72
@@ -577,6 +578,7 @@ def render_digest(
     citations, groups = _ordered(digest)
     ordered = citations + [e for _, entries in groups for e in entries]
     stamp = digest.created.strftime("%Y-%m-%d")
+    attached = ordered[:ATTACH_MAX]
     attachments: list[tuple[str, str]] = []
     if ordered:
         if "ris" in attach:
@@ -626,6 +628,7 @@ def render_digest(
             "more": _more_view(rest),
             "notes": notes,
             "attachments": [name for _, name in attachments],
+            "attached": len(attached),
             "total": len(ordered),
         }
         return _render_bodies(env, context)
@@ -652,14 +655,14 @@ def render_digest(
     for kind, filename in attachments:
         if kind == "ris":
             message.add_attachment(
-                articles_to_ris(ordered).encode("utf-8"),
+                articles_to_ris(attached).encode("utf-8"),
                 maintype="application",
                 subtype="x-research-info-systems",
                 filename=filename,
             )
         else:
             message.add_attachment(
-                articles_to_csv(ordered), subtype="csv", charset="utf-8", filename=filename
+                articles_to_csv(attached), subtype="csv", charset="utf-8", filename=filename
             )
     for part in message.walk():
         if part is not message:

@@ -818,3 +818,15 @@ def test_layout_in_headless_chromium(tmp_path: Path) -> None:
         assert verdict == "ok", f"horizontal overflow at {width}px: scrollWidth {scroll_width} > {inner_width}"
         _screenshot(html, width, f"digest-{width}.png", tmp_path)
     _screenshot(html, 375, "digest-375-dark.png", tmp_path, "--force-dark-mode")
+
+
+def test_attachments_stop_at_attach_max(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A huge digest (a large backfill) attaches the first ATTACH_MAX articles and says so:
+    a mail server would refuse a message of every one of 50,000 articles."""
+    import notifications.render as render
+
+    monkeypatch.setattr(render, "ATTACH_MAX", 120)
+    message = roundtrip(render.render_digest(bulk_digest(500), sender=SENDER, message_id=MESSAGE_ID, max_items=50))
+    records = rispy.loads(attachments(message)["litwatch-2025-03-03.ris"].get_content().decode("utf-8"))
+    assert len(records) == 120
+    assert "the first 120 of 500 articles (litwatch export gives them all)" in " ".join(body(message, "plain").split())

@@ -324,6 +324,14 @@ class Store:
                 out[pmid] = Article.from_dict(json.loads(data))
         return out
 
+    def entrez_dates(self, pmids: Iterable[str]) -> dict[str, str]:
+        """The Entrez date of each stored PMID (cheap: no record is decoded)."""
+        out: dict[str, str] = {}
+        for chunk in _chunks(list(pmids), 500):
+            marks = ",".join("?" * len(chunk))
+            out.update(self.rows(f"SELECT pmid, entrez_date FROM articles WHERE pmid IN ({marks})", chunk))
+        return out
+
     def put_articles(self, articles: Iterable[Article]) -> None:
         stamp = now_iso()
         rows = [(a.pmid, json.dumps(a.to_dict(), ensure_ascii=False), a.entrez_date, stamp) for a in articles]
