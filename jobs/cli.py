@@ -526,6 +526,7 @@ def setup_logging(verbose: int, quiet: bool, fmt: str) -> None:
         handler.setFormatter(_JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("litwatch: %(levelname)s: %(message)s"))
+    handler.setLevel(level)  # also for libraries whose loggers set a lower level of their own
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

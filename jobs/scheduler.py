@@ -210,5 +210,8 @@ class Server:
 
 def serve(config: Config, args: argparse.Namespace) -> int:
     if not getattr(args, "quiet", False) and not getattr(args, "verbose", 0):
-        logging.getLogger().setLevel(logging.INFO)  # a service's log: one summary line per run
+        root = logging.getLogger()  # a service's log: one summary line per run
+        root.setLevel(logging.INFO)
+        for handler in root.handlers:
+            handler.setLevel(logging.INFO)
     return Server(config, getattr(args, "grace", 60.0)).serve()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import logging
 import re
 import os
 import socket
@@ -109,6 +110,10 @@ class SmtpServer:
 
     def messages(self) -> list[EmailMessage]:
         return [r.message for r in self.received]
+
+
+# aiosmtpd logs every connection at INFO from its own thread; keep it out of the CLI's stderr
+logging.getLogger("mail.log").setLevel(logging.WARNING)
 
 
 @pytest.fixture
