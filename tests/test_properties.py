@@ -45,6 +45,7 @@ class StubEntrez:
         self.cited_by_tracked: set[str] = set()
         self.fail = False
         self.requests_made = 0
+        self.unreadable: dict[str, str] = {}  # records that cannot be converted (none here)
 
     def esearch(self, term: str, *, retstart: int = 0, **_kwargs) -> SearchPage:  # noqa: ANN003
         self.requests_made += 1
