@@ -112,10 +112,14 @@ def parse(args: list[str]) -> dict[str, Any]:
     from benchmarks.data import article_xml
     from tests.fakes.pubmed_xml import article_set
     from watchers.articles import parse_pubmed_xml
+    import functools
+
     from watchers.entrez import (  # what fetch_articles does with a batch
         _gc_paused,
-        _parse_articles,
+        _parse_article_set,
     )
+
+    _parse_articles = functools.partial(_parse_article_set, unreadable={})
     from watchers.store import open_store
 
     def offline(*_a: Any, **_k: Any) -> Any:
