@@ -67,19 +67,18 @@ NOTES = """\
 ## Why the missed targets are missed
 
 * **Backfill wall time (whole run).**  The searches and fetches (`observe`) run within about
-  1.1-1.2x (5,000 records) and 1.3-1.4x (50,000) of the pacing floor, from run to run: 400 records must be parsed every 1/3 s to
-  keep up with 3 requests/s, i.e. 1,200 records/s, and Bio.Entrez's validating parser does about
-  1,100-1,500 records/s on this CPU (the next batch downloads in a background thread meanwhile;
-  the cyclic garbage collector is paused while a batch is parsed, which alone took `observe` from
-  about 7.9 s to 5.9 s for 5,000).  What the run adds after the last request is the digest: for
-  5,000 articles about 2 s (loading 5,000 stored articles ~0.8 s, the RIS attachment of every
-  article ~1 s, MIME encoding, the outbox writing the .eml and .html); for 50,000 about 28 s.
-* **Backfill peak RSS (whole run).**  Searching, fetching and storing stay flat (records past
-  2,000 are spooled to a temporary file and stored in batches): +23 MB from 5,000 to 50,000.  The
-  digest is not: it holds every announced article and an RIS attachment of all of them (about
-  40 KB of memory per article, 2.4 GB for 50,000; the message alone would be ~190 MB, more than
-  mail servers accept).  Bounding it needs a decision in notifications/ (attach at most N articles
-  and point to `litwatch export` for the rest, and load only the listed articles).
+  1.1-1.3x (5,000 records) and 1.3-1.4x (50,000) of the pacing floor, from run to run: 400
+  records must be parsed every 1/3 s to keep up with 3 requests/s, i.e. 1,200 records/s, and
+  Bio.Entrez's validating parser does about 1,100-1,500 records/s on this CPU (the next batch
+  downloads in a background thread meanwhile; the cyclic garbage collector is paused while a
+  batch is parsed).  Parsing in a worker process would close the gap; not built yet.  After the
+  last request, storing and the digest add a few seconds (the digest loads in full only the
+  articles it lists or attaches, at most 2,000).
+* **Backfill peak RSS growth (whole run).**  Searching, fetching and storing stay flat (records
+  past 2,000 are spooled to a temporary file): about +23 MB from 5,000 to 50,000.  The digest
+  attaches at most 2,000 articles (`litwatch export` gives the rest) and keeps light stand-ins
+  (PMID, Entrez date) for the others, so the whole run stays under 250 MB at 50,000 but still
+  grows by about 35 MB: the stand-ins, the queue rows and the "and N more" bookkeeping.
 """
 
 
