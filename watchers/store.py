@@ -236,6 +236,12 @@ class Store:
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in self.execute(sql, params).fetchall()]
 
+    def rows_in(self, sql: str, ids: Iterable[str], params: Sequence[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        """Rows of `sql`, whose `{ids}` stands for a list of `?`, for every id, 500 at a time
+        (SQLite limits the parameters of one statement); `params` come before the ids."""
+        for chunk in _chunks(list(ids), 500):
+            yield from self.rows(sql.format(ids=",".join("?" * len(chunk))), [*params, *chunk])
+
     def value(self, sql: str, params: Sequence[Any] = ()) -> Any:
         row = self.execute(sql, params).fetchone()
         return None if row is None else row[0]
@@ -310,27 +316,17 @@ class Store:
     # -- articles ---------------------------------------------------------------------------------
 
     def known_pmids(self, pmids: Iterable[str]) -> set[str]:
-        out: set[str] = set()
-        for chunk in _chunks(list(pmids), 500):
-            marks = ",".join("?" * len(chunk))
-            out.update(r[0] for r in self.rows(f"SELECT pmid FROM articles WHERE pmid IN ({marks})", chunk))
-        return out
+        return {r[0] for r in self.rows_in("SELECT pmid FROM articles WHERE pmid IN ({ids})", pmids)}
 
     def articles(self, pmids: Iterable[str]) -> dict[str, Article]:
-        out: dict[str, Article] = {}
-        for chunk in _chunks(list(pmids), 500):
-            marks = ",".join("?" * len(chunk))
-            for pmid, data in self.rows(f"SELECT pmid, data FROM articles WHERE pmid IN ({marks})", chunk):
-                out[pmid] = Article.from_dict(json.loads(data))
-        return out
+        return {
+            pmid: Article.from_dict(json.loads(data))
+            for pmid, data in self.rows_in("SELECT pmid, data FROM articles WHERE pmid IN ({ids})", pmids)
+        }
 
     def entrez_dates(self, pmids: Iterable[str]) -> dict[str, str]:
         """The Entrez date of each stored PMID (cheap: no record is decoded)."""
-        out: dict[str, str] = {}
-        for chunk in _chunks(list(pmids), 500):
-            marks = ",".join("?" * len(chunk))
-            out.update(self.rows(f"SELECT pmid, entrez_date FROM articles WHERE pmid IN ({marks})", chunk))
-        return out
+        return dict(self.rows_in("SELECT pmid, entrez_date FROM articles WHERE pmid IN ({ids})", pmids))
 
     def put_articles(self, articles: Iterable[Article]) -> None:
         stamp = now_iso()
@@ -383,12 +379,8 @@ class Store:
 
     def watches_of(self, pmids: Iterable[str]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
-        for chunk in _chunks(list(pmids), 500):
-            marks = ",".join("?" * len(chunk))
-            for watch, pmid in self.rows(
-                f"SELECT watch, pmid FROM watch_hits WHERE pmid IN ({marks}) ORDER BY watch", chunk
-            ):
-                out.setdefault(pmid, []).append(watch)
+        for watch, pmid in self.rows_in("SELECT watch, pmid FROM watch_hits WHERE pmid IN ({ids}) ORDER BY watch", pmids):
+            out.setdefault(pmid, []).append(watch)
         return out
 
     # -- tracked papers ---------------------------------------------------------------------------
@@ -430,14 +422,7 @@ class Store:
         """(cited, citing, source) triples."""
         if cited is None:
             return {tuple(r) for r in self.rows("SELECT cited, citing, source FROM citations")}  # type: ignore[misc]
-        out: set[tuple[str, str, str]] = set()
-        for chunk in _chunks(list(cited), 500):
-            marks = ",".join("?" * len(chunk))
-            out.update(
-                tuple(r)  # type: ignore[misc]
-                for r in self.rows(f"SELECT cited, citing, source FROM citations WHERE cited IN ({marks})", chunk)
-            )
-        return out
+        return set(self.rows_in("SELECT cited, citing, source FROM citations WHERE cited IN ({ids})", cited))  # type: ignore[arg-type]
 
     def add_citations(self, triples: Iterable[tuple[str, str, str]], run_id: int, *, baseline: bool) -> None:
         stamp = now_iso()
@@ -452,14 +437,7 @@ class Store:
 
     def corrections(self, pmids: Iterable[str]) -> set[tuple[str, str, str]]:
         """(pmid, kind, notice_pmid) already recorded."""
-        out: set[tuple[str, str, str]] = set()
-        for chunk in _chunks(list(pmids), 500):
-            marks = ",".join("?" * len(chunk))
-            out.update(
-                tuple(r)  # type: ignore[misc]
-                for r in self.rows(f"SELECT pmid, kind, notice_pmid FROM corrections WHERE pmid IN ({marks})", chunk)
-            )
-        return out
+        return set(self.rows_in("SELECT pmid, kind, notice_pmid FROM corrections WHERE pmid IN ({ids})", pmids))  # type: ignore[arg-type]
 
     def add_corrections(self, rows: Iterable[tuple[str, str, str, str]], run_id: int, *, baseline: bool) -> None:
         stamp = now_iso()
@@ -473,18 +451,8 @@ class Store:
 
     def announced_to(self, recipient: str, pmids: Iterable[str]) -> set[str]:
         """Of these PMIDs, those already announced to (or queued for) this recipient as an article."""
-        out: set[str] = set()
-        for chunk in _chunks(list(pmids), 500):
-            marks = ",".join("?" * len(chunk))
-            out.update(
-                r[0]
-                for r in self.rows(
-                    f"SELECT DISTINCT pmid FROM queue WHERE recipient = ? AND kind IN ('hit', 'citation') "
-                    f"AND pmid IN ({marks})",
-                    [recipient, *chunk],
-                )
-            )
-        return out
+        sql = "SELECT DISTINCT pmid FROM queue WHERE recipient = ? AND kind IN ('hit', 'citation') AND pmid IN ({ids})"
+        return {r[0] for r in self.rows_in(sql, pmids, [recipient])}
 
     def enqueue(self, recipient: str, kind: str, pmid: str, reason: str, run_id: int) -> None:
         self.execute(
