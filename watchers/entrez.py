@@ -166,7 +166,7 @@ class EntrezClient:
                     resp = self._session.get(url, params=all_params, timeout=self.timeout)
                 body = resp.content
             except requests.RequestException as exc:
-                raise _Retryable(f"{endpoint}: {type(exc).__name__}: {self._redact(str(exc))}") from None
+                raise _Retryable(f"{endpoint}: {type(exc).__name__}: {self._redact(_cause(exc))}") from None
             if resp.status_code == 429:
                 retry_after = _retry_after(resp.headers.get("Retry-After"))
                 raise _Retryable(f"{endpoint}: HTTP 429 (rate limited)", retry_after if retry_after else 1.0)
@@ -267,6 +267,17 @@ class EntrezClient:
 
 
 # -- answers --------------------------------------------------------------------------------------
+
+
+def _cause(exc: BaseException) -> str:
+    """The innermost reason of a requests error, without the request URL that urllib3 repeats."""
+    inner: BaseException = exc
+    while inner.__context__ is not None or inner.__cause__ is not None:
+        inner = inner.__cause__ or inner.__context__  # type: ignore[assignment]
+    text = str(inner)
+    if "Failed to resolve" in text or "Name or service not known" in text:
+        return "cannot resolve the host name"
+    return text.split(" (Caused by ")[0].split(": /")[0][:200] or type(inner).__name__
 
 
 def _retry_after(value: str | None) -> float | None:
