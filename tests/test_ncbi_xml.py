@@ -304,3 +304,36 @@ def test_escaped_inline_markup_cannot_smuggle_attributes() -> None:
     assert ours == '<i title="&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;">x</i>'
     stock = Entrez.read(io.BytesIO(data), escape=True)
     assert "<script>" in stock["PubmedArticle"][0]["MedlineCitation"]["Article"]["ArticleTitle"]
+
+
+# -- each: records handed over one at a time -------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["pubmed1.xml", "pubmed2.xml", "pubmed4.xml", "pubmed7.xml"])
+def test_each_hands_over_every_article_in_order_and_keeps_none(name: str) -> None:
+    data = (DATA / name).read_bytes()
+    whole = ncbi_xml.read(data, escape=True)
+    handed: list[Any] = []
+    rest = ncbi_xml.read(data, escape=True, each=("PubmedArticle", handed.append))
+    assert handed == list(whole["PubmedArticle"]) and handed, "the same elements, in document order"
+    assert rest.tag == "PubmedArticleSet"
+    assert list(rest["PubmedArticle"]) == [], "none is kept in the returned record"
+    assert {k: v for k, v in rest.items() if k != "PubmedArticle"} == {
+        k: v for k, v in whole.items() if k != "PubmedArticle"
+    }
+
+
+def test_each_ignores_deeper_elements_with_the_tag() -> None:
+    """Only children of the document element are handed over."""
+    data = (DATA / "elink1.xml").read_bytes()
+    handed: list[Any] = []
+    assert ncbi_xml.read(data, each=("LinkSetDb", handed.append)) == ncbi_xml.read(data)
+    assert handed == []
+
+
+def test_a_failing_callback_ends_the_parse_with_one_clear_error() -> None:
+    def explode(_element: Any) -> None:
+        raise KeyError("boom")
+
+    with pytest.raises(NCBIXMLError, match="KeyError"):
+        ncbi_xml.read((DATA / "pubmed1.xml").read_bytes(), each=("PubmedArticle", explode))

@@ -16,6 +16,7 @@ import io
 import posixpath
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 from xml.parsers import expat
@@ -74,9 +75,14 @@ def _local_name(system_id: str, *, top_level: bool, kind: str) -> str:
 class _OfflineDataHandler(DataHandler):
     """Biopython's DataHandler that reads DTDs/XSDs from local files only."""
 
-    def __init__(self, validate: bool, escape: bool, ignore_errors: bool) -> None:
+    def __init__(
+        self, validate: bool, escape: bool, ignore_errors: bool, each: tuple[str, Callable[[Any], None]] | None = None
+    ) -> None:
         super().__init__(validate, escape, ignore_errors)
         self._dtd_depth = 0
+        if each:
+            self._each_tag, self._each = each
+            self.endElementHandler = self._end_element_each  # type: ignore[method-assign]
         # Hand text to Biopython in large chunks, not one call per line or entity: same record, faster.
         # (pyexpat flushes the buffer before every other callback and whenever a handler is swapped.)
         self.parser.buffer_text = True
@@ -166,6 +172,27 @@ class _OfflineDataHandler(DataHandler):
                 pass
         self.data.append("</" + _xml_escape(name, _QUOTE) + ">")
 
+    def _end_element_each(self, name: str) -> None:
+        """`endElementHandler` with `each`: a finished child of the document element with that
+        tag is handed over and taken out of the record, so a long document is never one tree."""
+        element = self.element
+        super().endElementHandler(name)
+        if element.tag != self._each_tag:
+            return
+        root = self.element
+        if root is None or root is not self.record:
+            return
+        if isinstance(root, list):
+            if root and root[-1] is element:
+                root.pop()
+        else:  # a DictionaryElement: a repeated tag is a list under its key, or the value itself
+            stored = root.get(element.tag)
+            if isinstance(stored, list) and stored and stored[-1] is element:
+                stored.pop()
+            elif stored is element:
+                del root[element.tag]
+        self._each(element)
+
     def endErrorElementHandler(self, tag: str) -> None:
         """Turn an <ERROR> element from NCBI into an NCBIXMLError."""
         try:
@@ -174,10 +201,14 @@ class _OfflineDataHandler(DataHandler):
             raise NCBIXMLError(_one_line(f"NCBI returned an error: {exc}")) from None
 
 
-def read(data: bytes, *, escape: bool = False) -> Any:
+def read(data: bytes, *, escape: bool = False, each: tuple[str, Callable[[Any], None]] | None = None) -> Any:
     """Parse one NCBI XML document like `Bio.Entrez.read(validate=True)`, offline and guarded.
 
     With ``escape=True`` strings are HTML-escaped and inline markup (<i>, <sup>, ...) is kept as tags.
+    With ``each=(tag, callback)`` every child of the document element with that tag is passed to
+    `callback` as soon as it is complete (in document order) and left out of the returned record:
+    a 400-record efetch answer is then never in memory as one tree.  A callback exception ends
+    the parse as an NCBIXMLError.
     Raises NCBIXMLError for anything that is not a readable NCBI document.
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -186,7 +217,7 @@ def read(data: bytes, *, escape: bool = False) -> Any:
         raise NCBIXMLError(f"XML document of {len(data)} bytes exceeds the {MAX_XML_BYTES} byte limit")
     if not data:
         raise NCBIXMLError("empty document")
-    handler = _OfflineDataHandler(validate=True, escape=escape, ignore_errors=False)
+    handler = _OfflineDataHandler(validate=True, escape=escape, ignore_errors=False, each=each)
     try:
         return handler.read(io.BytesIO(data))
     except NCBIXMLError:
