@@ -27,7 +27,7 @@ from jobs.crashpoints import crashpoint
 from notifications.delivery import Deliverer, DeliveryError
 from notifications.digest import Item, build_digest
 from notifications.render import ATTACH_MAX, render_digest
-from watchers.articles import Article
+from watchers.articles import Article, ArticleRecord, PubDate
 from watchers.entrez import EntrezClient, EntrezError
 from watchers.icite import ICiteClient, ICiteError
 from watchers.search import SearchResult, collect_ids
@@ -87,7 +87,7 @@ class Observation:
     tracked_add: set[str] = field(default_factory=set)  # config PMIDs to store as tracked
     tracked_drop: set[str] = field(default_factory=set)  # config PMIDs no longer in the config
     unknown_tracked: set[str] = field(default_factory=set)
-    articles: ArticleSpool = field(default_factory=ArticleSpool)  # pmid -> Article, on disk past 2,000
+    articles: ArticleSpool = field(default_factory=ArticleSpool)  # pmid -> ArticleRecord, on disk past 2,000
     backfill_citations: set[tuple[str, str]] = field(default_factory=set)  # (cited, citing) to date-check
     backfill_from: date | None = None
     notes: list[tuple[str | None, str, bool]] = field(default_factory=list)  # (watch or None, text, problem)
@@ -248,8 +248,8 @@ class Pipeline:
         if missing:
             log.info("fetching %d records", len(missing))
             report = terminal.progress("fetching PubMed records")
-            for n, article in enumerate(self._fetch(missing), 1):
-                obs.articles[article.pmid] = article
+            for n, record in enumerate(self._fetch(missing), 1):
+                obs.articles.add(record)
                 if report:
                     report(n, len(missing))
         if obs.backfill_citations:
@@ -286,10 +286,10 @@ class Pipeline:
                     obs.announce_corrections.append((p, kind, notice, source))
         return obs
 
-    def _fetch(self, pmids: set[str]) -> Iterator[Article]:
-        """`client.fetch_articles`; when it fails, the error names the PMIDs asked for."""
+    def _fetch(self, pmids: set[str]) -> Iterator[ArticleRecord]:
+        """`client.fetch_records`; when it fails, the error names the PMIDs asked for."""
         try:
-            yield from self.client.fetch_articles(pmids)
+            yield from self.client.fetch_records(pmids)
         except EntrezError as exc:
             raise EntrezError(f"{exc}; PMIDs asked for: {_pmid_list(pmids)}") from None
 
@@ -364,10 +364,11 @@ class Pipeline:
     def _backfill_citations(self, obs: Observation) -> None:
         """Announce the first-lookup citations whose citing paper was entered in the backfill window."""
         need = {g for _, g in obs.backfill_citations}
-        stored = self.store.articles(need - set(obs.articles))
+        entrez_dates = self.store.entrez_dates(need - set(obs.articles))
         for paper, citing in obs.backfill_citations:
-            a = obs.articles.get(citing) or stored.get(citing)
-            if a and a.entrez_date and obs.backfill_from and date.fromisoformat(a.entrez_date) >= obs.backfill_from:
+            record = obs.articles.record(citing)
+            entrez_date = record.entrez_date if record else entrez_dates.get(citing)
+            if entrez_date and obs.backfill_from and date.fromisoformat(entrez_date) >= obs.backfill_from:
                 obs.announce_citations.add((paper, citing))
         obs.backfill_citations = set()
 
@@ -474,7 +475,9 @@ class Pipeline:
             return build(self.store.articles(pmids))
         # A huge digest (a large backfill): only what is listed or attached needs the full
         # records; order with light stand-ins first, then load the first FULL_RECORDS in full.
-        stand_ins = {p: Article(pmid=p, title_html=f"PMID {p}", entrez_date=d) for p, d in self.store.entrez_dates(pmids).items()}
+        # (stand-ins are never shown: those beyond the listed and attached are named by PMID only)
+        no_date = PubDate()
+        stand_ins = {p: Article(pmid=p, title_html="", entrez_date=d, pub_date=no_date) for p, d in self.store.entrez_dates(pmids).items()}
         ordered = [e.article.pmid for e in build(stand_ins).entries]
         full = set(ordered[:FULL_RECORDS]) | {i.pmid for i in items if i.kind == "correction"} | cited
         stand_ins.update(self.store.articles(full))
@@ -500,6 +503,8 @@ class Pipeline:
             if not queued and not self.config.digest.send_empty:
                 continue
             items = [Item(q.kind, q.pmid, q.reason) for q in queued]
+            queue_ids = [q.id for q in queued]
+            del queued
             digest = self.digest_for(r, items)
             domain = self.config.digest.sender.rpartition("@")[2]
             message_id = make_msgid(idstring=f"litwatch.{run_id}", domain=domain)
@@ -507,7 +512,7 @@ class Pipeline:
             subject = _subject(message)
             with self.store.transaction():
                 delivery_id = self.store.create_delivery(
-                    r.email, message_id, subject, self.deliverer.method, message, run_id, [q.id for q in queued]
+                    r.email, message_id, subject, self.deliverer.method, message, run_id, queue_ids
                 )
             self._attempt(delivery_id, r.email, message, summary)
 

@@ -30,7 +30,7 @@ def track_add(config: Config, pmids: list[str], note: str) -> int:
     _check_pmids(pmids)
     client = make_client(config)
     try:
-        found = {a.pmid: a for a in client.fetch_articles(pmids)}
+        found = {r.pmid: r for r in client.fetch_records(pmids)}
     finally:
         client.close()
     status = 0
@@ -44,7 +44,7 @@ def track_add(config: Config, pmids: list[str], note: str) -> int:
                     continue
                 origin = "config" if p in config.tracked.pmids else "cli"
                 added = store.add_tracked(p, origin, note)
-                a = found[p]
+                a = found[p].article()
                 print(f"{'tracking' if added else 'already tracked'}: {p} {a.first_author} {a.year or ''} {a.title[:70]}")
     return status
 

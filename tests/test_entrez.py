@@ -21,7 +21,7 @@ def test_every_request_carries_tool_email_and_key(ncbi) -> None:  # noqa: ANN001
     client = client_for(ncbi, api_key="k-123")
     client.esearch("zanubrutinib")
     client.cited_by(["1"])
-    list(client.fetch_articles(["1"]))
+    list(client.fetch_records(["1"]))
     assert ncbi.count() == 3
     for req in ncbi.requests:
         assert req.get("tool") == "litwatch"
@@ -74,11 +74,11 @@ def test_long_id_lists_are_posted(ncbi) -> None:  # noqa: ANN001
     for p in ids[:5]:
         ncbi.add_article(p, esc(f"Article {p}"))
     client = client_for(ncbi, api_key="k")
-    got = {a.pmid for a in client.fetch_articles(ids)}
+    got = {a.pmid for a in client.fetch_records(ids)}
     assert got == set(ids[:5]), "ids PubMed does not know are simply absent"
     (req,) = ncbi.requests_for("efetch")
     assert req.method == "POST"
-    list(client.fetch_articles(ids[:3]))
+    list(client.fetch_records(ids[:3]))
     assert ncbi.requests_for("efetch")[-1].method == "GET"
 
 

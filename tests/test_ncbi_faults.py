@@ -66,7 +66,7 @@ def test_a_transient_fault_is_retried_and_the_answer_is_right(ncbi, client, kind
     if endpoint == "esearch":
         assert set(client.esearch(Q_BTK).ids) == {"41000001", "41000002"}
     elif endpoint == "efetch":
-        assert [a.pmid for a in client.fetch_articles(["41000001", "41000002"])] == ["41000001", "41000002"]
+        assert [a.pmid for a in client.fetch_records(["41000001", "41000002"])] == ["41000001", "41000002"]
     else:
         assert client.cited_by(["41000001"]) == {"41000001": {"41000002"}}
     assert [r.fault for r in ncbi.requests] == [kind, None]

@@ -27,7 +27,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from jobs.config import parse_config
 from jobs.pipeline import Pipeline
 from notifications.delivery import DeliveryError
-from watchers.articles import Article
+from watchers.articles import Article, ArticleRecord
 from watchers.entrez import EntrezError, SearchPage
 from watchers.store import open_store
 
@@ -54,10 +54,10 @@ class StubEntrez:
         ids = sorted(self.hits[term], reverse=True)
         return SearchPage(count=len(ids), ids=ids[retstart:], query_translation=term)
 
-    def fetch_articles(self, pmids):  # noqa: ANN001, ANN201
+    def fetch_records(self, pmids):  # noqa: ANN001, ANN201
         self.requests_made += 1
         for p in sorted(pmids):
-            yield Article(pmid=p, title_html=f"Article {p}", entrez_date="2026-11-20")
+            yield ArticleRecord.of(Article(pmid=p, title_html=f"Article {p}", entrez_date="2026-11-20"))
 
     def cited_by(self, pmids) -> dict[str, set[str]]:  # noqa: ANN001
         self.requests_made += 1

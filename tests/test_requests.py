@@ -17,8 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
+
 from tests.conftest import API_KEY, add_itp_article, scenario_config
 from tests.fakes.pubmed_xml import esc
+from watchers import entrez
 from watchers.entrez import EntrezClient, EntrezError, Pacer
 
 QUERIES = ['"ITP"[tiab] AND zanubrutinib', '"ITP"[tiab] AND rilzabrutinib', '"ITP"[tiab] AND eltrombopag']
@@ -161,7 +165,7 @@ def many(ncbi, n: int) -> list[str]:
 def test_fetching_three_batches_makes_three_requests(ncbi) -> None:
     ids = many(ncbi, 1000)
     client = client_for(ncbi)
-    got = [a.pmid for a in client.fetch_articles(reversed(ids))]
+    got = [a.pmid for a in client.fetch_records(reversed(ids))]
     assert got == ids, "every record once, in PMID order"
     assert client.requests_made == ncbi.count("efetch") == 3
     gaps = [b.time - a.time for a, b in zip(ncbi.requests, ncbi.requests[1:])]
@@ -170,16 +174,108 @@ def test_fetching_three_batches_makes_three_requests(ncbi) -> None:
     assert min(gaps) >= 0.06, "the process pacer still spaces every request"
 
 
-def test_at_most_one_batch_is_fetched_ahead(ncbi) -> None:
+@pytest.fixture
+def cpus(monkeypatch):  # noqa: ANN001, ANN201
+    """Set the CPUs the client sees (2: large fetches are parsed in worker processes); the
+    worker pools it starts are counted in the list it returns."""
+    started: list[int] = []
+    real = entrez.ProcessPoolExecutor
+
+    def pool(workers: int, **kwargs):  # noqa: ANN003, ANN202
+        started.append(workers)
+        return real(workers, **kwargs)
+
+    monkeypatch.setattr(entrez, "ProcessPoolExecutor", pool)
+
+    def set_cpus(n: int) -> list[int]:
+        monkeypatch.setattr(entrez, "_usable_cpus", lambda: n)
+        return started
+
+    return set_cpus
+
+
+@pytest.mark.parametrize(("n_cpus", "ahead"), [(1, 1), (2, 1 + entrez.PARSE_WORKERS)])
+def test_the_batches_fetched_ahead_are_bounded(ncbi, cpus, n_cpus: int, ahead: int) -> None:  # noqa: ANN001
     ids = many(ncbi, 2000)  # five batches
+    pools = cpus(n_cpus)
     client = client_for(ncbi)
-    articles = client.fetch_articles(ids)
-    next(articles)
-    time.sleep(0.5)  # plenty of time for more requests, were they allowed
-    assert ncbi.count("efetch") == 2, "the batch being read and the next one"
-    articles.close()
+    records = client.fetch_records(ids)
+    next(records)
+    time.sleep(0.6)  # plenty of time for more requests, were they allowed
+    assert ncbi.count("efetch") == 1 + ahead, "the batch being read and those downloaded ahead of it"
+    records.close()
     time.sleep(0.2)
-    assert ncbi.count("efetch") == 2 == client.requests_made, "closing stops the fetching"
+    assert ncbi.count("efetch") == 1 + ahead == client.requests_made, "closing stops the fetching"
+    assert pools == ([] if n_cpus == 1 else [entrez.PARSE_WORKERS])
+
+
+def test_worker_processes_parse_large_fetches_into_the_same_records(ncbi, cpus) -> None:  # noqa: ANN001
+    ids = many(ncbi, 1000)  # three batches
+    pools = cpus(2)
+    client = client_for(ncbi)
+    in_workers = list(client.fetch_records(ids))
+    assert pools == [entrez.PARSE_WORKERS], "one pool of parse workers for the fetch"
+    assert client.requests_made == ncbi.count("efetch") == 3, "every request made here, and counted"
+    cpus(1)
+    here = list(client_for(ncbi).fetch_records(ids))
+    assert pools == [entrez.PARSE_WORKERS], "one CPU: parsed in this process"
+    assert in_workers == here
+    assert [r.pmid for r in here] == ids
+    assert here[7].article().title == "Article 45000007"
+
+
+def test_small_fetches_are_parsed_here(ncbi, cpus) -> None:  # noqa: ANN001
+    ids = many(ncbi, 800)  # two batches: a worker would cost more than it saves
+    pools = cpus(2)
+    assert [r.pmid for r in client_for(ncbi).fetch_records(ids)] == ids
+    assert pools == []
+
+
+def test_a_record_a_worker_cannot_convert_is_set_aside_by_pmid(ncbi, cpus) -> None:  # noqa: ANN001
+    ids = many(ncbi, 1000)
+    ncbi.records[ids[555]] = (
+        f'<PubmedArticle><MedlineCitation Status="MEDLINE" Owner="NLM"><PMID Version="1">{ids[555]}</PMID>'
+        "</MedlineCitation></PubmedArticle>"
+    )
+    pools = cpus(2)
+    client = client_for(ncbi)
+    got = [r.pmid for r in client.fetch_records(ids)]
+    assert pools == [entrez.PARSE_WORKERS]
+    assert got == ids[:555] + ids[556:]
+    assert list(client.unreadable) == [ids[555]]
+
+
+def test_a_batch_a_worker_finds_invalid_is_asked_for_again_and_then_fails(ncbi, cpus) -> None:  # noqa: ANN001
+    ids = many(ncbi, 1200)
+    ncbi.records[ids[500]] = ncbi.records[ids[500]].replace("<Language>", "<Nonsense/><Language>")  # DTD-invalid
+    pools = cpus(2)
+    client = client_for(ncbi, retries=1)
+    with pytest.raises(EntrezError, match="efetch: not a valid answer"):
+        list(client.fetch_records(ids))
+    assert pools == [entrez.PARSE_WORKERS]
+    assert [len(r.get("id").split(",")) for r in ncbi.requests_for("efetch")] == [400, 400, 400, 400]
+    assert client.requests_made == ncbi.count("efetch") == 4, "three batches downloaded, batch 2 again"
+
+
+def test_a_worker_that_dies_leaves_its_batch_to_be_parsed_here(ncbi) -> None:  # noqa: ANN001
+    ids = many(ncbi, 3)
+    body = ncbi._efetch({"id": [",".join(ids)]}).body
+    died: Future[object] = Future()
+    died.set_exception(BrokenProcessPool("a child process terminated abruptly"))
+    records, unreadable = client_for(ncbi)._parsed(ids, body, died)
+    assert [r.pmid for r in records] == ids and unreadable == {}
+
+
+def test_no_worker_processes_no_problem(ncbi, monkeypatch) -> None:  # noqa: ANN001
+    def refuse(*_a, **_k):  # noqa: ANN002, ANN003, ANN202
+        raise OSError("[Errno 38] Function not implemented")  # sem_open on a platform without it
+
+    monkeypatch.setattr(entrez, "_usable_cpus", lambda: 2)
+    monkeypatch.setattr(entrez, "ProcessPoolExecutor", refuse)
+    ids = many(ncbi, 1000)
+    client = client_for(ncbi)
+    assert [r.pmid for r in client.fetch_records(ids)] == ids
+    assert client.requests_made == 3
 
 
 def test_a_prefetched_batch_with_an_error_is_retried(ncbi) -> None:
@@ -187,7 +283,7 @@ def test_a_prefetched_batch_with_an_error_is_retried(ncbi) -> None:
     ncbi.fail_next("error200", endpoint="efetch")
     ncbi.fail_next("truncated", endpoint="efetch")
     client = client_for(ncbi)
-    assert [a.pmid for a in client.fetch_articles(ids)] == ids
+    assert [a.pmid for a in client.fetch_records(ids)] == ids
     assert [r.fault for r in ncbi.requests_for("efetch")] == ["error200", "truncated", None, None, None]
     assert client.requests_made == 5
 
@@ -197,5 +293,5 @@ def test_a_batch_that_never_parses_fails_cleanly_and_counts_every_request(ncbi) 
     ncbi.records[ids[500]] = ncbi.records[ids[500]].replace("<Language>", "<Nonsense/><Language>")  # DTD-invalid
     client = client_for(ncbi, retries=1)
     with pytest.raises(EntrezError, match="efetch: not a valid answer"):
-        list(client.fetch_articles(ids))
+        list(client.fetch_records(ids))
     assert client.requests_made == ncbi.count("efetch") == 3, "batch 1, batch 2, batch 2 again"

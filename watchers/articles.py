@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import functools
 import html
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from watchers import ncbi_xml
 from watchers.ncbi_xml import NCBIXMLError
@@ -27,6 +28,7 @@ __all__ = [
     "AbstractSection",
     "Article",
     "ArticleParseError",
+    "ArticleRecord",
     "Author",
     "CommentCorrection",
     "NCBIXMLError",
@@ -285,6 +287,30 @@ class Article:
             kwargs["pub_date"] = _build(PubDate, kwargs["pub_date"] or {})
         return cls(**kwargs)
 
+    def to_json(self) -> str:
+        """The stored form: `to_dict` as JSON text."""
+        return json.dumps(self.to_dict(), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Article:
+        return cls.from_dict(json.loads(text))
+
+
+class ArticleRecord(NamedTuple):
+    """An Article in its stored form (a row of the store's `articles` table): cheap to keep,
+    to pass between processes and to store; `article()` decodes it."""
+
+    pmid: str
+    entrez_date: str
+    data: str  # Article.to_json()
+
+    @classmethod
+    def of(cls, article: Article) -> ArticleRecord:
+        return cls(article.pmid, article.entrez_date, article.to_json())
+
+    def article(self) -> Article:
+        return Article.from_json(self.data)
+
 
 @functools.cache
 def _field_names(cls: type[Any]) -> frozenset[str] | tuple[str, ...]:
@@ -319,24 +345,26 @@ def parse_pubmed_xml(data: bytes, *, bad: list[ArticleParseError] | None = None)
 
     Raises NCBIXMLError when the document cannot be read.  A record that cannot be converted
     raises ArticleParseError, or, when a `bad` list is given, is appended to it and skipped, so
-    that one broken record does not hold back the others.
+    that one broken record does not hold back the others.  Each record is converted as soon as
+    its end tag is read, so the document is never in memory as one parsed tree.
     """
-    record = ncbi_xml.read(data, escape=True)
-    tag = getattr(record, "tag", None)
-    if tag != "PubmedArticleSet":
-        raise NCBIXMLError(f"expected a PubmedArticleSet, found {tag or type(record).__name__}")
-    if isinstance(record, dict):  # 2019+ DTDs: a DeleteCitation may follow the articles
-        items: Iterable[Any] = _each(record.get("PubmedArticle"))
-    else:  # older DTDs: a plain list of PubmedArticle / PubmedBookArticle
-        items = (item for item in record if getattr(item, "tag", None) == "PubmedArticle")
-    if bad is None:
-        return [_article(item) for item in items]
     out: list[Article] = []
-    for item in items:
+    failed: list[ArticleParseError] = []
+
+    def convert(item: Any) -> None:
         try:
             out.append(_article(item))
         except ArticleParseError as exc:
-            bad.append(exc)
+            failed.append(exc)
+
+    record = ncbi_xml.read(data, escape=True, each=("PubmedArticle", convert))
+    tag = getattr(record, "tag", None)
+    if tag != "PubmedArticleSet":
+        raise NCBIXMLError(f"expected a PubmedArticleSet, found {tag or type(record).__name__}")
+    if failed and bad is None:
+        raise failed[0]
+    if bad is not None:
+        bad.extend(failed)
     return out
 
 

@@ -7,19 +7,27 @@ exponential backoff and jitter (honouring `Retry-After`) on connection errors, 4
 HTTP 200 answers that are not a valid answer (an `<ERROR>` element, a JSON error, an HTML page, a
 truncated body).  Answers are parsed with `Bio.Entrez`'s validating parser against the DTDs that
 Biopython bundles; nothing is downloaded at run time.
+
+Large fetches are pipelined: one thread downloads the efetch batches one after the other (paced),
+and worker processes parse them meanwhile, so that parsing (about as slow as NCBI's pace allows
+records to arrive) never adds to the wall time of a run.  Requests are only ever made here, in
+this process: the pacer stays the one rate control and `requests_made` stays exact.
 """
 
 from __future__ import annotations
 
 import gc
-import functools
 import json
 import logging
+import multiprocessing
+import os
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +37,7 @@ import requests
 import tenacity
 
 from watchers import ncbi_xml
-from watchers.articles import Article, ArticleParseError, parse_pubmed_xml
+from watchers.articles import ArticleParseError, ArticleRecord, parse_pubmed_xml
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +46,8 @@ MAX_SEARCH_POSITION = 9999  # PubMed's esearch serves only the first 9,999 ids o
 POST_ABOVE = 200  # NCBI asks for POST when an id list is longer than about 200
 FETCH_BATCH = 400  # PubMed records per efetch
 LINK_BATCH = 300  # papers per elink
+PARSE_WORKERS = 2  # processes that parse efetch answers, for fetches of PARSE_IN_WORKERS_FROM batches or more
+PARSE_IN_WORKERS_FROM = 3  # batches; a smaller fetch is parsed here (starting a worker costs ~0.2 s of CPU)
 
 
 class EntrezError(Exception):
@@ -216,41 +226,68 @@ class EntrezClient:
             params.append(("reldate", str(reldate)))
         return self._request("esearch", params, _parse_search)
 
-    def fetch_articles(self, pmids: Iterable[str]) -> Iterator[Article]:
-        """PubMed records of these PMIDs, batched; ids PubMed does not know are simply absent.
+    def fetch_records(self, pmids: Iterable[str]) -> Iterator[ArticleRecord]:
+        """PubMed records of these PMIDs, batched, in PMID order; ids PubMed does not know are absent.
 
-        With more than one batch, the next batch is downloaded in a background thread while this
-        one is parsed (and consumed), so parsing does not add to the wall time of a paced run.  The
-        process pacer stays the only rate control, and at most two answers are held at once.
+        Batches are downloaded one after the other in a background thread (paced like every
+        request) while earlier ones are parsed: in worker processes for a large fetch, else here.
+        At most `1 + workers` answers are downloaded ahead of the consumer.
         """
         batches = list(_batches(sorted(set(pmids), key=int), FETCH_BATCH))
-        _parse_articles = functools.partial(_parse_article_set, unreadable=self.unreadable)
-        if len(batches) == 1:
-            yield from self._request("efetch", _efetch_params(batches[0]), _parse_articles)
-            return
         if not batches:
             return
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="litwatch-efetch") as pool:
-            pending = pool.submit(self._request, "efetch", _efetch_params(batches[0]), _whole_article_set)
+        with _parse_pool(len(batches)) as parsers, ThreadPoolExecutor(1, thread_name_prefix="litwatch-efetch") as downloads:
+
+            def download(batch: list[str]) -> tuple[bytes, Future[Any] | None]:
+                body = self._request("efetch", _efetch_params(batch), _whole_article_set)
+                if parsers is None:
+                    return body, None
+                try:
+                    return body, parsers.submit(_parse_article_set, body)
+                except (BrokenProcessPool, RuntimeError):  # the pool is gone: parse it here
+                    return body, None
+
+            upcoming = iter(batches)
+            window: deque[tuple[list[str], Future[tuple[bytes, Future[Any] | None]]]] = deque()
+
+            def schedule() -> None:
+                batch = next(upcoming, None)
+                if batch is not None:
+                    window.append((batch, downloads.submit(download, batch)))
+
+            for _ in range(1 + (PARSE_WORKERS if parsers is not None else 0)):
+                schedule()
             try:
-                for i, batch in enumerate(batches):
-                    body = pending.result()
-                    if i + 1 < len(batches):
-                        pending = pool.submit(
-                            self._request, "efetch", _efetch_params(batches[i + 1]), _whole_article_set
-                        )
-                    try:
-                        articles = _parse_articles(body)
-                    except _Retryable as exc:  # complete but not valid: ask again, as `_request` would
-                        if self.retries == 0:
-                            raise EntrezError(self._redact(f"{exc} (gave up after 1 attempts)")) from None
-                        log.info("retrying efetch after: %s", self._redact(str(exc)))
-                        self._sleep(min(self.backoff, self.max_backoff) * random.uniform(0.5, 1.0))
-                        articles = self._request("efetch", _efetch_params(batch), _parse_articles, tried=1)
+                while window:
+                    batch, pending = window.popleft()
+                    body, parsed = pending.result()
+                    schedule()
+                    records, unreadable = self._parsed(batch, body, parsed)
                     del body
-                    yield from articles
+                    self.unreadable.update(unreadable)
+                    yield from records
             finally:
-                pending.cancel()  # a consumer that stops early: no batch beyond the one in flight
+                for _, waiting in window:  # a consumer that stops early: nothing beyond what is in flight
+                    waiting.cancel()
+
+    def _parsed(
+        self, batch: list[str], body: bytes, parsed: Future[Any] | None
+    ) -> tuple[list[ArticleRecord], dict[str, str]]:
+        """The records of one downloaded batch; an answer that is whole but not valid is asked for
+        again, as `_request` would."""
+        try:
+            if parsed is not None:
+                try:
+                    return parsed.result()  # type: ignore[no-any-return]
+                except BrokenProcessPool as exc:  # a worker died (killed for memory?): parse it here
+                    log.warning("efetch: a parse worker stopped (%s); parsing in this process", exc)
+            return _parse_article_set(body)
+        except _Retryable as exc:
+            if self.retries == 0:
+                raise EntrezError(self._redact(f"{exc} (gave up after 1 attempts)")) from None
+            log.info("retrying efetch after: %s", self._redact(str(exc)))
+            self._sleep(min(self.backoff, self.max_backoff) * random.uniform(0.5, 1.0))
+            return self._request("efetch", _efetch_params(batch), _parse_article_set, tried=1)  # type: ignore[no-any-return]
 
     def cited_by(self, pmids: Iterable[str]) -> dict[str, set[str]]:
         """PubMed's "cited by" (papers in PMC that cite each PMID), one LinkSet per paper."""
@@ -357,20 +394,50 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _parse_article_set(body: bytes, *, unreadable: dict[str, str]) -> list[Article]:
-    """The articles of an efetch answer.  A record that cannot be converted is noted in
-    `unreadable` and skipped (no retry makes it readable; the others need not wait for it)."""
+def _parse_article_set(body: bytes) -> tuple[list[ArticleRecord], dict[str, str]]:
+    """The records of an efetch answer, and those that cannot be converted (PMID -> why): they are
+    skipped (no retry makes them readable; the others need not wait for them).  Runs in a parse
+    worker or in this process."""
     bad: list[ArticleParseError] = []
     try:
         with _gc_paused():
-            articles = parse_pubmed_xml(body, bad=bad)
+            records = [ArticleRecord.of(a) for a in parse_pubmed_xml(body, bad=bad)]
     except ncbi_xml.NCBIXMLError as exc:
         raise _Retryable(f"efetch: not a valid answer: {exc}") from None
+    unreadable: dict[str, str] = {}
     for exc in bad:
         if not exc.pmid:  # a record we cannot even name: nothing can be skipped safely
             raise EntrezError(f"efetch: {exc}")
         unreadable[exc.pmid] = str(exc)
-    return articles
+    return records, unreadable
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+@contextmanager
+def _parse_pool(batches: int) -> Iterator[Executor | None]:
+    """Worker processes to parse `batches` efetch answers, or None: parse them in this process
+    (a small fetch, one CPU, or a platform that cannot start them)."""
+    workers = min(PARSE_WORKERS, _usable_cpus(), batches)
+    if batches < PARSE_IN_WORKERS_FROM or workers < 2:
+        yield None
+        return
+    try:
+        # spawn: a fresh interpreter, never a fork of this threaded process
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    except (OSError, ImportError, NotImplementedError) as exc:
+        log.info("efetch: parsing in this process (no worker processes: %s)", exc)
+        yield None
+        return
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _parse_links(body: bytes) -> dict[str, set[str]]:

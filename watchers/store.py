@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from watchers.articles import Article
+from watchers.articles import Article, ArticleRecord
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +168,16 @@ class QueueItem:
     reason: str  # watch name; cited PMID; "KIND|NOTICE_PMID|SOURCE"
     run_id: int
     delivery_id: int | None
+
+
+def _queue_items(rows: Iterable[Sequence[Any]]) -> list[QueueItem]:
+    """Queue rows as QueueItems, one string object for each recipient, kind and reason however
+    often it repeats (a backfill's queue holds 50,000 rows naming a handful of each)."""
+    shared: dict[str, str] = {}
+    return [
+        QueueItem(i, shared.setdefault(who, who), shared.setdefault(kind, kind), pmid, shared.setdefault(why, why), run, d)
+        for i, who, kind, pmid, why, run, d in rows
+    ]
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +330,7 @@ class Store:
 
     def articles(self, pmids: Iterable[str]) -> dict[str, Article]:
         return {
-            pmid: Article.from_dict(json.loads(data))
+            pmid: Article.from_json(data)
             for pmid, data in self.rows_in("SELECT pmid, data FROM articles WHERE pmid IN ({ids})", pmids)
         }
 
@@ -328,9 +338,10 @@ class Store:
         """The Entrez date of each stored PMID (cheap: no record is decoded)."""
         return dict(self.rows_in("SELECT pmid, entrez_date FROM articles WHERE pmid IN ({ids})", pmids))
 
-    def put_articles(self, articles: Iterable[Article]) -> None:
+    def put_articles(self, records: Iterable[ArticleRecord]) -> None:
+        """Store (or replace) these records (`ArticleRecord.of(article)` for an Article)."""
         stamp = now_iso()
-        rows = [(a.pmid, json.dumps(a.to_dict(), ensure_ascii=False), a.entrez_date, stamp) for a in articles]
+        rows = [(r.pmid, r.data, r.entrez_date, stamp) for r in records]
         self.executemany(
             "INSERT INTO articles (pmid, data, entrez_date, fetched_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (pmid) DO UPDATE SET data = excluded.data, entrez_date = excluded.entrez_date, "
@@ -468,16 +479,15 @@ class Store:
         if recipient is not None:
             sql += " AND recipient = ?"
             params.append(recipient)
-        return [QueueItem(*r) for r in self.rows(sql + " ORDER BY id", params)]
+        return _queue_items(self.rows(sql + " ORDER BY id", params))
 
     def queue_items(self, delivery_id: int) -> list[QueueItem]:
-        return [
-            QueueItem(*r)
-            for r in self.rows(
+        return _queue_items(
+            self.rows(
                 "SELECT id, recipient, kind, pmid, reason, run_id, delivery_id FROM queue WHERE delivery_id = ? ORDER BY id",
                 (delivery_id,),
             )
-        ]
+        )
 
     def history(self, since: str | None = None, watch: str | None = None) -> list[tuple[Any, ...]]:
         """(sent_at, recipient, kind, pmid, reason, message_id) of what was delivered."""
@@ -522,7 +532,7 @@ class Store:
                     "(SELECT t.added_at FROM tracked t WHERE t.pmid = a.pmid) FROM articles a"
                 )
             ]
-        out = [(Article.from_dict(json.loads(data)), seen) for _, data, seen in rows if not since or seen >= since]
+        out = [(Article.from_json(data), seen) for _, data, seen in rows if not since or seen >= since]
         return sorted(out, key=lambda r: (r[1], int(r[0].pmid)))
 
     def announced_hits(self, watch: str, limit: int) -> list[tuple[str, str]]:
