@@ -42,7 +42,6 @@ CSV_COLUMNS: tuple[str, ...] = (
     "url",
 )
 
-_WS_RE = re.compile(r"\s+")
 
 
 def pubmed_url(pmid: str) -> str:
@@ -75,7 +74,8 @@ class _RisWriter(rispy.RisWriter):  # type: ignore[misc]  # rispy ships no type 
 
 
 def _one_line(text: str) -> str:
-    return _WS_RE.sub(" ", text).strip()
+    """Runs of whitespace (str.isspace, as regex \\s) as one space, none at either end."""
+    return " ".join(text.split())
 
 
 def _ris_author(article_author: Author) -> str:
