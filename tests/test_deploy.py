@@ -73,7 +73,7 @@ def test_dockerfile() -> None:
         assert (ROOT / src).exists(), src
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert {s.rstrip("/") for s in copied} >= set(pyproject["tool"]["setuptools"]["packages"]) | {"pyproject.toml"}
-    assert pyproject["project"]["scripts"]["litwatch"] == "jobs.cli:main"
+    assert pyproject["project"]["scripts"]["litwatch"] == "jobs:main"
     if isinstance(pyproject["project"].get("readme"), str):
         assert pyproject["project"]["readme"] in copied
 

@@ -295,3 +295,22 @@ def test_a_batch_that_never_parses_fails_cleanly_and_counts_every_request(ncbi) 
     with pytest.raises(EntrezError, match="efetch: not a valid answer"):
         list(client.fetch_records(ids))
     assert client.requests_made == ncbi.count("efetch") == 3, "batch 1, batch 2, batch 2 again"
+
+
+def test_a_parse_worker_imports_only_the_parser() -> None:
+    """A spawned worker re-imports the main script (`litwatch`) as __mp_main__, then runs
+    watchers.articles.article_records: neither may pull in the CLI or the HTTP stack."""
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).parent / "litwatch"
+    if not script.exists():
+        pytest.skip(f"no litwatch script beside {sys.executable} (pip install -e . makes one)")
+    probe = (
+        "import runpy, sys\n"
+        f"runpy.run_path({str(script)!r}, run_name='__mp_main__')\n"  # what multiprocessing.spawn does
+        "import watchers.articles\n"
+        "print(sorted(m for m in ('jobs.cli', 'jobs.config', 'requests', 'notifications', 'watchers.entrez') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60).stdout
+    assert out.strip() == "[]"

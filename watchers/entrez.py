@@ -16,7 +16,6 @@ this process: the pacer stays the one rate control and `requests_made` stays exa
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import multiprocessing
@@ -37,7 +36,7 @@ import requests
 import tenacity
 
 from watchers import ncbi_xml
-from watchers.articles import ArticleParseError, ArticleRecord, parse_pubmed_xml
+from watchers.articles import ArticleRecord, article_records
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +242,7 @@ class EntrezClient:
                 if parsers is None:
                     return body, None
                 try:
-                    return body, parsers.submit(_parse_article_set, body)
+                    return body, parsers.submit(article_records, body)
                 except (BrokenProcessPool, RuntimeError):  # the pool is gone: parse it here
                     return body, None
 
@@ -278,7 +277,7 @@ class EntrezClient:
         try:
             if parsed is not None:
                 try:
-                    return parsed.result()  # type: ignore[no-any-return]
+                    return _checked(parsed.result)
                 except BrokenProcessPool as exc:  # a worker died (killed for memory?): parse it here
                     log.warning("efetch: a parse worker stopped (%s); parsing in this process", exc)
             return _parse_article_set(body)
@@ -377,38 +376,24 @@ def _whole_article_set(body: bytes) -> bytes:
     return body
 
 
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while a batch is parsed.
-
-    Parsing 400 records allocates some 40,000 objects and none of them is garbage until the batch
-    is done; the collector, run every 700 allocations, would scan them over and over: about 40 %
-    of the parse time.  The collector is switched back on (if it was on) when the batch is parsed.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def _parse_article_set(body: bytes) -> tuple[list[ArticleRecord], dict[str, str]]:
-    """The records of an efetch answer, and those that cannot be converted (PMID -> why): they are
-    skipped (no retry makes them readable; the others need not wait for them).  Runs in a parse
-    worker or in this process."""
-    bad: list[ArticleParseError] = []
+    """The records of an efetch answer, parsed here."""
+    return _checked(lambda: article_records(body))
+
+
+def _checked(parse: Callable[[], tuple[list[ArticleRecord], list[tuple[str, str]]]]) -> tuple[list[ArticleRecord], dict[str, str]]:
+    """`parse()` (`article_records` run here, or a parse worker's result): the records, and those
+    that cannot be converted (PMID -> why), skipped (no retry makes them readable; the others need
+    not wait for them).  A document that cannot be read is worth asking for again."""
     try:
-        with _gc_paused():
-            records = [ArticleRecord.of(a) for a in parse_pubmed_xml(body, bad=bad)]
+        records, bad = parse()
     except ncbi_xml.NCBIXMLError as exc:
         raise _Retryable(f"efetch: not a valid answer: {exc}") from None
     unreadable: dict[str, str] = {}
-    for exc in bad:
-        if not exc.pmid:  # a record we cannot even name: nothing can be skipped safely
-            raise EntrezError(f"efetch: {exc}")
-        unreadable[exc.pmid] = str(exc)
+    for pmid, why in bad:
+        if not pmid:  # a record we cannot even name: nothing can be skipped safely
+            raise EntrezError(f"efetch: {why}")
+        unreadable[pmid] = why
     return records, unreadable
 
 
