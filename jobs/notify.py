@@ -92,14 +92,15 @@ def enqueue_news(store: Store, config: Config, obs: Observation, run_id: int) ->
         key = target_key(target)
         announce = {p for pmids in obs.announce.values() for p in pmids}
         already = store.announced_to(key, announce)
-        for watch in config.watch:
-            for pmid in sorted(obs.announce.get(watch.name, ())):
-                if pmid not in already:
-                    store.enqueue(key, "hit", pmid, watch.name, run_id)
-        for cited, citing in sorted(obs.announce_citations):
-            store.enqueue(key, "citation", citing, cited, run_id)
-        for pmid, kind, notice, source in obs.announce_corrections:
-            store.enqueue(key, "correction", pmid, f"{kind}|{notice}|{source}", run_id)
+        queue = [
+            ("hit", pmid, watch.name)
+            for watch in config.watch
+            for pmid in sorted(obs.announce.get(watch.name, ()))
+            if pmid not in already
+        ]
+        queue += [("citation", citing, cited) for cited, citing in sorted(obs.announce_citations)]
+        queue += [("correction", p, f"{k}|{n}|{s}") for p, k, n, s in obs.announce_corrections]
+        store.enqueue(key, queue, run_id)
 
 
 # -- the message ----------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from email.utils import make_msgid
 from zoneinfo import ZoneInfo
@@ -198,7 +198,7 @@ class Pipeline:
             for problem in result.problems:
                 obs.notes.append((watch.name, f"PubMed reported a problem with this query: {problem}", True))
             if first_run:
-                obs.baselined[watch.name] = set(result.ids)
+                obs.baselined[watch.name] = result.ids
                 announce: set[str] = set()
                 if watch.backfill_days:
                     announce = (result.recent or set()) & result.ids
@@ -413,20 +413,20 @@ class Pipeline:
                 mine = [w.name for w in cfg.watch if r.watches is None or w.name in r.watches]
                 announce = {p for w in mine for p in obs.announce.get(w, ())}
                 already = store.announced_to(r.email, announce)
+                queue: list[tuple[str, str, str]] = []
                 for w in mine:
                     for p in sorted(obs.announce.get(w, ())):
                         if p not in already:
-                            store.enqueue(r.email, "hit", p, w, run_id)
+                            queue.append(("hit", p, w))
                             new_articles.add(p)
                 for watch, text, problem in obs.notes:
                     if watch is None or watch in mine:
                         reason = f"{watch or TRACKED_NOTES}|{text}|{'problem' if problem else ''}"
-                        store.enqueue(r.email, "note", str(run_id), reason, run_id)
+                        queue.append(("note", str(run_id), reason))
                 if r.citations:
-                    for cited, citing in sorted(obs.announce_citations):
-                        store.enqueue(r.email, "citation", citing, cited, run_id)
-                    for p, kind, notice, source in obs.announce_corrections:
-                        store.enqueue(r.email, "correction", p, f"{kind}|{notice}|{source}", run_id)
+                    queue += [("citation", citing, cited) for cited, citing in sorted(obs.announce_citations)]
+                    queue += [("correction", p, f"{k}|{n}|{s}") for p, k, n, s in obs.announce_corrections]
+                store.enqueue(r.email, queue, run_id)
             if cfg.notify:
                 from jobs.notify import enqueue_news
 
@@ -473,15 +473,23 @@ class Pipeline:
 
         if len(pmids) <= FULL_RECORDS:
             return build(self.store.articles(pmids))
-        # A huge digest (a large backfill): only what is listed or attached needs the full
-        # records; order with light stand-ins first, then load the first FULL_RECORDS in full.
-        # (stand-ins are never shown: those beyond the listed and attached are named by PMID only)
+        # A huge digest (a large backfill): only what is listed or attached needs the full records.
+        # Build it with light stand-ins (PMID and Entrez date, which is all the order needs; the
+        # papers named in sentences, cited or corrected, in full), then put the full records into
+        # the first FULL_RECORDS entries.  Stand-ins are never shown: entries beyond the listed and
+        # attached ones are named by PMID only.
         no_date = PubDate()
-        stand_ins = {p: Article(pmid=p, title_html="", entrez_date=d, pub_date=no_date) for p, d in self.store.entrez_dates(pmids).items()}
-        ordered = [e.article.pmid for e in build(stand_ins).entries]
-        full = set(ordered[:FULL_RECORDS]) | {i.pmid for i in items if i.kind == "correction"} | cited
-        stand_ins.update(self.store.articles(full))
-        return build(stand_ins)
+        articles = {
+            p: Article(pmid=p, title_html="", entrez_date=d, pub_date=no_date)
+            for p, d in self.store.entrez_dates(pmids).items()
+        }
+        articles.update(self.store.articles({i.pmid for i in items if i.kind == "correction"} | cited))
+        digest = build(articles)
+        del articles
+        head = digest.entries[:FULL_RECORDS]
+        full = self.store.articles(e.article.pmid for e in head)
+        head = tuple(replace(e, article=full.get(e.article.pmid, e.article)) for e in head)
+        return replace(digest, entries=head + digest.entries[FULL_RECORDS:])
 
     def render(self, digest, message_id: str) -> bytes:  # noqa: ANN001
         msg = render_digest(

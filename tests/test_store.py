@@ -48,8 +48,7 @@ def fill(store: Store) -> None:
         store.add_hits("BTK", ["41000001", "41000002"], run_id, baseline=True)
         store.add_citations({("39973148", "41000001", "pubmed")}, run_id, baseline=False)
         store.add_corrections([("39973148", "retraction", "41999999", "pubmed")], run_id, baseline=False)
-        store.enqueue("a@example.org", "hit", "41000002", "BTK", run_id)
-        store.enqueue("a@example.org", "citation", "41000001", "39973148", run_id)
+        store.enqueue("a@example.org", [("hit", "41000002", "BTK"), ("citation", "41000001", "39973148")], run_id)
         item_ids = [q.id for q in store.pending("a@example.org")]
         delivery = store.create_delivery("a@example.org", "<m1@x>", "subject", "smtp", b"\x00\xffmail", run_id, item_ids)
         store.mark_sent(delivery)
@@ -162,7 +161,7 @@ def test_transaction_rollback_leaves_nothing(tmp_path: Path, store_url: str | No
             run_id = store.start_run()  # its own transaction() joins this one
             store.add_tracked("39973148", "cli")
             with store.transaction():
-                store.enqueue("a@example.org", "hit", "41000001", "BTK", run_id)
+                store.enqueue("a@example.org", [("hit", "41000001", "BTK")], run_id)
                 store.create_delivery("a@example.org", "<m@x>", "s", "smtp", b"m", run_id, [])
             raise RuntimeError("boom")
         assert table_counts(store) == dict.fromkeys(tables(), 0)

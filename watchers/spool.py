@@ -11,6 +11,7 @@ storing, with no decoding at all.
 from __future__ import annotations
 
 import contextlib
+import struct
 import tempfile
 from collections.abc import Iterable, Iterator
 from typing import IO
@@ -18,6 +19,7 @@ from typing import IO
 from watchers.articles import Article, ArticleRecord
 
 IN_MEMORY = 2000  # records kept in memory before the spool goes to disk
+_LENGTH = struct.Struct("<I")  # the length of each record on disk, before it
 
 
 class ArticleSpool:
@@ -26,7 +28,7 @@ class ArticleSpool:
     def __init__(self, in_memory: int = IN_MEMORY) -> None:
         self.in_memory = in_memory
         self._memory: dict[str, ArticleRecord] = {}
-        self._where: dict[str, tuple[int, int]] = {}  # pmid -> (offset, length) in the file
+        self._where: dict[str, int] = {}  # pmid -> offset in the file, where a length header starts
         self._file: IO[bytes] | None = None
         self._end = 0
 
@@ -42,9 +44,10 @@ class ArticleSpool:
             self._file = tempfile.TemporaryFile(prefix="litwatch-spool-")  # noqa: SIM115 - closed by close()
         data = f"{record.entrez_date}\n{record.data}".encode()
         self._file.seek(self._end)
+        self._file.write(_LENGTH.pack(len(data)))
         self._file.write(data)
-        self._where[pmid] = (self._end, len(data))
-        self._end += len(data)
+        self._where[pmid] = self._end  # (an int, not a tuple: 50,000 of them cost 4 MB less)
+        self._end += _LENGTH.size + len(data)
 
     def update(self, records: Iterable[ArticleRecord]) -> None:
         for record in records:
@@ -65,19 +68,20 @@ class ArticleSpool:
     def record(self, pmid: str) -> ArticleRecord | None:
         if pmid in self._memory:
             return self._memory[pmid]
-        where = self._where.get(pmid)
-        if where is None or self._file is None:
+        offset = self._where.get(pmid)
+        if offset is None or self._file is None:
             return None
-        return self._read(pmid, *where)
+        return self._read(pmid, offset)
 
     def get(self, pmid: str) -> Article | None:
         """The Article of `pmid` (decoded now), or None."""
         record = self.record(pmid)
         return record.article() if record else None
 
-    def _read(self, pmid: str, offset: int, length: int) -> ArticleRecord:
+    def _read(self, pmid: str, offset: int) -> ArticleRecord:
         assert self._file is not None
         self._file.seek(offset)
+        (length,) = _LENGTH.unpack(self._file.read(_LENGTH.size))
         entrez_date, _, data = self._file.read(length).decode().partition("\n")
         return ArticleRecord(pmid, entrez_date, data)
 
@@ -89,8 +93,8 @@ class ArticleSpool:
         if self._file is None:
             return
         out: list[ArticleRecord] = []
-        for pmid, (offset, length) in self._where.items():
-            out.append(self._read(pmid, offset, length))
+        for pmid, offset in self._where.items():
+            out.append(self._read(pmid, offset))
             if len(out) >= size:
                 yield out
                 out = []

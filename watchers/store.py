@@ -465,11 +465,12 @@ class Store:
         sql = "SELECT DISTINCT pmid FROM queue WHERE recipient = ? AND kind IN ('hit', 'citation') AND pmid IN ({ids})"
         return {r[0] for r in self.rows_in(sql, pmids, [recipient])}
 
-    def enqueue(self, recipient: str, kind: str, pmid: str, reason: str, run_id: int) -> None:
-        self.execute(
+    def enqueue(self, recipient: str, items: Iterable[tuple[str, str, str]], run_id: int) -> None:
+        """Queue (kind, pmid, reason) items for `recipient`, in this order (one already queued is kept)."""
+        self.executemany(
             "INSERT INTO queue (recipient, kind, pmid, reason, run_id) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (recipient, kind, pmid, reason) DO NOTHING",
-            (recipient, kind, pmid, reason, run_id),
+            [(recipient, kind, pmid, reason, run_id) for kind, pmid, reason in items],
         )
 
     def pending(self, recipient: str | None = None) -> list[QueueItem]:

@@ -1,0 +1,68 @@
+"""Pipeline.digest_for: a digest of a huge queue (a large backfill) loads in full only the records
+it lists or attaches, and is otherwise the digest of the whole queue."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from jobs import pipeline
+from jobs.config import load_config
+from jobs.pipeline import Pipeline
+from notifications.digest import Item
+from tests.conftest import TRACKED, scenario_config
+from watchers.articles import Article, ArticleRecord, Author
+from watchers.store import open_store
+
+WATCHES = ("BTK inhibitors in ITP", "Rilzabrutinib")
+
+
+def article(pmid: str, day: int) -> Article:
+    return Article(
+        pmid=pmid,
+        title_html=f"Title of <i>{pmid}</i>",
+        authors=(Author(last_name="Smith", fore_name="Ann", initials="A"),),
+        journal="Blood",
+        entrez_date=f"2026-11-{day:02d}",
+    )
+
+
+def test_a_huge_digest_equals_the_whole_one_and_loads_only_its_head(
+    tmp_path: Path, ncbi, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+) -> None:
+    config = load_config(scenario_config(tmp_path, ncbi))
+    store = open_store(path=tmp_path / "digest.db")
+    hits = [str(41_000_000 + k) for k in range(12)]
+    citing = ["41000100", "41000101"]
+    with store.transaction():
+        store.put_articles(ArticleRecord.of(article(p, 1 + k % 9)) for k, p in enumerate(hits + citing))
+        store.put_articles([ArticleRecord.of(article(TRACKED, 3))])
+    items = [Item("hit", p, WATCHES[k % 2]) for k, p in enumerate(hits)]
+    items += [Item("hit", hits[0], WATCHES[1])]  # found by both watches
+    items += [Item("citation", p, TRACKED) for p in citing]
+    items += [Item("correction", TRACKED, "RetractionIn|41000200|Blood. 2026;1:1")]
+    run = Pipeline(config, store, None, None)  # type: ignore[arg-type]
+    recipient = config.recipients()[0]
+
+    whole = run.digest_for(recipient, items)
+
+    loaded: list[str] = []
+    real = store.articles
+
+    def articles(pmids):  # noqa: ANN001, ANN202
+        pmids = list(pmids)
+        loaded.extend(pmids)
+        return real(pmids)
+
+    monkeypatch.setattr(store, "articles", articles)
+    monkeypatch.setattr(pipeline, "FULL_RECORDS", 4)
+    part = run.digest_for(recipient, items)
+
+    assert len(whole.entries) == 14
+    assert [e.article.pmid for e in part.entries] == [e.article.pmid for e in whole.entries], "the same order"
+    assert part.entries[:4] == whole.entries[:4], "the head in full, with every reason"
+    assert [(e.watches, e.cites) for e in part.entries] == [(e.watches, e.cites) for e in whole.entries]
+    assert part.corrections == whole.corrections and part.corrections[0].paper.title == "Title of 39973148"
+    assert all(e.article.title_html == "" for e in part.entries[4:]), "stand-ins past the head"
+    assert sorted(set(loaded)) == sorted({TRACKED} | {e.article.pmid for e in whole.entries[:4]})
