@@ -9,6 +9,7 @@ resent unchanged, with the same Message-ID, so a mail client can drop the duplic
 from __future__ import annotations
 
 import email
+import email.parser
 import email.policy
 import hashlib
 import ipaddress
@@ -189,7 +190,7 @@ class OutboxDeliverer:
         return f"outbox {self.folder}"
 
     def deliver(self, message: bytes, sender: str, recipient: str) -> None:
-        parsed = email.message_from_bytes(message, policy=email.policy.default)
+        parsed = email.message_from_bytes(_before_attachments(message), policy=email.policy.default)
         name = outbox_name(parsed, recipient)
         html = parsed.get_body(preferencelist=("html",))
         try:
@@ -199,6 +200,25 @@ class OutboxDeliverer:
             write_atomic(self.folder / f"{name}.eml", message)
         except OSError as exc:
             raise DeliveryError(f"outbox {self.folder}: cannot write: {exc.strerror or exc}") from None
+
+
+def _before_attachments(message: bytes) -> bytes:
+    """A digest (multipart/mixed: the text and HTML, then attachments) without its attachments,
+    closed properly: the part to read the HTML from, without parsing megabytes of attachments.
+    Any other message is returned whole."""
+    head_end = message.find(b"\r\n\r\n")
+    if head_end < 0:
+        return message
+    head = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(message[: head_end + 4])
+    boundary = head.get_boundary() if head.get_content_type() == "multipart/mixed" else None
+    if not boundary:
+        return message
+    delimiter = b"\r\n--" + boundary.encode("ascii", "replace")
+    first = message.find(delimiter, head_end)
+    second = message.find(delimiter, first + len(delimiter)) if first >= 0 else -1
+    if second < 0:
+        return message
+    return message[:second] + delimiter + b"--\r\n"
 
 
 def outbox_name(message: email.message.EmailMessage, recipient: str) -> str:

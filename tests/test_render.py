@@ -830,3 +830,20 @@ def test_attachments_stop_at_attach_max(monkeypatch: pytest.MonkeyPatch) -> None
     records = rispy.loads(attachments(message)["litwatch-2025-03-03.ris"].get_content().decode("utf-8"))
     assert len(records) == 120
     assert "the first 120 of 500 articles (litwatch export gives them all)" in " ".join(body(message, "plain").split())
+
+
+def test_the_outbox_reads_the_html_without_the_attachments(tmp_path: Path) -> None:
+    """OutboxDeliverer writes NAME.html from the message cut before its attachments: the same HTML
+    as a whole parse gives, and the .eml is the whole message, byte for byte."""
+    from notifications.delivery import OutboxDeliverer, _before_attachments
+
+    raw = render_digest(bulk_digest(300), sender=SENDER, message_id=MESSAGE_ID, attach=("ris", "csv")).as_bytes()
+    cut = _before_attachments(raw)
+    assert len(cut) < len(raw) / 3 and b"TY  - JOUR" not in cut and cut.endswith(b"--\r\n")
+    whole = email.message_from_bytes(raw, policy=email.policy.default)
+    OutboxDeliverer(tmp_path).deliver(raw, "litwatch@example.org", "lab@example.org")
+    (html_file,) = tmp_path.glob("*.html")
+    assert html_file.read_bytes().decode("utf-8") == whole.get_body(("html",)).get_content()
+    assert next(tmp_path.glob("*.eml")).read_bytes() == raw
+    plain = b"From: a@example.org\r\nSubject: x\r\n\r\nhello\r\n"
+    assert _before_attachments(plain) == plain
