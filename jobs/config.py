@@ -163,7 +163,10 @@ class DigestConfig(_Table):
     outbox: str = Field(default="digests", description="Folder for .eml/.html digests when there is no [smtp].")
     send_empty: bool = Field(default=False, description="Send a digest even when nothing is new.")
     max_items: int = Field(default=50, ge=1, le=1000, description="Articles listed in full; the rest are linked.")
-    attach: list[Literal["ris", "csv"]] = Field(default_factory=lambda: ["ris"], description="Attachments.")
+    attach: list[Literal["ris", "csv"]] = Field(
+        default_factory=lambda: ["ris"],
+        description="Attachments with the digest's articles (the first 1,000; `litwatch export` gives all).",
+    )
     templates: str | None = Field(default=None, description="Folder of template overrides.")
     admin: Email | None = Field(default=None, description="Who is told when runs keep failing.")
     admin_after_failures: int = Field(
