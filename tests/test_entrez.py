@@ -122,3 +122,20 @@ def test_phrase_not_found_is_reported(ncbi) -> None:  # noqa: ANN001
     page = client_for(ncbi, api_key="k").esearch("abcXYZ")
     assert page.count == 0
     assert page.errors.get("PhraseNotFound") == ["abcXYZ"]
+
+
+def test_a_late_wake_up_pushes_the_next_start_back() -> None:
+    """A request whose thread woke late (a busy CPU, the GIL) must not be followed by one on the
+    original schedule: the two would be closer than the interval, and NCBI counts arrivals."""
+    now = [0.0]
+    late = iter([0.2])  # the second request (the first that sleeps) wakes 0.2 s late
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds + next(late, 0.0)
+
+    pacer = Pacer(clock=lambda: now[0], sleep=sleep)
+    pacer.wait(0.34)  # at once (t = 0)
+    pacer.wait(0.34)  # due at 0.34, started at 0.54
+    second = now[0]
+    pacer.wait(0.34)
+    assert second == pytest.approx(0.54) and now[0] >= second + 0.34

@@ -62,7 +62,12 @@ class _Retryable(Exception):
 
 
 class Pacer:
-    """Spaces request starts at least `interval` seconds apart, across threads."""
+    """Spaces request starts at least `interval` seconds apart, across threads.
+
+    The next start is counted from when a request really leaves `wait`: a thread that wakes late
+    (a busy CPU, another thread holding the GIL) pushes the next start back, so that two requests
+    are never closer than `interval`, which a late one followed by a punctual one would be.
+    """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
         self._lock = threading.Lock()
@@ -77,6 +82,8 @@ class Pacer:
             self._next = start + interval
         if start > now:
             self._sleep(start - now)
+            with self._lock:
+                self._next = max(self._next, self._clock() + interval)
 
 
 PROCESS_PACER = Pacer()  # the one pacer of this process: every client shares it
