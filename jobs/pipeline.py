@@ -201,7 +201,8 @@ class Pipeline:
                 obs.baselined[watch.name] = result.ids
                 announce: set[str] = set()
                 if watch.backfill_days:
-                    announce = (result.recent or set()) & result.ids
+                    recent = result.recent or set()
+                    announce = recent if recent <= result.ids else recent & result.ids  # (no copy of 50,000)
                 obs.announce[watch.name] = announce
                 obs.notes.append(
                     (
@@ -244,7 +245,8 @@ class Pipeline:
             for cited, citing in obs.announce_citations | obs.backfill_citations:
                 to_fetch.add(citing)
 
-        missing = to_fetch - (store.known_pmids(to_fetch) - due)
+        missing = to_fetch  # (reused, not copied: a backfill's may hold 50,000)
+        missing -= store.known_pmids(to_fetch) - due
         if missing:
             log.info("fetching %d records", len(missing))
             report = terminal.progress("fetching PubMed records")
@@ -258,8 +260,8 @@ class Pipeline:
         if unreadable:
             self._hold_back(obs, unreadable)
 
-        known_now = set(obs.articles) | store.known_pmids(candidates)
-        obs.unknown_tracked = {p for p in candidates if p not in known_now and p not in unreadable}
+        stored = store.known_pmids(candidates)
+        obs.unknown_tracked = {p for p in candidates if p not in obs.articles and p not in stored and p not in unreadable}
         for p in sorted(obs.unknown_tracked):
             obs.notes.append((None, f"PMID {p} is not in PubMed; it is not tracked (check [tracked] pmids).", True))
             log.warning("tracked PMID %s is not in PubMed; not tracked", p)
