@@ -8,7 +8,9 @@
     python -m benchmarks.child render OUT.json
         rendering a 1,000-article digest.
 
-Each writes one JSON object to OUT.json, with ``maxrss_mb``: the peak RSS of this process (VmHWM).
+Each writes one JSON object to OUT.json, with ``maxrss_mb``: the peak RSS of this process (VmHWM),
+and, for a run, ``children``: what its child processes (litwatch's parse workers, multiprocessing's
+resource tracker) used, sampled every 20 ms.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import json
 import resource
 import sys
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC
@@ -39,6 +42,68 @@ def _maxrss_mb() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _status_kb(pid: int | str, key: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+class ChildMemory:
+    """Samples the memory of this process's children every `interval` seconds: each child's peak
+    (VmHWM), which of them were still there at the last sample, and the largest total RSS of this
+    process and its children seen at one time."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval = interval
+        self.peaks_kb: dict[int, int] = {}
+        self.alive: set[int] = set()
+        self.total_kb = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> ChildMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _children(self) -> set[int]:
+        pids: set[int] = set()
+        for task in Path("/proc/self/task").iterdir():
+            try:
+                pids.update(int(p) for p in (task / "children").read_text().split())
+            except (OSError, ValueError):
+                pass
+        return pids
+
+    def _sample(self) -> None:
+        while not self._stop.wait(self.interval):
+            total = _status_kb("self", "VmRSS:")
+            self.alive = self._children()
+            for pid in self.alive:
+                hwm = _status_kb(pid, "VmHWM:")
+                if hwm:
+                    self.peaks_kb[pid] = max(self.peaks_kb.get(pid, 0), hwm)
+                total += _status_kb(pid, "VmRSS:")
+            self.total_kb = max(self.total_kb, total)
+
+    def report(self) -> dict[str, Any]:
+        return {
+            "count": len(self.peaks_kb),
+            "peaks_mb": sum(self.peaks_kb.values()) / 1024,  # the sum of each child's own peak
+            "each_mb": sorted(round(kb / 1024) for kb in self.peaks_kb.values()),
+            # children still there when the run ended (multiprocessing's resource tracker)
+            "lingering_mb": sum(kb for pid, kb in self.peaks_kb.items() if pid in self.alive) / 1024,
+            "sampled_total_mb": self.total_kb / 1024,  # this process and its children at one time
+        }
 
 
 def run(args: list[str]) -> dict[str, Any]:
@@ -74,7 +139,8 @@ def run(args: list[str]) -> dict[str, Any]:
 
     from jobs.cli import main as litwatch
 
-    code = litwatch(["run", *args])
+    with ChildMemory() as children:
+        code = litwatch(["run", *args])
     s = summaries[-1] if summaries else None
     return {
         "exit": code,
@@ -89,6 +155,7 @@ def run(args: list[str]) -> dict[str, Any]:
         "phases": phases,
         "rss_after": peaks,
         "process_wall": time.monotonic() - STARTED,
+        "children": children.report(),
     }
 
 
@@ -111,15 +178,8 @@ def parse(args: list[str]) -> dict[str, Any]:
 
     from benchmarks.data import article_xml
     from tests.fakes.pubmed_xml import article_set
-    from watchers.articles import parse_pubmed_xml
-    import functools
-
-    from watchers.entrez import (  # what fetch_articles does with a batch
-        _gc_paused,
-        _parse_article_set,
-    )
-
-    _parse_articles = functools.partial(_parse_article_set, unreadable={})
+    from watchers.articles import _gc_paused, parse_pubmed_xml
+    from watchers.entrez import _parse_article_set  # what fetch_records does with a batch (or a parse worker)
     from watchers.store import open_store
 
     def offline(*_a: Any, **_k: Any) -> Any:
@@ -151,13 +211,13 @@ def parse(args: list[str]) -> dict[str, Any]:
 
         def ours() -> None:
             for body in bodies:
-                articles = _parse_articles(body)
+                records, _ = _parse_article_set(body)
                 with store.transaction():
-                    store.put_articles(articles)
+                    store.put_articles(records)
 
         def ours_parse() -> None:
             for body in bodies:
-                _parse_articles(body)
+                _parse_article_set(body)
 
         def bio_real() -> None:
             for _ in range(20):
@@ -167,9 +227,9 @@ def parse(args: list[str]) -> dict[str, Any]:
         def ours_real() -> None:
             for _ in range(20):
                 for body in real_bodies:
-                    articles = _parse_articles(body)
+                    records, _ = _parse_article_set(body)
                     with store.transaction():
-                        store.put_articles(articles)
+                        store.put_articles(records)
 
         # interleaved, best of 5: the machine is shared
         best: dict[str, float] = {}
