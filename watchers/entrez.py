@@ -172,14 +172,23 @@ class EntrezClient:
         url = self.base_url + endpoint + ".fcgi"
 
         def attempt() -> Any:
+            # Everything but the sending is done before the pacer lets the request go, so that
+            # little Python (and no wait for a GIL held by a parsing thread) lies between the
+            # paced start and the request leaving: NCBI counts arrivals.  (requests' own recipe
+            # for prepared requests: the environment's proxy and TLS settings are merged in.)
+            try:
+                if use_post:
+                    prepared = self._session.prepare_request(requests.Request("POST", url, data=all_params))
+                else:
+                    prepared = self._session.prepare_request(requests.Request("GET", url, params=all_params))
+                settings = self._session.merge_environment_settings(prepared.url, {}, None, None, None)
+            except requests.RequestException as exc:
+                raise EntrezError(self._redact(f"{endpoint}: {type(exc).__name__}: {_cause(exc)}")) from None
             self.pacer.wait(self.interval)
             with self._count_lock:
                 self.requests_made += 1
             try:
-                if use_post:
-                    resp = self._session.post(url, data=all_params, timeout=self.timeout)
-                else:
-                    resp = self._session.get(url, params=all_params, timeout=self.timeout)
+                resp = self._session.send(prepared, timeout=self.timeout, **settings)
                 body = resp.content
             except requests.RequestException as exc:
                 raise _Retryable(f"{endpoint}: {type(exc).__name__}: {self._redact(_cause(exc))}") from None
