@@ -277,7 +277,7 @@ class Article:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Article:
         """Rebuild an Article from `to_dict` output (unknown keys ignored, missing ones defaulted)."""
-        known = _field_names(cls)
+        known = _known_fields(cls)
         kwargs: dict[str, Any] = {k: v for k, v in data.items() if k in known}
         kwargs["pmid"] = str(data["pmid"])
         for name, item_cls in _NESTED.items():
@@ -316,9 +316,15 @@ class ArticleRecord(NamedTuple):
 
 
 @functools.cache
-def _field_names(cls: type[Any]) -> frozenset[str] | tuple[str, ...]:
+def _field_names(cls: type[Any]) -> tuple[str, ...]:
     """The field names of a dataclass, in order (`fields()` is slow in a loop over many records)."""
     return tuple(f.name for f in fields(cls))
+
+
+@functools.cache
+def _known_fields(cls: type[Any]) -> frozenset[str]:
+    """The field names of a dataclass, to look names up in."""
+    return frozenset(_field_names(cls))
 
 
 def _flat(obj: Any) -> dict[str, Any]:
@@ -328,8 +334,11 @@ def _flat(obj: Any) -> dict[str, Any]:
 
 def _build(cls: type[Any], data: Mapping[str, Any]) -> Any:
     """A leaf dataclass from a dict, ignoring keys it does not know."""
-    known = _field_names(cls)
-    return cls(**{k: v for k, v in data.items() if k in known})
+    try:
+        return cls(**data)
+    except TypeError:  # a key this version does not know (a record stored by another version)
+        known = _known_fields(cls)
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 _NESTED: dict[str, type[Any]] = {
@@ -383,6 +392,23 @@ def article_records(data: bytes) -> tuple[list[ArticleRecord], list[tuple[str, s
     with _gc_paused():
         records = [ArticleRecord.of(a) for a in parse_pubmed_xml(data, bad=bad)]
     return records, [(exc.pmid, str(exc)) for exc in bad]
+
+
+def worker_started() -> None:
+    """Run once in a parse worker process as it starts (watchers.entrez).
+
+    A worker is handed one multi-megabyte efetch answer after another.  glibc serves such
+    buffers from mmap at first, but raises its threshold after the first is freed and then takes
+    them from the heap, which grows and fragments over a long backfill (a worker seen at 70 MB
+    instead of 42).  A fixed threshold (M_MMAP_THRESHOLD, 1 MiB) keeps them in mmap, returned to
+    the system when freed.  Elsewhere (no glibc), nothing is changed.
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(-3, 1 << 20)  # -3: M_MMAP_THRESHOLD in glibc's malloc.h
+    except (OSError, AttributeError):
+        pass
 
 
 @contextmanager

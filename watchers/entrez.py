@@ -36,7 +36,7 @@ import requests
 import tenacity
 
 from watchers import ncbi_xml
-from watchers.articles import ArticleRecord, article_records
+from watchers.articles import ArticleRecord, article_records, worker_started
 
 log = logging.getLogger(__name__)
 
@@ -430,11 +430,17 @@ def _parse_pool(batches: int) -> Iterator[Executor | None]:
         return
     try:
         # spawn: a fresh interpreter, never a fork of this threaded process
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        pool = ProcessPoolExecutor(
+            workers, mp_context=multiprocessing.get_context("spawn"), initializer=worker_started
+        )
     except (OSError, ImportError, NotImplementedError) as exc:
         log.info("efetch: parsing in this process (no worker processes: %s)", exc)
         yield None
         return
+    # Start every worker now (a worker is started for a task only when none is idle): they import
+    # the parser while the first answers download, not when the first one is waiting to be parsed.
+    for _ in range(workers):
+        pool.submit(int)
     try:
         yield pool
     finally:
