@@ -493,6 +493,17 @@ def _wrap(text: Any, indent: str = "", first: str | None = None, width: int = TE
     )
 
 
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Jinja's cache of compiled templates, in a private folder of the system's temporary
+    directory (Jinja checks that it is this user's, mode 0700): a run from cron then loads the
+    templates compiled by the one before (2 ms) instead of compiling them (40 ms).  A template
+    whose source changed is compiled again.  None when no such folder can be had."""
+    try:
+        return jinja2.FileSystemBytecodeCache()
+    except (OSError, RuntimeError):
+        return None
+
+
 @functools.lru_cache(maxsize=8)
 def _environment(templates_dir: str | None) -> jinja2.Environment:
     loaders: list[jinja2.BaseLoader] = []
@@ -501,6 +512,7 @@ def _environment(templates_dir: str | None) -> jinja2.Environment:
     loaders.append(jinja2.PackageLoader("notifications", "templates"))
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
+        bytecode_cache=_bytecode_cache(),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2", "htm")),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

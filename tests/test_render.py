@@ -662,6 +662,24 @@ def test_templates_dir_overrides(tmp_path: Path) -> None:
     assert message.get_content_type() == "multipart/alternative"
 
 
+def test_an_edited_override_is_used_by_the_next_run_not_its_compiled_copy(tmp_path: Path) -> None:
+    """Compiled templates are cached on disk between runs (jinja2.FileSystemBytecodeCache); a
+    template whose text changed is compiled again."""
+    import notifications.render as render
+
+    template = tmp_path / "digest.txt.j2"
+
+    def run_with(text: str) -> str:
+        template.write_text(text)
+        render._environment.cache_clear()  # a new process: only the on-disk cache is left
+        message = render_digest(golden_digest(), sender=SENDER, message_id=MESSAGE_ID, templates_dir=tmp_path, attach=())
+        return body(roundtrip(message), "plain").strip()
+
+    assert render._environment(str(tmp_path)).bytecode_cache is not None
+    assert run_with("First {{ citations | length }}\n") == "First 1"
+    assert run_with("Second {{ citations | length }}\n") == "Second 1"
+
+
 def test_unknown_attachment_kind_rejected() -> None:
     with pytest.raises(ValueError):
         render_digest(golden_digest(), sender=SENDER, message_id=MESSAGE_ID, attach=("pdf",))
