@@ -14,6 +14,7 @@ import sys
 from dataclasses import dataclass, field
 
 from jobs.config import Config, ConfigError
+from jobs.terminal import printable
 from watchers.entrez import EntrezError
 from watchers.search import SearchResult
 
@@ -25,15 +26,15 @@ class Report:
 
     def ok(self, text: str) -> None:
         if not self.quiet:
-            print(f"ok       {text}")
+            print(printable(f"ok       {text}"))
 
     def info(self, text: str) -> None:
         if not self.quiet:
-            print(f"         {text}")
+            print(printable(f"         {text}"))
 
     def problem(self, text: str) -> None:
         self.problems.append(text)
-        print(f"PROBLEM  {text}")
+        print(printable(f"PROBLEM  {text}"))
 
 
 def check_watches(config: Config, report: Report) -> None:
@@ -63,11 +64,11 @@ def check_watches(config: Config, report: Report) -> None:
             # one line, unwrapped: it is meant to be copied into PubMed's search box
             searched = "PubMed searched: " + (page.query_translation or "(no translation given)")
             if problems:
-                print(f"         {searched}")
+                print(printable(f"         {searched}"))
             else:
                 report.info(searched)
             for text in problems:
-                print(f"         PubMed says: {text}")
+                print(printable(f"         PubMed says: {text}"))
     finally:
         client.close()
 

@@ -10,6 +10,7 @@ from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 from jobs.config import Config
+from jobs.terminal import printable
 from jobs.export import parse_since
 from notifications.exports import pubmed_url
 from watchers.articles import Article
@@ -119,8 +120,8 @@ def history(config: Config, *, since: str | None, watch: str | None, as_json: bo
         print(f"{_local(record['sent_at'], tz)}  to {record['to']}  ({n} item{'s' if n != 1 else ''})")
         for item in record["items"]:
             title = item["title"] or "(title not stored)"
-            print(_cut(f"  PMID {item['pmid']:>9}  {title}", width))
-            print("                   " + "; ".join(r["why"] for r in item["reasons"]))
+            print(printable(_cut(f"  PMID {item['pmid']:>9}  {title}", width)))
+            print(printable("                   " + "; ".join(r["why"] for r in item["reasons"])))
         print()
     return 0
 
@@ -216,5 +217,5 @@ def show(config: Config, pmid: str, *, as_json: bool) -> int:
         }
         print(json.dumps(data, ensure_ascii=False, indent=2))
         return 0
-    sys.stdout.write(format_article(article, context, _tz(config)))
+    sys.stdout.write(printable(format_article(article, context, _tz(config))))
     return 0

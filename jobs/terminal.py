@@ -1,4 +1,5 @@
-"""What litwatch shows a person at a terminal: progress of long work, shell completion.
+"""What litwatch shows a person at a terminal: progress of long work, text from PubMed made safe
+to print, shell completion.
 
 Progress is one status line on stderr, redrawn in place, and only when stderr is a terminal
 (never under cron, in a pipe or a log file), not with `--quiet` and not with `--log-format json`.
@@ -16,6 +17,21 @@ from collections.abc import Callable
 from typing import TextIO
 
 ProgressFn = Callable[[int, int], None]
+
+# C0 and C1 control characters (ESC, CSI, CR, BS, BEL, ...) and the bidirectional controls
+# (embeddings, overrides, isolates, marks): each is shown as U+FFFD.  Newline and tab stay.
+_UNPRINTABLE = {
+    c: "\ufffd"
+    for c in [*range(0x00, 0x20), *range(0x7F, 0xA0), 0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+    if c not in (0x09, 0x0A)
+}
+
+
+def printable(text: str) -> str:
+    """`text` (a title, an author, a message from NCBI) safe to print on a terminal: it can neither
+    drive the terminal (escape sequences, a carriage return over the line) nor reorder what is
+    shown (bidirectional overrides)."""
+    return text.translate(_UNPRINTABLE)
 
 
 class StatusLine:

@@ -11,6 +11,7 @@ import re
 import sys
 
 from jobs.config import Config
+from jobs.terminal import printable
 from watchers.store import open_store
 
 _PMID = re.compile(r"^[1-9][0-9]{0,9}$")
@@ -45,7 +46,7 @@ def track_add(config: Config, pmids: list[str], note: str) -> int:
                 origin = "config" if p in config.tracked.pmids else "cli"
                 added = store.add_tracked(p, origin, note)
                 a = found[p].article()
-                print(f"{'tracking' if added else 'already tracked'}: {p} {a.first_author} {a.year or ''} {a.title[:70]}")
+                print(printable(f"{'tracking' if added else 'already tracked'}: {p} {a.first_author} {a.year or ''} {a.title[:70]}"))
     return status
 
 
@@ -104,8 +105,8 @@ def track_list(config: Config, *, as_json: bool = False) -> int:
     print(f"{'PMID':<10} {'YEAR':<5} {'CITED':>5}  {'FIRST AUTHOR':<20} TITLE / NOTE")
     for r in rows:
         title = r["title"] if len(r["title"]) <= 60 else r["title"][:59] + "\u2026"
-        print(f"{r['pmid']:<10} {str(r['year'] or ''):<5} {r['citations']:>5}  {r['first_author'][:20]:<20} {title}")
+        print(printable(f"{r['pmid']:<10} {str(r['year'] or ''):<5} {r['citations']:>5}  {r['first_author'][:20]:<20} {title}"))
         extra = " · ".join(x for x in (r["note"], r["origin"]) if x)
         if extra:
-            print(f"{'':<44}{extra}")
+            print(printable(f"{'':<44}{extra}"))
     return 0

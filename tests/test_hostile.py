@@ -247,6 +247,25 @@ def test_an_unreadable_record_is_held_back_and_the_others_go_ahead(tmp_path: Pat
     assert [pmids_in(m) for m in smtp.messages()] == [{"41100001"}]
 
 
+def test_titles_printed_on_a_terminal_cannot_drive_it(tmp_path: Path, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
+    """A title with a C1 control (CSI: clear the screen) and a bidi override, through every command
+    that prints titles: each is shown as U+FFFD, never sent to the terminal as it is."""
+    cfg, base = first_run(tmp_path, ncbi, smtp, litwatch)
+    hostile = "Zanubrutinib \x9b2J\u202eevil\u202c in ITP \u2066isolate\u2069"
+    add_itp_article(ncbi, "41100009", days_ago=0, title=esc(hostile), authors=(("Zh\u202eang", "Wei", "W"),))
+    ncbi.add_search(Q_BTK, base + ["41100009"])
+    assert litwatch("run", "--config", str(cfg)).code == 0
+    outputs = {
+        "track add": litwatch("track", "add", "41100009", "--config", str(cfg)).out,
+        "track list": litwatch("track", "list", "--config", str(cfg)).out,
+        "history": litwatch("history", "--config", str(cfg)).out,
+        "show": litwatch("show", "41100009", "--config", str(cfg)).out,
+    }
+    for command, out in outputs.items():
+        assert "evil" in out and "\ufffd" in out, command
+        assert not any(c in out for c in "\x9b\u202e\u202c\u2066\u2069\x1b\r"), command
+
+
 # -- fuzzing: PubMed XML -> Article -> digest -------------------------------------------------------
 
 text = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40).map(
