@@ -96,7 +96,7 @@ def enqueue_news(store: Store, config: Config, obs: Observation, run_id: int) ->
             ("hit", pmid, watch.name)
             for watch in config.watch
             for pmid in sorted(obs.announce.get(watch.name, ()))
-            if pmid not in already
+            if not already.get(pmid, False)  # new, or still waiting for its message: this watch too
         ]
         queue += [("citation", citing, cited) for cited, citing in sorted(obs.announce_citations)]
         queue += [("correction", p, f"{k}|{n}|{s}") for p, k, n, s in obs.announce_corrections]

@@ -421,6 +421,8 @@ class Pipeline:
                         if p not in already:
                             queue.append(("hit", p, w))
                             new_articles.add(p)
+                        elif not already[p]:  # still waiting for its digest: it names this watch too
+                            queue.append(("hit", p, w))
                 for watch, text, problem in obs.notes:
                     if watch is None or watch in mine:
                         reason = f"{watch or TRACKED_NOTES}|{text}|{'problem' if problem else ''}"

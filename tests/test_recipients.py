@@ -111,3 +111,33 @@ def test_send_test_uses_stored_articles_and_marks_nothing(tmp_path: Path, store_
     smtp.stop()
     r = litwatch("send-test", "--config", str(cfg))
     assert r.code == 1 and "failed" in r.err
+
+
+def test_a_second_watch_finding_a_waiting_article_is_named_in_its_digest(tmp_path: Path, store_url, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
+    """Bob's digest is weekly.  An article one watch found on Monday and the other on Tuesday is
+    listed once in his digest, with both watches named, not only the first."""
+    today = WEEKDAYS[datetime.now().astimezone().weekday()]
+    tomorrow = WEEKDAYS[(datetime.now().astimezone() + timedelta(days=1)).weekday()]
+    weekly = f'\n[[recipient]]\nemail = "bob@example.org"\nfrequency = "weekly"\nweekday = "{tomorrow}"\n'
+    add_itp_article(ncbi, "44100001", days_ago=300)
+    ncbi.add_search(Q_BTK, ["44100001"])
+    ncbi.add_search(Q_RILZA, [])
+    seed_tracked(ncbi)
+    cfg = scenario_config(tmp_path, ncbi, store_url=store_url, smtp=smtp, recipients=[], extra=weekly)
+    assert litwatch("run", "--config", str(cfg)).code == 0
+
+    add_itp_article(ncbi, "44100002", days_ago=0)
+    ncbi.add_search(Q_BTK, ["44100001", "44100002"])  # found by the first watch
+    assert litwatch("run", "--config", str(cfg)).code == 0
+    ncbi.add_search(Q_RILZA, ["44100002"])  # and, a run later, by the second
+    assert litwatch("run", "--config", str(cfg)).code == 0
+    assert smtp.received == [], "not bob's day yet"
+
+    cfg.write_text(cfg.read_text().replace(f'weekday = "{tomorrow}"', f'weekday = "{today}"'))
+    r = litwatch("run", "--config", str(cfg))
+    assert r.code == 0, r.err
+    (message,) = smtp.messages()
+    assert pmids_in(message) == {"44100002"}
+    plain = " ".join(message.get_body(("plain",)).get_content().split())
+    assert plain.count("pubmed.ncbi.nlm.nih.gov/44100002/") == 1, "listed once"
+    assert "report 44100002 Zhang W, Li N, Chen H Am J Hematol." in plain and "also: Rilzabrutinib" in plain

@@ -460,10 +460,14 @@ class Store:
 
     # -- the queue: what each recipient is still to be told ---------------------------------------
 
-    def announced_to(self, recipient: str, pmids: Iterable[str]) -> set[str]:
-        """Of these PMIDs, those already announced to (or queued for) this recipient as an article."""
-        sql = "SELECT DISTINCT pmid FROM queue WHERE recipient = ? AND kind IN ('hit', 'citation') AND pmid IN ({ids})"
-        return {r[0] for r in self.rows_in(sql, pmids, [recipient])}
+    def announced_to(self, recipient: str, pmids: Iterable[str]) -> dict[str, bool]:
+        """Of these PMIDs, those already queued for this recipient as an article: PMID -> True when
+        a digest (or chat message) has taken it, False while it still waits for one."""
+        sql = (
+            "SELECT pmid, MAX(CASE WHEN delivery_id IS NULL THEN 0 ELSE 1 END) FROM queue "
+            "WHERE recipient = ? AND kind IN ('hit', 'citation') AND pmid IN ({ids}) GROUP BY pmid"
+        )
+        return {pmid: bool(taken) for pmid, taken in self.rows_in(sql, pmids, [recipient])}
 
     def enqueue(self, recipient: str, items: Iterable[tuple[str, str, str]], run_id: int) -> None:
         """Queue (kind, pmid, reason) items for `recipient`, in this order (one already queued is kept)."""
