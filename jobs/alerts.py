@@ -4,7 +4,8 @@ A failing job sends no digest, and no digest looks like "nothing new".  So, afte
 (`jobs.cli.run_once`, whatever its outcome), two problems are looked for:
 
 * "runs": the last `[digest] admin_after_failures` runs (default 3) all failed (or were abandoned);
-* "delivery": digests have been failing for more than a day (`Store.oldest_failure_since_success`).
+* "delivery": digests to a recipient have been failing for more than a day (each recipient on
+  their own, chat messages apart: `Store.failing_deliveries`).
 
 When one holds, a plain-text e-mail goes to the admin through the configured deliverer (SMTP, or
 the outbox folder): subject "[litwatch] FAILING: ...", the errors of the failed runs, what is
@@ -25,6 +26,7 @@ from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 
 from jobs.config import Config
+from jobs.pipeline import NOTIFY_METHOD
 from notifications.delivery import Deliverer, DeliveryError
 from notifications.render import _set_header
 from watchers.store import Run, Store
@@ -69,17 +71,26 @@ def find_problems(store: Store, threshold: int, now: datetime) -> tuple[list[Pro
         problems.append(
             Problem("runs", f"the last {len(streak)} runs failed", _parse(store.last_success()))
         )
-    failing_since = _parse(store.oldest_failure_since_success())
-    if failing_since is not None and now - failing_since > DELIVERY_GRACE:
+    late = {r: since for r, since in _failing_digests(store).items() if now - since > DELIVERY_GRACE}
+    if late:
+        failing_since = min(late.values())
         days = (now - failing_since).days
+        who = sorted(late)
+        names = who[0] + (f" and {len(who) - 1} more" if len(who) > 1 else "")
         problems.append(
             Problem(
                 "delivery",
-                f"digests not delivered for {days} day{'s' if days != 1 else ''}",
+                f"digests to {names} not delivered for {days} day{'s' if days != 1 else ''}",
                 failing_since,
             )
         )
     return problems, streak
+
+
+def _failing_digests(store: Store) -> dict[str, datetime]:
+    """Recipient -> since when their digests fail (e-mail only: chat messages are not digests)."""
+    failing = store.failing_deliveries(method_not=NOTIFY_METHOD)
+    return {r: when for r, stamp in failing.items() if (when := _parse(stamp)) is not None}
 
 
 def is_due(problem: Problem, last_sent: datetime | None, now: datetime) -> bool:
@@ -108,15 +119,16 @@ def compose(config: Config, store: Store, problems: list[Problem], streak: list[
         if len(streak) > 10:
             lines.append(f"  ... and {len(streak) - 10} earlier failed runs")
         lines.append("")
-    failed = [d for d in store.deliveries(status="failed", limit=10)]
-    in_doubt = store.deliveries(status="sending")
-    since = _parse(store.oldest_failure_since_success())
-    if since is not None:
-        lines.append(f"Digests failing since {since.isoformat(timespec='minutes')}:")
-        for d in failed[:5]:
-            lines.append(f"  {d.created_at}  to {d.recipient}: {d.error or 'refused'}")
-        for d in in_doubt:
-            lines.append(f"  {d.created_at}  to {d.recipient}: acceptance unknown, will be resent ({d.error or 'no answer'})")
+    failing = _failing_digests(store)
+    if failing:
+        failed = [d for d in store.deliveries(status="failed", limit=50) if d.method != NOTIFY_METHOD]
+        in_doubt = [d for d in store.deliveries(status="sending") if d.method != NOTIFY_METHOD]
+        for recipient, since in sorted(failing.items(), key=lambda item: item[1]):
+            lines.append(f"Digests to {recipient} failing since {since.isoformat(timespec='minutes')}:")
+            for d in [d for d in failed if d.recipient == recipient][:5]:
+                lines.append(f"  {d.created_at}  {d.error or 'refused'}")
+            for d in [d for d in in_doubt if d.recipient == recipient]:
+                lines.append(f"  {d.created_at}  acceptance unknown, will be resent ({d.error or 'no answer'})")
         lines.append("")
     lines.append("Pending per recipient (not yet delivered):")
     pending: dict[str, Counter[str]] = {}

@@ -108,17 +108,43 @@ def test_digests_failing_for_over_a_day_alert_the_admin(tmp_path: Path, ncbi, sm
     r = litwatch("run", "--config", str(cfg))
     assert r.code == 1
     (alert,) = to_admin(smtp)
-    assert alert["Subject"] == "[litwatch] FAILING: digests not delivered for 2 days"
+    assert alert["Subject"] == f"[litwatch] FAILING: digests to {RECIPIENT} not delivered for 2 days"
     text = alert.get_content()
     assert "450 mailbox busy" in text
     assert f"{RECIPIENT}: 1 hit;" in text
     # a third failed run in a row is another problem, alerted at once (both are listed)
     assert litwatch("run", "--config", str(cfg)).code == 1
     assert [m["Subject"] for m in to_admin(smtp)][1:] == [
-        "[litwatch] FAILING: the last 3 runs failed; digests not delivered for 2 days"
+        f"[litwatch] FAILING: the last 3 runs failed; digests to {RECIPIENT} not delivered for 2 days"
     ]
     assert litwatch("run", "--config", str(cfg)).code == 1
     assert len(to_admin(smtp)) == 2, "not again the same day"
+
+
+def test_one_recipient_whose_digests_keep_failing_is_alerted_while_the_others_receive(
+    tmp_path: Path, ncbi, smtp, litwatch  # noqa: ANN001
+) -> None:
+    """Deliveries are judged per recipient: alice's digests going out must not hide that bob's
+    mailbox has refused every one of his for two days."""
+    ids = seed(ncbi)
+    cfg = scenario_config(tmp_path, ncbi, smtp=smtp, digest_extra=ADMIN, recipients=[RECIPIENT, "bob@example.org"])
+    db = tmp_path / "litwatch.db"
+    assert litwatch("run", "--config", str(cfg)).code == 0
+    smtp.handler.refuse["bob@example.org"] = "550 mailbox unavailable"
+    add_itp_article(ncbi, "44200002", days_ago=0)
+    ncbi.add_search(Q_BTK, ids + ["44200002"])
+    assert litwatch("run", "--config", str(cfg)).code == 1
+    age(db, "deliveries", "created_at", 2)
+    age(db, "deliveries", "sent_at", 3)
+    add_itp_article(ncbi, "44200003", days_ago=0)
+    ncbi.add_search(Q_BTK, ids + ["44200002", "44200003"])
+    assert litwatch("run", "--config", str(cfg)).code == 1
+    assert any(RECIPIENT in r.rcpt_tos for r in smtp.received), "alice keeps receiving hers"
+    (alert,) = to_admin(smtp)
+    assert alert["Subject"] == "[litwatch] FAILING: digests to bob@example.org not delivered for 2 days"
+    text = alert.get_content()
+    assert "Digests to bob@example.org failing since" in text and "550 mailbox unavailable" in text
+    assert f"Digests to {RECIPIENT}" not in text
 
 
 def test_alert_goes_to_the_outbox_without_smtp(tmp_path: Path, ncbi, litwatch) -> None:  # noqa: ANN001

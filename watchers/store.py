@@ -649,12 +649,20 @@ class Store:
             "SELECT MAX(sent_at) FROM deliveries WHERE recipient = ? AND status = 'sent'", (recipient,)
         )
 
-    def oldest_failure_since_success(self) -> str | None:
-        """When deliveries started failing (the first failure after the last success), or None."""
-        last_ok = self.value("SELECT MAX(sent_at) FROM deliveries WHERE status = 'sent'") or ""
-        return self.value(
-            "SELECT MIN(created_at) FROM deliveries WHERE status IN ('failed', 'sending') AND created_at > ?",
-            (last_ok,),
+    def failing_deliveries(self, *, method_not: str = "") -> dict[str, str]:
+        """Recipient -> when their deliveries started failing: their oldest failed (or in doubt)
+        delivery since their last one that was sent.  Each recipient is judged on their own, so
+        one mailbox that keeps refusing is seen while the others receive theirs.  `method_not`:
+        a delivery method left out (chat messages, judged apart from e-mail)."""
+        return dict(
+            self.rows(
+                "SELECT d.recipient, MIN(d.created_at) FROM deliveries d "
+                "WHERE d.status IN ('failed', 'sending') AND d.method != ? AND d.created_at > COALESCE("
+                "(SELECT MAX(s.sent_at) FROM deliveries s WHERE s.recipient = d.recipient "
+                "AND s.status = 'sent' AND s.method != ?), '') "
+                "GROUP BY d.recipient",
+                (method_not, method_not),
+            )
         )
 
     # -- runs -------------------------------------------------------------------------------------
