@@ -753,37 +753,30 @@ class SqliteStore(Store):
 
     # Locked, full, damaged ("database disk image is malformed" can come from any read, when the
     # first row is stepped or a later one is fetched): a StoreError.  Errors of the SQL itself stay.
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+    @contextmanager
+    def _store_errors(self) -> Iterator[None]:
         try:
-            return super().execute(sql, params)
+            yield
         except _PROGRAMMING_ERRORS:
             raise
         except sqlite3.DatabaseError as exc:
             raise _sqlite_error(self.location, exc) from None
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        with self._store_errors():
+            return super().execute(sql, params)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        try:
+        with self._store_errors():
             super().executemany(sql, rows)
-        except _PROGRAMMING_ERRORS:
-            raise
-        except sqlite3.DatabaseError as exc:
-            raise _sqlite_error(self.location, exc) from None
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        try:
+        with self._store_errors():
             return super().rows(sql, params)
-        except _PROGRAMMING_ERRORS:
-            raise
-        except sqlite3.DatabaseError as exc:
-            raise _sqlite_error(self.location, exc) from None
 
     def value(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        try:
+        with self._store_errors():
             return super().value(sql, params)
-        except _PROGRAMMING_ERRORS:
-            raise
-        except sqlite3.DatabaseError as exc:
-            raise _sqlite_error(self.location, exc) from None
 
     def _commit(self) -> None:
         try:
