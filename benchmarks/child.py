@@ -107,7 +107,7 @@ class ChildMemory:
 
 
 def run(args: list[str]) -> dict[str, Any]:
-    from jobs import pipeline
+    from litwatch.jobs.run import pipeline
 
     phases: dict[str, float] = {}
     peaks: dict[str, float] = {}
@@ -137,7 +137,7 @@ def run(args: list[str]) -> dict[str, Any]:
 
     cls.run = run_and_keep  # type: ignore[method-assign]
 
-    from jobs.cli import main as litwatch
+    from litwatch.jobs.cli.main import main as litwatch
 
     with ChildMemory() as children:
         code = litwatch(["run", *args])
@@ -178,9 +178,9 @@ def parse(args: list[str]) -> dict[str, Any]:
 
     from benchmarks.data import article_xml
     from tests.fakes.pubmed_xml import article_set
-    from watchers.articles import _gc_paused, parse_pubmed_xml
-    from watchers.entrez import _parse_article_set  # what fetch_records does with a batch (or a parse worker)
-    from watchers.store import open_store
+    from litwatch.watchers.articles import _gc_paused, parse_pubmed_xml
+    from litwatch.watchers.entrez import _parse_article_set  # what fetch_records does with a batch (or a parse worker)
+    from litwatch.watchers.store import open_store
 
     def offline(*_a: Any, **_k: Any) -> Any:
         raise RuntimeError("the benchmark never goes online")
@@ -247,10 +247,10 @@ def render(args: list[str]) -> dict[str, Any]:
     from datetime import date, datetime
 
     from benchmarks.data import article_xml
-    from notifications.digest import Item, build_digest
-    from notifications.render import render_digest
+    from litwatch.notifications.digest import Item, build_digest
+    from litwatch.notifications.render import render_digest
     from tests.fakes.pubmed_xml import article_set
-    from watchers.articles import parse_pubmed_xml
+    from litwatch.watchers.articles import parse_pubmed_xml
 
     n = 1000
     articles = {}

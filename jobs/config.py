@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from notifications.delivery import is_loopback
+from litwatch.notifications.delivery import is_loopback
 from pydantic import (
     AfterValidator,
     BaseModel,

@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from notifications.exports import pubmed_url, split_pages
-from notifications.model import Entry
-from watchers.articles import Article, Author
+from litwatch.notifications.exports import pubmed_url, split_pages
+from litwatch.notifications.model import Entry
+from litwatch.watchers.articles import Article, Author
 
 __all__ = ["article_to_bibtex_entry", "articles_to_bibtex", "latex"]
 

@@ -10,8 +10,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from notifications.model import Correction, Digest, Entry, PaperRef, WatchNote
-from watchers.articles import Article
+from litwatch.notifications.model import Correction, Digest, Entry, PaperRef, WatchNote
+from litwatch.watchers.articles import Article
 
 RETRACTION_KINDS = ("RetractionIn", "Retracted Publication", "RetractedandRepublishedIn")
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import rispy
 
-from notifications.model import Entry
-from watchers.articles import Article, Author
+from litwatch.notifications.model import Entry
+from litwatch.watchers.articles import Article, Author
 
 __all__ = [
     "CSV_COLUMNS",

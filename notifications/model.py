@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from watchers.articles import Article
+from litwatch.watchers.articles import Article
 
 
 @dataclass(frozen=True, slots=True)

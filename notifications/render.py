@@ -37,9 +37,9 @@ import css_inline
 import jinja2
 from markupsafe import Markup, escape
 
-from notifications.exports import articles_to_csv, articles_to_ris, pubmed_url
-from notifications.model import Correction, Digest, Entry, PaperRef
-from watchers.articles import Article, html_to_text
+from litwatch.notifications.exports import articles_to_csv, articles_to_ris, pubmed_url
+from litwatch.notifications.model import Correction, Digest, Entry, PaperRef
+from litwatch.watchers.articles import Article, html_to_text
 
 __all__ = [
     "ATTACHMENT_KINDS",
@@ -509,7 +509,7 @@ def _environment(templates_dir: str | None) -> jinja2.Environment:
     loaders: list[jinja2.BaseLoader] = []
     if templates_dir is not None:
         loaders.append(jinja2.FileSystemLoader(templates_dir))
-    loaders.append(jinja2.PackageLoader("notifications", "templates"))
+    loaders.append(jinja2.PackageLoader("litwatch.notifications", "templates"))
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
         bytecode_cache=_bytecode_cache(),

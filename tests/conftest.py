@@ -208,7 +208,7 @@ class CliResult:
 @pytest.fixture
 def litwatch(capsys: pytest.CaptureFixture[str]):
     """Run `litwatch ARGS...` in this process; returns exit code, stdout, stderr."""
-    from jobs.cli import main
+    from litwatch.jobs.cli.main import main
 
     def run(*args: str) -> CliResult:
         capsys.readouterr()
@@ -223,7 +223,7 @@ def run_subprocess(*args: str, env: dict[str, str] | None = None, timeout: float
     """Run the installed `litwatch` entry point in a child process (for signals, locks, crashes)."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "jobs.cli", *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=ROOT
+        [sys.executable, "-m", "litwatch.jobs", *args], capture_output=True, text=True, env=full_env, timeout=timeout, cwd=ROOT
     )
 
 
@@ -312,8 +312,8 @@ def postgres_url() -> Iterator[str]:
 
 def db_rows(cfg_path: Path, sql: str, params: tuple = ()) -> list[tuple]:
     """Rows of `sql` (`?` placeholders) run on the store the config names, SQLite or PostgreSQL."""
-    from jobs.config import load_config
-    from watchers.store import open_store
+    from litwatch.jobs.config import load_config
+    from litwatch.watchers.store import open_store
 
     config = load_config(cfg_path)
     with open_store(path=config.store_path, url=config.store.url, migrate=False) as store:

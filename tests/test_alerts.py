@@ -9,7 +9,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from jobs.alerts import Problem, is_due
+from litwatch.jobs.run.alerts import Problem, is_due
 from tests.conftest import baseline, Q_BTK, add_itp_article, scenario_config
 
 ADMIN = 'admin = "admin@example.org"'

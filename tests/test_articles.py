@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from watchers.articles import (
+from litwatch.watchers.articles import (
     AbstractSection,
     Article,
     ArticleParseError,
@@ -21,7 +21,7 @@ from watchers.articles import (
     PubDate,
     parse_pubmed_xml,
 )
-from watchers.ncbi_xml import NCBIXMLError
+from litwatch.watchers.ncbi_xml import NCBIXMLError
 
 DATA = Path(__file__).parent / "data" / "ncbi"
 

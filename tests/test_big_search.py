@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import API_KEY, add_itp_article, scenario_config
-from watchers.entrez import EntrezClient, EntrezError, Pacer
+from litwatch.watchers.entrez import EntrezClient, EntrezError, Pacer
 
 QUERY = '"purpura, thrombocytopenic, idiopathic"[MeSH Terms]'
 HITS = 30_000

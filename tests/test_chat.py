@@ -148,12 +148,12 @@ def test_missing_url_variable_is_reported(tmp_path: Path, ncbi, smtp, receiver, 
 
 
 def test_without_apprise_the_run_says_so_and_goes_on(tmp_path: Path, ncbi, smtp, receiver, litwatch, monkeypatch) -> None:  # noqa: ANN001
-    import jobs.notify
+    import litwatch.jobs.run.notify as notify_module
 
     cfg = setup(tmp_path, ncbi, smtp, f'[[notify]]\nurl = "{receiver.url}"\n')
     assert litwatch("run", "--config", str(cfg)).code == 0
     news(ncbi, ["41100001"])
-    monkeypatch.setattr(jobs.notify, "apprise_available", lambda: False)
+    monkeypatch.setattr(notify_module, "apprise_available", lambda: False)
     r = litwatch("run", "--config", str(cfg))
     assert r.code == 0, "the digests are what matters"
     lines = [line for line in r.err.splitlines() if "Apprise" in line]

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jobs.config import API_KEY_ENV, CONFIG_ENV, Config, ConfigError, config_path, load_config, parse_config
+from litwatch.jobs.config import API_KEY_ENV, CONFIG_ENV, Config, ConfigError, config_path, load_config, parse_config
 from tests.conftest import API_KEY, write_config
 from tests.reliability_helpers import block_internet
 

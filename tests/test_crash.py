@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.crashpoints import ENV, crashpoint
+from litwatch.jobs.run.crashpoints import ENV, crashpoint
 from tests.conftest import (
     Q_BTK,
     Q_RILZA,
@@ -86,7 +86,7 @@ def _spawn(cfg: Path, crash_at: str | None) -> subprocess.Popen:
     if crash_at:
         env[ENV] = crash_at
     return subprocess.Popen(
-        [sys.executable, "-m", "jobs.cli", "run", "--config", str(cfg)],
+        [sys.executable, "-m", "litwatch.jobs", "run", "--config", str(cfg)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -240,7 +240,7 @@ def test_crashpoint_is_inert_without_its_variable(monkeypatch: pytest.MonkeyPatc
 
 
 def test_crashpoints_named_in_the_pipeline_exist() -> None:
-    source = (ROOT / "jobs" / "pipeline.py").read_text(encoding="utf-8")
+    source = (ROOT / "jobs" / "run" / "pipeline.py").read_text(encoding="utf-8")
     for point in EXPECTED:
         if not point.startswith("smtp"):
             assert f'crashpoint("{point}")' in source

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 
-from jobs.cli import build_parser
-from jobs.config import CONFIG_ENV, parse_config
-from jobs.runlock import EX_TEMPFAIL
+from litwatch.jobs.cli.main import build_parser
+from litwatch.jobs.config import CONFIG_ENV, parse_config
+from litwatch.jobs.run.lock import EX_TEMPFAIL
 from tests.conftest import ROOT
 
 DEPLOY = ROOT / "deploy"
@@ -72,8 +72,16 @@ def test_dockerfile() -> None:
     for src in copied:
         assert (ROOT / src).exists(), src
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    assert {s.rstrip("/") for s in copied} >= set(pyproject["tool"]["setuptools"]["packages"]) | {"pyproject.toml"}
-    assert pyproject["project"]["scripts"]["litwatch"] == "jobs:main"
+    setuptools = pyproject["tool"]["setuptools"]
+    assert {s.rstrip("/") for s in copied} >= set(setuptools["package-dir"].values()) | {"pyproject.toml"}
+    # every folder of code is installed, in the litwatch namespace
+    folders = {
+        "litwatch." + ".".join(init.parent.relative_to(ROOT).parts)
+        for top in setuptools["package-dir"].values()
+        for init in (ROOT / top).rglob("__init__.py")
+    }
+    assert folders == set(setuptools["packages"])
+    assert pyproject["project"]["scripts"]["litwatch"] == "litwatch.jobs:main"
     if isinstance(pyproject["project"].get("readme"), str):
         assert pyproject["project"]["readme"] in copied
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from jobs import pipeline
-from jobs.config import load_config
-from jobs.pipeline import Pipeline
-from notifications.digest import Item
+from litwatch.jobs.run import pipeline
+from litwatch.jobs.config import load_config
+from litwatch.jobs.run.pipeline import Pipeline
+from litwatch.notifications.digest import Item
 from tests.conftest import TRACKED, scenario_config
-from watchers.articles import Article, ArticleRecord, Author
-from watchers.store import open_store
+from litwatch.watchers.articles import Article, ArticleRecord, Author
+from litwatch.watchers.store import open_store
 
 WATCHES = ("BTK inhibitors in ITP", "Rilzabrutinib")
 

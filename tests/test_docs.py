@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from jobs.cli import build_parser
-from jobs.config import load_config
-from jobs.configdoc import BEGIN, END, render_reference
+from litwatch.jobs.cli.main import build_parser
+from litwatch.jobs.config import load_config
+from litwatch.jobs.configdoc import BEGIN, END, render_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -17,7 +17,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 def test_readme_config_reference_is_generated_from_the_schema() -> None:
     section = README[README.index(BEGIN) : README.index(END) + len(END)]
-    assert section == render_reference(), "run: python -m jobs.configdoc, and paste it into README.md"
+    assert section == render_reference(), "run: python -m litwatch.jobs.configdoc, and paste it into README.md"
 
 
 def test_readme_has_two_setup_commands_and_ci_runs_the_test_one() -> None:

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 from tests.fakes.pubmed_xml import esc
-from watchers.entrez import EntrezClient, EntrezError, Pacer
+from litwatch.watchers.entrez import EntrezClient, EntrezError, Pacer
 
 
 def client_for(ncbi, *, api_key: str | None = None, **kwargs) -> EntrezClient:  # noqa: ANN001

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import feedparser
 
-from jobs.config import load_config
-from jobs.feeds import feed_files, slug
+from litwatch.jobs.config import load_config
+from litwatch.jobs.run.feeds import feed_files, slug
 from tests.conftest import Q_BTK, Q_RILZA, TRACKED, add_itp_article, scenario_config, seed_tracked
 from tests.fakes.pubmed_xml import esc
 

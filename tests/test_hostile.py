@@ -19,14 +19,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from notifications.digest import Item, build_digest
-from notifications.render import HTML_BUDGET_BYTES, render_digest
+from litwatch.notifications.digest import Item, build_digest
+from litwatch.notifications.render import HTML_BUDGET_BYTES, render_digest
 from tests.conftest import Q_BTK, add_itp_article, scenario_config
 from tests.fakes import Response
 from tests.fakes.pubmed_xml import DOCTYPE, XML_DECLARATION, article_set, esc, make_article
 from tests.reliability_helpers import baseline, block_internet, fast_retries, html_of, pmids_in
-from watchers.articles import ArticleParseError, parse_pubmed_xml
-from watchers.ncbi_xml import NCBIXMLError
+from litwatch.watchers.articles import ArticleParseError, parse_pubmed_xml
+from litwatch.watchers.ncbi_xml import NCBIXMLError
 
 BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 

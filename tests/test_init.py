@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.config import load_config
+from litwatch.jobs.config import load_config
 from tests.conftest import ROOT
 
 
@@ -24,7 +24,7 @@ class Terminal(io.StringIO):
 def test_packaged_starter_is_the_default_config() -> None:
     starter = (ROOT / "jobs" / "starter.toml").read_bytes()
     assert starter == (ROOT / "config" / "litwatch.toml").read_bytes(), "cp config/litwatch.toml jobs/starter.toml"
-    from jobs.init import starter_text
+    from litwatch.jobs.commands.init import starter_text
 
     assert starter_text().encode() == starter
 

@@ -41,7 +41,7 @@ def test_four_instances_at_once_deliver_each_article_once(tmp_path: Path, ncbi, 
     ncbi.latency = 0.3  # a run lasts seconds: the four starts overlap it
 
     assert os.environ.get("LITWATCH_NCBI_API_KEY") == API_KEY
-    cmd = [sys.executable, "-m", "jobs.cli", "run", "--config", str(cfg)]
+    cmd = [sys.executable, "-m", "litwatch.jobs", "run", "--config", str(cfg)]
     started = time.monotonic()
     procs = [
         subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -12,8 +12,8 @@ import Bio.Entrez.Parser
 import pytest
 from Bio import Entrez
 
-from watchers import ncbi_xml
-from watchers.ncbi_xml import NCBIXMLError
+from litwatch.watchers import ncbi_xml
+from litwatch.watchers.ncbi_xml import NCBIXMLError
 
 DATA = Path(__file__).parent / "data" / "ncbi"
 

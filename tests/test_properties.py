@@ -24,12 +24,12 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from jobs.config import parse_config
-from jobs.pipeline import Pipeline
-from notifications.delivery import DeliveryError
-from watchers.articles import Article, ArticleRecord
-from watchers.entrez import EntrezError, SearchPage
-from watchers.store import open_store
+from litwatch.jobs.config import parse_config
+from litwatch.jobs.run.pipeline import Pipeline
+from litwatch.notifications.delivery import DeliveryError
+from litwatch.watchers.articles import Article, ArticleRecord
+from litwatch.watchers.entrez import EntrezError, SearchPage
+from litwatch.watchers.store import open_store
 
 A, B = "haematology@example.org", "pharmacy@example.org"  # A: everything; B: watch W2, no citations
 TRACKED = "90000001"

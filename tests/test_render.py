@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 import rispy
 
-from notifications.exports import articles_to_csv, articles_to_ris, split_pages
-from notifications.model import Correction, Digest, Entry, PaperRef, WatchNote
-from notifications.render import (
+from litwatch.notifications.exports import articles_to_csv, articles_to_ris, split_pages
+from litwatch.notifications.model import Correction, Digest, Entry, PaperRef, WatchNote
+from litwatch.notifications.render import (
     HTML_BUDGET_BYTES,
     format_authors,
     highlight_terms,
@@ -33,7 +33,7 @@ from notifications.render import (
     subject_line,
     trial_ids,
 )
-from watchers.articles import AbstractSection, Article, Author, PubDate
+from litwatch.watchers.articles import AbstractSection, Article, Author, PubDate
 
 GOLDEN = Path(__file__).parent / "golden"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -665,7 +665,7 @@ def test_templates_dir_overrides(tmp_path: Path) -> None:
 def test_an_edited_override_is_used_by_the_next_run_not_its_compiled_copy(tmp_path: Path) -> None:
     """Compiled templates are cached on disk between runs (jinja2.FileSystemBytecodeCache); a
     template whose text changed is compiled again."""
-    import notifications.render as render
+    import litwatch.notifications.render as render
 
     template = tmp_path / "digest.txt.j2"
 
@@ -841,7 +841,7 @@ def test_layout_in_headless_chromium(tmp_path: Path) -> None:
 def test_attachments_stop_at_attach_max(monkeypatch: pytest.MonkeyPatch) -> None:
     """A huge digest (a large backfill) attaches the first ATTACH_MAX articles and says so:
     a mail server would refuse a message of every one of 50,000 articles."""
-    import notifications.render as render
+    import litwatch.notifications.render as render
 
     monkeypatch.setattr(render, "ATTACH_MAX", 120)
     message = roundtrip(render.render_digest(bulk_digest(500), sender=SENDER, message_id=MESSAGE_ID, max_items=50))
@@ -853,7 +853,7 @@ def test_attachments_stop_at_attach_max(monkeypatch: pytest.MonkeyPatch) -> None
 def test_the_outbox_reads_the_html_without_the_attachments(tmp_path: Path) -> None:
     """OutboxDeliverer writes NAME.html from the message cut before its attachments: the same HTML
     as a whole parse gives, and the .eml is the whole message, byte for byte."""
-    from notifications.delivery import OutboxDeliverer, _before_attachments
+    from litwatch.notifications.delivery import OutboxDeliverer, _before_attachments
 
     raw = render_digest(bulk_digest(300), sender=SENDER, message_id=MESSAGE_ID, attach=("ris", "csv")).as_bytes()
     cut = _before_attachments(raw)

@@ -22,8 +22,8 @@ from concurrent.futures.process import BrokenProcessPool
 
 from tests.conftest import API_KEY, add_itp_article, scenario_config
 from tests.fakes.pubmed_xml import esc
-from watchers import entrez
-from watchers.entrez import EntrezClient, EntrezError, Pacer
+from litwatch.watchers import entrez
+from litwatch.watchers.entrez import EntrezClient, EntrezError, Pacer
 
 QUERIES = ['"ITP"[tiab] AND zanubrutinib', '"ITP"[tiab] AND rilzabrutinib', '"ITP"[tiab] AND eltrombopag']
 
@@ -309,8 +309,8 @@ def test_a_parse_worker_imports_only_the_parser() -> None:
     probe = (
         "import runpy, sys\n"
         f"runpy.run_path({str(script)!r}, run_name='__mp_main__')\n"  # what multiprocessing.spawn does
-        "import watchers.articles\n"
-        "print(sorted(m for m in ('jobs.cli', 'jobs.config', 'requests', 'notifications', 'watchers.entrez') if m in sys.modules))\n"
+        "import litwatch.watchers.articles\n"
+        "print(sorted(m for m in ('litwatch.jobs.cli', 'litwatch.jobs.cli.main', 'litwatch.jobs.config', 'requests', 'litwatch.notifications', 'litwatch.watchers.entrez') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60).stdout
     assert out.strip() == "[]"

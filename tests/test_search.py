@@ -16,8 +16,8 @@ from datetime import date, timedelta
 
 import pytest
 
-from watchers.entrez import EntrezError, SearchPage
-from watchers.search import EARLIEST, collect_ids
+from litwatch.watchers.entrez import EntrezError, SearchPage
+from litwatch.watchers.search import EARLIEST, collect_ids
 
 TODAY = date(2026, 11, 25)
 CAP = 9999
@@ -174,7 +174,7 @@ def test_pieces_do_not_overlap_and_cover_every_date() -> None:
 def test_counts_that_do_not_add_up_are_warned_about(caplog: pytest.LogCaptureFixture) -> None:
     client = MemoryESearch(growth_dates(15_000))
     client.count_bias = 3  # PubMed counted 3 hits the date ranges do not hold
-    with caplog.at_level(logging.WARNING, logger="watchers.search"):
+    with caplog.at_level(logging.WARNING, logger="litwatch.watchers.search"):
         result = collect_ids(client, "q", today=TODAY)
     assert result.ids == {p for _, p in client.items}
     assert not result.complete

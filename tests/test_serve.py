@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from jobs.runlock import file_lock
-from jobs.scheduler import TEST_INTERVAL_ENV, needs_catch_up
+from litwatch.jobs.run.lock import file_lock
+from litwatch.jobs.commands.serve import TEST_INTERVAL_ENV, needs_catch_up
 from tests.conftest import baseline, Q_BTK, ROOT, Received, add_itp_article, run_subprocess, scenario_config
-from watchers.store import Run
+from litwatch.watchers.store import Run
 
 FAR_CRON = '[schedule]\ncron = "0 3 1 1 *"\ntimezone = "UTC"\n'  # once a year: only a catch-up runs
 
@@ -57,7 +57,7 @@ class Child:
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "jobs.cli", *args],
+            [sys.executable, "-m", "litwatch.jobs", *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from watchers.articles import Article, ArticleRecord
-from watchers.spool import ArticleSpool
+from litwatch.watchers.articles import Article, ArticleRecord
+from litwatch.watchers.spool import ArticleSpool
 
 
 def record(pmid: str, title: str = "") -> ArticleRecord:

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-import watchers.store as store_module
-from jobs.migrate_store import tables
-from jobs.runlock import LockBusy, run_lock
+import litwatch.watchers.store as store_module
+from litwatch.jobs.commands.migrate_store import tables
+from litwatch.jobs.run.lock import LockBusy, run_lock
 from tests.conftest import (
     Q_BTK,
     add_itp_article,
@@ -22,8 +22,8 @@ from tests.conftest import (
     scenario_config,
 )
 from tests.conftest import baseline
-from watchers.pgstore import qmark_to_format, redact_url
-from watchers.store import SCHEMA_VERSION, Store, StoreError, open_store
+from litwatch.watchers.pgstore import qmark_to_format, redact_url
+from litwatch.watchers.store import SCHEMA_VERSION, Store, StoreError, open_store
 
 
 def open_test_store(tmp_path: Path, store_url: str | None, **kwargs) -> Store:  # noqa: ANN003
@@ -119,7 +119,7 @@ def test_postgres_migration_advises_pg_dump(
     with open_store(url=postgres_url) as store:
         store.add_tracked("39973148", "cli")
     _add_migration_2(monkeypatch)
-    with caplog.at_level(logging.WARNING, logger="watchers.pgstore"):
+    with caplog.at_level(logging.WARNING, logger="litwatch.watchers.pgstore"):
         with open_store(url=postgres_url) as store:
             assert store.schema_version() == SCHEMA_VERSION + 1
             store.execute("INSERT INTO extra (data) VALUES (?)", (b"x",))

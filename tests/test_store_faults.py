@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import Q_BTK, add_itp_article, scenario_config
 from tests.reliability_helpers import baseline, dump, fast_retries, pmids_in
-from watchers.store import SCHEMA_VERSION
+from litwatch.watchers.store import SCHEMA_VERSION
 
 STATE = ("articles", "watch_hits", "watches", "tracked", "citations", "corrections", "queue", "deliveries")
 
@@ -83,7 +83,7 @@ def test_disk_full_while_recording_a_delivery_keeps_the_items_queued(
     tmp_path: Path, ncbi, smtp, litwatch, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
 ) -> None:
     """The articles are stored, but there is no room for the digest: nothing is sent, nothing lost."""
-    from watchers.store import Store, StoreError
+    from litwatch.watchers.store import Store, StoreError
 
     cfg, base = setup_store(tmp_path, ncbi, smtp, litwatch)
     new = add_news(ncbi, base, n=3)

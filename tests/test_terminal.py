@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs import terminal
-from jobs.cli import build_parser
+from litwatch.jobs.cli import terminal
+from litwatch.jobs.cli.main import build_parser
 from tests.conftest import Q_BTK, scenario_config, seed_tracked
 
 

@@ -16,7 +16,7 @@ from tests.conftest import (
 )
 from tests.fakes.pubmed_xml import esc
 from tests.conftest import pmids_in
-from watchers.entrez import EntrezClient
+from litwatch.watchers.entrez import EntrezClient
 
 
 def text_of(message) -> str:  # noqa: ANN001

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field, fields
 from datetime import date
 from typing import Any, NamedTuple
 
-from watchers import ncbi_xml
-from watchers.ncbi_xml import NCBIXMLError
+from litwatch.watchers import ncbi_xml
+from litwatch.watchers.ncbi_xml import NCBIXMLError
 
 __all__ = [
     "AbstractSection",

@@ -35,8 +35,8 @@ from urllib.parse import quote_plus
 import requests
 import tenacity
 
-from watchers import ncbi_xml
-from watchers.articles import ArticleRecord, article_records, worker_started
+from litwatch.watchers import ncbi_xml
+from litwatch.watchers.articles import ArticleRecord, article_records, worker_started
 
 log = logging.getLogger(__name__)
 

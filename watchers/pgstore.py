@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from watchers.store import Store, StoreError
+from litwatch.watchers.store import Store, StoreError
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from watchers.entrez import MAX_SEARCH_POSITION, EntrezClient, EntrezError, SearchPage
+from litwatch.watchers.entrez import MAX_SEARCH_POSITION, EntrezClient, EntrezError, SearchPage
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from typing import IO
 
-from watchers.articles import Article, ArticleRecord
+from litwatch.watchers.articles import Article, ArticleRecord
 
 IN_MEMORY = 2000  # records kept in memory before the spool goes to disk
 _LENGTH = struct.Struct("<I")  # the length of each record on disk, before it

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from watchers.articles import Article, ArticleRecord
+from litwatch.watchers.articles import Article, ArticleRecord
 
 log = logging.getLogger(__name__)
 
@@ -827,7 +827,7 @@ def open_store(
     `timeout`: SQLite's busy timeout, seconds to wait for a lock another process holds.
     """
     if url:
-        from watchers.pgstore import PostgresStore
+        from litwatch.watchers.pgstore import PostgresStore
 
         store: Store = PostgresStore(url)
     else:

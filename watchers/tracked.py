@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from watchers.articles import Article
+from litwatch.watchers.articles import Article
 
 # CommentsCorrections RefTypes worth telling the reader about
 CORRECTION_REF_TYPES = (

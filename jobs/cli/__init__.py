@@ -1,0 +1,1 @@
+"""The command line: argument parsing, the dispatcher, what is shown at a terminal."""

@@ -1,0 +1,1 @@
+"""One module per command (`litwatch COMMAND`); loaded only when that command runs."""

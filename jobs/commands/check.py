@@ -1,0 +1,148 @@
+"""`litwatch check`: is this config ready to run?
+
+The config is valid (it was loaded); each watch's query is asked of PubMed for its hit count, and
+PubMed's reading of it (QueryTranslation) is shown with any complaint (a phrase not found, a field
+not known, ...); the mail server is connected to, TLS started and the login tried, without sending
+anything; chat targets and the feed folder are checked.  Nothing is written to the store.
+Exit 0 when all is well, 1 on any problem.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+
+from litwatch.jobs.config import Config, ConfigError
+from litwatch.jobs.cli.terminal import printable
+from litwatch.watchers.entrez import EntrezError
+from litwatch.watchers.search import SearchResult
+
+
+@dataclass
+class Report:
+    quiet: bool = False
+    problems: list[str] = field(default_factory=list)
+
+    def ok(self, text: str) -> None:
+        if not self.quiet:
+            print(printable(f"ok       {text}"))
+
+    def info(self, text: str) -> None:
+        if not self.quiet:
+            print(printable(f"         {text}"))
+
+    def problem(self, text: str) -> None:
+        self.problems.append(text)
+        print(printable(f"PROBLEM  {text}"))
+
+
+def check_watches(config: Config, report: Report) -> None:
+    from litwatch.jobs.cli.main import make_client
+
+    if not config.watch:
+        report.ok("no [[watch]]: tracked papers only")
+        return
+    client = make_client(config)
+    try:
+        for watch in config.watch:
+            try:
+                page = client.esearch(watch.query, retmax=0)
+            except EntrezError as exc:
+                report.problem(f"watch “{watch.name}”: PubMed could not be asked: {exc}")
+                return  # the next watches would fail the same way
+            problems = SearchResult(
+                count=page.count, query_translation=page.query_translation, errors=page.errors, warnings=page.warnings
+            ).problems
+            line = f"watch “{watch.name}”: {page.count:,} hit{'s' if page.count != 1 else ''} in PubMed"
+            if problems:
+                report.problem(line)
+            elif page.count == 0:
+                report.ok(line + " (none yet: check the spelling if that is unexpected)")
+            else:
+                report.ok(line)
+            # one line, unwrapped: it is meant to be copied into PubMed's search box
+            searched = "PubMed searched: " + (page.query_translation or "(no translation given)")
+            if problems:
+                print(printable(f"         {searched}"))
+            else:
+                report.info(searched)
+            for text in problems:
+                print(printable(f"         PubMed says: {text}"))
+    finally:
+        client.close()
+
+
+def check_smtp(config: Config, report: Report) -> None:
+    from litwatch.jobs.cli.main import make_deliverer
+    from litwatch.notifications.delivery import DeliveryError
+
+    if config.smtp is None:
+        report.ok(f"no [smtp]: digests are written to {config.outbox_path}")
+        return
+    smtp = config.smtp
+    where = f"smtp {smtp.host}:{smtp.effective_port} ({smtp.security})"
+    try:
+        deliverer = make_deliverer(config)
+        deliverer.check()  # type: ignore[attr-defined]
+    except ConfigError as exc:
+        report.problem(f"{where}: {str(exc).split(': ', 1)[-1]}")
+        return
+    except DeliveryError as exc:
+        report.problem(f"{where}: {exc}")
+        return
+    steps = ["connected"]
+    if smtp.security == "starttls":
+        steps.append("TLS started")
+    if smtp.username:
+        steps.append(f"logged in as {smtp.username}")
+    report.ok(f"{where}: {', '.join(steps)} (nothing sent)")
+
+
+def check_notify(config: Config, report: Report) -> None:
+    from litwatch.jobs.run.notify import NotifyError, apprise_available, resolve_url, target_name
+
+    if not config.notify:
+        return
+    if not apprise_available():
+        report.problem("[[notify]] is configured but Apprise is not installed: pip install 'litwatch[chat]'")
+        return
+    import apprise
+
+    for index, target in enumerate(config.notify):
+        name = target_name(target, index)
+        try:
+            url = resolve_url(target)
+        except NotifyError as exc:
+            report.problem(f"chat {name}: {exc}")
+            continue
+        if apprise.Apprise().add(url):
+            report.ok(f"chat {name}: an Apprise URL (nothing sent)")
+        else:
+            report.problem(f"chat {name}: not a URL Apprise understands")
+
+
+def check_feed(config: Config, report: Report) -> None:
+    folder = config.feed_path
+    if folder is None:
+        return
+    probe = folder if folder.exists() else next((p for p in folder.parents if p.exists()), folder)
+    if os.access(probe, os.W_OK):
+        report.ok(f"feeds: {folder} is writable")
+    else:
+        report.problem(f"feeds: cannot write to {folder}")
+
+
+def check(config: Config, *, quiet: bool = False) -> int:
+    report = Report(quiet=quiet)
+    report.ok(f"config {config.source}")
+    check_watches(config, report)
+    check_smtp(config, report)
+    check_notify(config, report)
+    check_feed(config, report)
+    sys.stdout.flush()
+    if report.problems:
+        n = len(report.problems)
+        print(f"litwatch: {n} problem{'s' if n != 1 else ''} found", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,113 @@
+"""`litwatch status`: last runs, next scheduled run, pending deliveries, tracked papers, the store.
+
+`--check` exits 1 when the last run failed or no run succeeded within two schedule periods
+(usable as a container HEALTHCHECK and by monitoring), 0 otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+
+from litwatch.jobs.config import Config
+from litwatch.jobs.run.schedule import next_fire, schedule_period
+from litwatch.watchers.store import open_store
+
+
+def gather(config: Config) -> dict:
+    now = datetime.now().astimezone()
+    with open_store(path=config.store_path, url=config.store.url) as store:
+        runs = store.runs(limit=10)
+        pending: dict[str, int] = {}
+        for q in store.pending():
+            pending[q.recipient] = pending.get(q.recipient, 0) + 1
+        unsent = store.deliveries(status="sending")
+        failed = [d for d in store.deliveries(status="failed", limit=20)]
+        tracked = store.tracked()
+        alerts = store.alerts(limit=5)
+        location = store.location
+        articles = store.article_count()
+    last_ok = next((r for r in runs if r.outcome == "ok"), None)
+    return {
+        "store": location if not config.store.url else "postgresql (url in config)",
+        "articles": articles,
+        "next_run": next_fire(config, now).isoformat(timespec="minutes"),
+        "runs": [
+            {
+                "id": r.id,
+                "started": r.started_at,
+                "finished": r.finished_at,
+                "duration_s": _duration(r.started_at, r.finished_at),
+                "outcome": r.outcome,
+                "new_articles": r.new_articles,
+                "new_citations": r.new_citations,
+                "corrections": r.corrections,
+                "digests_sent": r.deliveries,
+                "requests": r.requests,
+                "error": r.error,
+            }
+            for r in runs
+        ],
+        "last_success": last_ok.finished_at if last_ok else None,
+        "pending_items": pending,
+        "deliveries_in_doubt": [{"recipient": d.recipient, "message_id": d.message_id} for d in unsent],
+        "recent_failed_deliveries": [
+            {"recipient": d.recipient, "created": d.created_at, "error": d.error} for d in failed[:5]
+        ],
+        "tracked_papers": len(tracked),
+        "recent_alerts": [{"kind": a.kind, "sent": a.sent_at} for a in alerts],
+    }
+
+
+def _duration(start: str, end: str | None) -> float | None:
+    if not end:
+        return None
+    return round((datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds(), 1)
+
+
+def health(config: Config, info: dict) -> tuple[bool, str]:
+    runs = [r for r in info["runs"] if r["outcome"] != "running"]
+    if not runs:
+        return False, "no run has finished yet"
+    if runs[0]["outcome"] != "ok":
+        return False, f"the last run {runs[0]['outcome']}: {runs[0]['error'] or 'see the log'}"
+    last = datetime.fromisoformat(info["last_success"])
+    now = datetime.now(last.tzinfo)
+    limit = 2 * schedule_period(config) + timedelta(seconds=config.schedule.misfire_grace)
+    if now - last > limit:
+        return False, f"no successful run since {info['last_success']}"
+    return True, f"last successful run {info['last_success']}"
+
+
+def status(config: Config, *, as_json: bool, check: bool) -> int:
+    info = gather(config)
+    ok, reason = health(config, info)
+    info["healthy"] = ok
+    info["health"] = reason
+    if as_json:
+        print(json.dumps(info, indent=2, ensure_ascii=False))
+    elif check:
+        print(("healthy: " if ok else "unhealthy: ") + reason)
+    else:
+        print(f"store:          {info['store']} ({info['articles']} articles)")
+        print(f"health:         {'ok' if ok else 'FAILING'} ({reason})")
+        print(f"next run:       {info['next_run']} (litwatch serve; [schedule] cron = {config.schedule.cron!r})")
+        print(f"tracked papers: {info['tracked_papers']}")
+        pend = ", ".join(f"{k}: {v}" for k, v in info["pending_items"].items()) or "none"
+        print(f"pending items:  {pend}")
+        if info["deliveries_in_doubt"]:
+            print(f"in doubt:       {len(info['deliveries_in_doubt'])} digests will be resent")
+        if info["recent_alerts"]:
+            last = info["recent_alerts"][0]
+            print(f"last alert:     {last['sent']} ({last['kind']}; sent to [digest] admin)")
+        print("last runs:")
+        for r in info["runs"]:
+            print(
+                f"  #{r['id']:<4} {r['started'][:19]}  {r['outcome']:<9} {r['duration_s'] or 0:>6.1f}s  "
+                f"new={r['new_articles']} citations={r['new_citations']} corrections={r['corrections']} "
+                f"sent={r['digests_sent']} requests={r['requests']}"
+                + (f"  error: {r['error'][:80]}" if r["error"] else "")
+            )
+    if check:
+        return 0 if ok else 1
+    return 0

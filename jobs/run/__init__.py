@@ -1,0 +1,1 @@
+"""One run: the pipeline and what goes with it (lock, schedule, alerts, feeds, etiquette)."""
