@@ -29,6 +29,9 @@ from pydantic import (
 DEFAULT_CONFIG = "litwatch.toml"
 CONFIG_ENV = "LITWATCH_CONFIG"
 API_KEY_ENV = "LITWATCH_NCBI_API_KEY"
+WEB_SECRET_ENV = "LITWATCH_WEB_SECRET"
+WEB_ADMIN_PASSWORD_ENV = "LITWATCH_WEB_ADMIN_PASSWORD"
+WEB_SECRET_MIN = 32  # characters of the signing secret (e.g. `openssl rand -base64 48`)
 DEFAULT_BASE_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 DEFAULT_ICITE_URL = "https://icite.od.nih.gov/api/"
 
@@ -153,6 +156,11 @@ class RecipientConfig(_Table):
     frequency: Literal["daily", "weekly"] = "daily"
     weekday: Literal[_WEEKDAYS] = Field(default="monday", description="Day of the weekly digest.")  # type: ignore[valid-type]
     citations: bool = Field(default=True, description="Receive citation and retraction notices.")
+    unsubscribe: bool = Field(
+        default=True,
+        description="With [web]: the reader may unsubscribe from the digest's link (false: a shared address, "
+        "e.g. a mailing list, whose digests only the config stops; its digests carry no unsubscribe link).",
+    )
 
 
 class DigestConfig(_Table):
@@ -266,6 +274,39 @@ class NotifyConfig(_Table):
         return self
 
 
+class WebConfig(_Table):
+    """`[web]`: the web companion (one-click ratings, tracking, unsubscribe, archive); needs `pip install 'litwatch[web]'`."""
+
+    listen: NonEmpty = Field(
+        default="127.0.0.1:8080", description="HOST:PORT the app listens on (put a TLS reverse proxy in front)."
+    )
+    base_url: Url = Field(
+        description="Public URL of the app, used in the digests' links: https://... (plain http only on loopback)."
+    )
+    secret_file: str | None = Field(
+        default=None,
+        description=f"File holding the signing secret (first line, at least {WEB_SECRET_MIN} characters); "
+        f"the environment variable {WEB_SECRET_ENV} wins.  Changing it revokes every link sent.",
+    )
+    link_days: int = Field(default=90, ge=1, le=3650, description="Days the links in a digest stay valid.")
+    ratings_per_minute: int = Field(default=30, ge=1, le=1000, description="Ratings a reader may make per minute.")
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+    @model_validator(mode="after")
+    def _check(self) -> WebConfig:
+        host, sep, port = self.listen.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"listen: not HOST:PORT {self.listen!r}")
+        url_host = re.sub(r"^https?://(?:[^@/]*@)?(\[[^\]]*\]|[^:/]*).*$", r"\1", self.base_url).strip("[]")
+        if self.base_url.startswith("http://") and not is_loopback(url_host):
+            raise ValueError("base_url: the links carry signed tokens; use https (plain http only on loopback)")
+        return self
+
+
 class Config(_Table):
     ncbi: NcbiConfig
     store: StoreConfig = Field(default_factory=StoreConfig)
@@ -277,6 +318,7 @@ class Config(_Table):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     feed: FeedConfig | None = None
     notify: list[NotifyConfig] = Field(default_factory=list)
+    web: WebConfig | None = None
 
     # Not from the file: where it was read from (paths are relative to its folder).
     source: Path = Field(default=Path("litwatch.toml"), exclude=True)
@@ -351,6 +393,38 @@ class Config(_Table):
             except (OSError, IndexError) as exc:
                 raise ConfigError(f"{self.source}: smtp.password_file: cannot read {path}: {exc}") from None
         return None
+
+    def web_secret(self) -> str:
+        """The signing secret of the web links: $LITWATCH_WEB_SECRET, else `[web] secret_file`.
+
+        Raises `ConfigError` (one line, never the secret) when it is missing or short."""
+        if self.web is None:
+            raise ConfigError(f"{self.source}: web: no [web] table")
+        value = os.environ.get(WEB_SECRET_ENV)
+        where = f"environment variable {WEB_SECRET_ENV}"
+        if not value and self.web.secret_file:
+            path = self.resolve(self.web.secret_file)
+            where = f"web.secret_file {path}"
+            try:
+                value = path.read_text(encoding="utf-8").splitlines()[0].strip()
+            except (OSError, IndexError, UnicodeDecodeError) as exc:
+                why = "it is empty" if isinstance(exc, IndexError) else getattr(exc, "strerror", None) or type(exc).__name__
+                raise ConfigError(f"{self.source}: web.secret_file: cannot read {path}: {why}") from None
+        if not value:
+            raise ConfigError(
+                f"{self.source}: web: no signing secret: set {WEB_SECRET_ENV} or [web] secret_file "
+                f"(at least {WEB_SECRET_MIN} characters, e.g. from `openssl rand -base64 48`)"
+            )
+        if len(value) < WEB_SECRET_MIN:
+            raise ConfigError(
+                f"{self.source}: web: the signing secret in {where} is too short "
+                f"({len(value)} characters; at least {WEB_SECRET_MIN})"
+            )
+        return value
+
+    def web_admin_password(self) -> str | None:
+        """The admin page's password ($LITWATCH_WEB_ADMIN_PASSWORD); None: no admin page."""
+        return os.environ.get(WEB_ADMIN_PASSWORD_ENV) or None
 
 
 def config_path(cli_value: str | None) -> Path:

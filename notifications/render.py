@@ -38,6 +38,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from litwatch.notifications.exports import articles_to_csv, articles_to_ris, pubmed_url
+from litwatch.notifications.links import DigestLinks
 from litwatch.notifications.model import Correction, Digest, Entry, PaperRef
 from litwatch.watchers.articles import Article, html_to_text
 
@@ -357,6 +358,7 @@ class EntryView:
     watches: tuple[str, ...]  # all watches that found it
     also: tuple[str, ...]  # watches other than the group it is listed under
     via: str = ""  # where the citation was found: "PubMed", "iCite", "PubMed and iCite"
+    actions: tuple[Link, ...] = ()  # [web]: Relevant, Not relevant, Track this paper (signed links)
 
 
 @dataclass(frozen=True, slots=True)
@@ -573,6 +575,7 @@ def render_digest(
     attach: Sequence[str] = ("ris",),
     templates_dir: Path | None = None,
     list_id: str = DEFAULT_LIST_ID,
+    links: DigestLinks | None = None,
 ) -> EmailMessage:
     """Render `digest` as one e-mail (policy `email.policy.SMTP`: CRLF, folded headers).
 
@@ -580,7 +583,9 @@ def render_digest(
     wrapped in '<>').  At most `max_items` entries are listed, corrections included (they are never
     cut; citations go before search hits); the rest get a PubMed link, and the listed entries are cut
     further if the inlined HTML would exceed `HTML_BUDGET_BYTES`.  `attach` ⊆ {"ris", "csv"}: files
-    with ALL the digest's articles, only when there are any.
+    with ALL the digest's articles, only when there are any.  `links` ([web]): each entry gets
+    its "relevant", "not relevant" and "track this paper" links, the footer the reader's page and
+    unsubscribe links, and the message the List-Unsubscribe headers (RFC 2369, one-click: RFC 8058).
     """
     unknown = set(attach) - ATTACHMENT_KINDS
     if unknown:
@@ -604,6 +609,22 @@ def render_digest(
     notes = [NoteView(n.watch, n.text, n.is_problem) for n in digest.notes]
     subject = subject_line(digest)
 
+    actions: dict[str, tuple[Link, ...]] = {}
+
+    def view(entry: Entry, number: int, group_watch: str | None) -> EntryView:
+        v = _entry_view(entry, number, group_watch, digest.watch_terms)
+        if links is None:
+            return v
+        pmid = entry.article.pmid
+        if pmid not in actions:
+            item = links.item(pmid)
+            actions[pmid] = (
+                Link("Relevant", item.relevant),
+                Link("Not relevant", item.not_relevant),
+                Link("Track this paper", item.track),
+            )
+        return replace(v, actions=actions[pmid])
+
     def build(limit: int) -> tuple[str, str]:
         listed, rest = ordered[:limit], ordered[limit:]
         listed_pmids = {e.article.pmid for e in listed}
@@ -612,14 +633,14 @@ def render_digest(
         for entry in citations:
             if entry.article.pmid in listed_pmids:
                 number += 1
-                citation_views.append(_entry_view(entry, number, None, digest.watch_terms))
+                citation_views.append(view(entry, number, None))
         group_views = []
         for watch, entries in groups:
             views = []
             for entry in entries:
                 if entry.article.pmid in listed_pmids:
                     number += 1
-                    views.append(_entry_view(entry, number, watch, digest.watch_terms))
+                    views.append(view(entry, number, watch))
             if views:
                 query = digest.watch_queries.get(watch, "")
                 group_views.append(
@@ -644,6 +665,8 @@ def render_digest(
             "attachments": [name for _, name in attachments],
             "attached": len(attached),
             "total": len(ordered),
+            "home_url": links.home if links else "",
+            "unsubscribe_url": (links.unsubscribe or "") if links else "",
         }
         return _render_bodies(env, context)
 
@@ -664,6 +687,10 @@ def render_digest(
     message["Auto-Submitted"] = "auto-generated"
     message["X-Auto-Response-Suppress"] = "All"
     message["Precedence"] = "bulk"
+    if links is not None and links.unsubscribe:
+        # one line (a URL cannot be folded; RFC 5322 allows 998 characters): never encoded words
+        message.set_raw("List-Unsubscribe", f"<{links.unsubscribe}>")
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     message.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
     for kind, filename in attachments:
