@@ -140,6 +140,17 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX alerts_kind ON alerts (kind, sent_at)",
     ],
+    # 3: each reader's ratings of articles, up (+1) or down (-1) (watchers/ratings.py)
+    [
+        """CREATE TABLE ratings (
+            recipient TEXT NOT NULL,
+            pmid TEXT NOT NULL,
+            value INTEGER NOT NULL,
+            rated_at TEXT NOT NULL,
+            source TEXT NOT NULL DEFAULT 'cli',
+            PRIMARY KEY (recipient, pmid)
+        )""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

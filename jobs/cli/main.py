@@ -444,9 +444,12 @@ def _add_setup_commands(sub, common: argparse.ArgumentParser, fmt: type) -> None
 
 
 def _add_everyday_commands(sub, common: argparse.ArgumentParser, fmt: type) -> None:  # noqa: ANN001
-    """history, show, export, completion."""
+    """rate, history, show, export, completion."""
     from litwatch.jobs.commands.export import FORMATS
+    from litwatch.jobs.commands.rate import add_parser as add_rate_parser
     from litwatch.jobs.cli.terminal import SHELLS
+
+    add_rate_parser(sub, common, fmt, _Parser)
 
     p = sub.add_parser(
         "history",

@@ -14,6 +14,7 @@ from litwatch.jobs.cli.terminal import printable
 from litwatch.jobs.commands.export import parse_since
 from litwatch.notifications.exports import pubmed_url
 from litwatch.watchers.articles import Article
+from litwatch.watchers.ratings import all_ratings
 from litwatch.watchers.store import open_store
 
 KIND_ORDER = {"correction": 0, "hit": 1, "citation": 2}
@@ -71,6 +72,7 @@ def history_records(config: Config, *, since: str | None = None, watch: str | No
         rows = [r for r in store.history(since=parse_since(since), watch=watch) if r[2] in KIND_ORDER]
         pmids = {r[3] for r in rows} | {r[4] for r in rows if r[2] == "citation"}
         articles = store.articles(pmids)
+        rated = {(x.recipient, x.pmid): x.label for x in all_ratings(store)}
     names = target_names(config)
     out: list[dict] = []
     by_message: dict[str, dict] = {}
@@ -92,6 +94,8 @@ def history_records(config: Config, *, since: str | None = None, watch: str | No
         item = same[0] if same else None
         if item is None:
             item = {"pmid": pmid, "kind": kind, "title": article.title if article else "", "reasons": []}
+            if kind != "correction" and (rating := rated.get((recipient.lower(), pmid))):
+                item["rating"] = rating  # the reader's rating of it, "up" or "down" (litwatch rate)
             record["items"].append(item)
         item["reasons"].append({"kind": kind, "reason": reason, "why": _why(kind, reason, articles)})
     for record in out:
@@ -121,7 +125,8 @@ def history(config: Config, *, since: str | None, watch: str | None, as_json: bo
         for item in record["items"]:
             title = item["title"] or "(title not stored)"
             print(printable(_cut(f"  PMID {item['pmid']:>9}  {title}", width)))
-            print(printable("                   " + "; ".join(r["why"] for r in item["reasons"])))
+            rating = f"; rated {item['rating']}" if "rating" in item else ""
+            print(printable("                   " + "; ".join(r["why"] for r in item["reasons"]) + rating))
         print()
     return 0
 

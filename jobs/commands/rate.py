@@ -1,0 +1,230 @@
+"""`litwatch rate up|down|undo|clear|list`: each reader's ratings from the command line.
+
+A rating takes effect at the reader's next digest: a paper rated up joins their reference set (what
+new articles are compared with), a paper rated down their negative set, and once they have rated
+enough papers a model of their own refines the order (notifications/ranking.py).  Ratings are kept
+per reader in the store (watchers/ratings.py, the API the web companion uses too).
+
+The recipient is `--recipient EMAIL`, or the only recipient of the config; an address the config does
+not list is refused (exit 2).  A PMID the reader was never sent may be rated all the same (it joins
+their reference set; a note says so); its record is fetched from PubMed when the store lacks it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from litwatch.jobs.cli.terminal import printable
+from litwatch.jobs.config import Config, RecipientConfig
+from litwatch.watchers.ratings import (
+    DOWN,
+    UP,
+    all_ratings,
+    clear_ratings,
+    ratings_of,
+    record_rating,
+    undo_rating,
+    was_sent,
+)
+from litwatch.watchers.store import Store, open_store
+
+_PMID = re.compile(r"^[1-9][0-9]{0,9}$")
+
+HELP = "rate articles up or down for a reader: their next digests are ranked by it"
+DESCRIPTION = (
+    "Ratings teach litwatch what a reader wants first.  A paper rated up joins the reader's reference "
+    "set (new articles close to it rank higher), a paper rated down their negative set; with enough "
+    "ratings a model of the reader's own refines the order.  A rating takes effect at the next digest.  "
+    "The recipient defaults to the only one in the config."
+)
+
+
+def _usage(message: str) -> Exception:
+    from litwatch.jobs.cli.main import UsageError
+
+    return UsageError(message)
+
+
+def resolve_recipient(config: Config, recipient: str | None) -> RecipientConfig:
+    """The recipient named (case-insensitively), or the only one; UsageError otherwise."""
+    everyone = config.recipients()
+    if recipient is None:
+        if len(everyone) == 1:
+            return everyone[0]
+        names = ", ".join(r.email for r in everyone)
+        raise _usage(f"--recipient: the config lists {len(everyone)} recipients ({names}); say whose rating it is")
+    for r in everyone:
+        if r.email.lower() == recipient.strip().lower():
+            return r
+    raise _usage(f"--recipient: {recipient} is not a recipient in {config.source}")
+
+
+def _check_pmids(pmids: list[str]) -> None:
+    for p in pmids:
+        if not _PMID.match(p):
+            raise _usage(f"not a PMID: {p!r}")
+
+
+def _fetch_missing(config: Config, store: Store, pmids: list[str]) -> tuple[set[str], str]:
+    """Fetch and store the records of `pmids` the store lacks.  (PMIDs PubMed has no record of,
+    a one-line problem when PubMed could not be asked: '' when it could.)"""
+    from litwatch.jobs.cli.main import make_client
+    from litwatch.watchers.entrez import EntrezError
+
+    missing = [p for p in pmids if p not in store.known_pmids(pmids)]
+    if not missing:
+        return set(), ""
+    client = make_client(config)
+    try:
+        found = {r.pmid: r for r in client.fetch_records(missing)}
+    except EntrezError as exc:
+        return set(), str(exc)
+    finally:
+        client.close()
+    with store.transaction():
+        store.put_articles(found.values())
+    return {p for p in missing if p not in found}, ""
+
+
+def rate(config: Config, value: int, pmids: list[str], recipient: str | None) -> int:
+    r = resolve_recipient(config, recipient)
+    _check_pmids(pmids)
+    word = "up" if value == UP else "down"
+    status = 0
+    with open_store(path=config.store_path, url=config.store.url, timeout=config.store.busy_timeout) as store:
+        unknown, problem = _fetch_missing(config, store, pmids)
+        titles = store.articles(pmids)
+        for p in dict.fromkeys(pmids):
+            if p in unknown:
+                print(f"litwatch: PMID {p} is not in PubMed; not rated", file=sys.stderr)
+                status = 1
+                continue
+            changed = record_rating(store, r.email, p, value, source="cli")
+            a = titles.get(p)
+            title = f" {a.title[:70]}" if a else ""
+            print(printable(f"rated {word}{'' if changed else ' (already)'}: {p}{title}"))
+            if not was_sent(store, r.email, p):
+                print(f"note: PMID {p} was never sent to {r.email}; it joins their reference set all the same")
+            if a is None:
+                why = f" ({problem})" if problem else ""
+                print(f"note: the record of PMID {p} could not be fetched{why}; it counts once litwatch stores it")
+    return status
+
+
+def undo(config: Config, pmids: list[str], recipient: str | None) -> int:
+    r = resolve_recipient(config, recipient)
+    _check_pmids(pmids)
+    status = 0
+    with open_store(path=config.store_path, url=config.store.url, timeout=config.store.busy_timeout) as store:
+        for p in dict.fromkeys(pmids):
+            if undo_rating(store, r.email, p):
+                print(f"rating removed: {p}")
+            else:
+                print(f"litwatch: PMID {p} was not rated by {r.email}", file=sys.stderr)
+                status = 1
+    return status
+
+
+def clear(config: Config, recipient: str | None) -> int:
+    r = resolve_recipient(config, recipient)
+    with open_store(path=config.store_path, url=config.store.url, timeout=config.store.busy_timeout) as store:
+        n = clear_ratings(store, r.email)
+    print(f"{n} rating{'s' if n != 1 else ''} of {r.email} removed")
+    return 0
+
+
+def rating_rows(config: Config, recipient: str | None) -> list[dict[str, Any]]:
+    """Ratings with the articles' titles: the reader's, or everyone's when there are several
+    recipients and none is named."""
+    with open_store(path=config.store_path, url=config.store.url, timeout=config.store.busy_timeout) as store:
+        if recipient is None and len(config.recipients()) > 1:
+            ratings = all_ratings(store)
+        else:
+            ratings = ratings_of(store, resolve_recipient(config, recipient).email)
+        articles = store.articles({x.pmid for x in ratings})
+    rows: list[dict[str, Any]] = []
+    for x in ratings:
+        a = articles.get(x.pmid)
+        rows.append({**x.as_dict(), "title": a.title if a else "", "first_author": a.first_author if a else "", "year": a.year if a else None})
+    return rows
+
+
+def rate_list(config: Config, recipient: str | None, *, as_json: bool) -> int:
+    rows = rating_rows(config, recipient)
+    if as_json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        print("no ratings")
+        return 0
+    several = len({r["recipient"] for r in rows}) > 1
+    for row in rows:
+        who = f"{row['recipient']}  " if several else ""
+        title = row["title"] if len(row["title"]) <= 60 else row["title"][:59] + "\u2026"
+        print(printable(f"{who}{row['rating']:<5} {row['pmid']:<10} {row['rated_at'][:10]}  {title}"))
+    return 0
+
+
+# -- the command line -----------------------------------------------------------------------------
+
+
+def cmd_rate(args: argparse.Namespace, config: Config) -> int:
+    action = args.rate_command
+    if action in ("up", "down"):
+        return rate(config, UP if action == "up" else DOWN, args.pmids, args.recipient)
+    if action == "undo":
+        return undo(config, args.pmids, args.recipient)
+    if action == "clear":
+        return clear(config, args.recipient)
+    return rate_list(config, args.recipient, as_json=args.json)
+
+
+def add_parser(sub: Any, common: argparse.ArgumentParser, fmt: type, parser_class: type, func: Callable[..., int] = cmd_rate) -> None:
+    """`litwatch rate ...` on the `litwatch` parser's subcommands."""
+    p = sub.add_parser(
+        "rate",
+        parents=[common],
+        formatter_class=fmt,
+        help=HELP,
+        description=DESCRIPTION,
+        epilog="examples:\n  litwatch rate up 39973148 41000012\n  litwatch rate down 41000007 --recipient lab@example.org\n"
+        "  litwatch rate undo 41000007\n  litwatch rate list --json",
+    )
+    rsub = p.add_subparsers(dest="rate_command", metavar="ACTION", parser_class=parser_class)
+    rsub.required = True
+    who = argparse.ArgumentParser(add_help=False)
+    who.add_argument("--recipient", metavar="EMAIL", help="whose rating (default: the only recipient)")
+    for action, text in (
+        ("up", "more like these: they join the reader's reference set"),
+        ("down", "not for me: articles like these rank lower"),
+        ("undo", "remove the reader's ratings of these papers"),
+    ):
+        a = rsub.add_parser(
+            action,
+            parents=[common, who],
+            formatter_class=fmt,
+            help=text,
+            epilog=f"example:\n  litwatch rate {action} 39973148",
+        )
+        a.add_argument("pmids", nargs="+", metavar="PMID")
+    rsub.add_parser(
+        "clear",
+        parents=[common, who],
+        formatter_class=fmt,
+        help="remove every rating of the reader",
+        epilog="example:\n  litwatch rate clear --recipient lab@example.org",
+    )
+    ls = rsub.add_parser(
+        "list",
+        parents=[common, who],
+        formatter_class=fmt,
+        help="the reader's ratings (everyone's when there are several recipients and none is named)",
+        epilog="examples:\n  litwatch rate list\n  litwatch rate list --json",
+    )
+    ls.add_argument("--json", action="store_true", help="machine-readable output (an export of the ratings)")
+    p.set_defaults(func=func)
