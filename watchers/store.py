@@ -151,6 +151,30 @@ MIGRATIONS: list[list[str]] = [
             PRIMARY KEY (recipient, pmid)
         )""",
     ],
+    # 4: the web companion (watchers/readers.py): unsubscribes, used one-time links, papers each reader tracks
+    [
+        """CREATE TABLE subscription_events (
+            id {pk},
+            recipient TEXT NOT NULL,
+            event TEXT NOT NULL,
+            at TEXT NOT NULL,
+            via TEXT NOT NULL
+        )""",
+        "CREATE INDEX subscription_events_recipient ON subscription_events (recipient, id)",
+        """CREATE TABLE used_links (
+            token_id TEXT PRIMARY KEY,
+            recipient TEXT NOT NULL,
+            action TEXT NOT NULL,
+            pmid TEXT NOT NULL,
+            used_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE reader_tracked (
+            recipient TEXT NOT NULL,
+            pmid TEXT NOT NULL,
+            added_at TEXT NOT NULL,
+            PRIMARY KEY (recipient, pmid)
+        )""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from litwatch.jobs.cli import terminal
 from litwatch.jobs.config import Config, RecipientConfig
 from litwatch.jobs.run.crashpoints import crashpoint
+from litwatch.jobs.web.links import links_for, signer_for
 from litwatch.notifications.delivery import Deliverer, DeliveryError
 from litwatch.notifications.digest import Item, build_digest
 from litwatch.notifications.render import ATTACH_MAX, render_digest
@@ -113,6 +114,7 @@ class Pipeline:
         self.icite = icite
         self.tz = ZoneInfo(config.schedule.timezone) if config.schedule.timezone else None
         self._clock = clock or (lambda: datetime.now(self.tz).astimezone())
+        self.links = signer_for(config)  # [web]: the digests' signed links (ConfigError: no secret)
 
     # -- the run ----------------------------------------------------------------------------------
 
@@ -379,7 +381,7 @@ class Pipeline:
     def record(self, obs: Observation, run_id: int, summary: RunSummary) -> None:
         """Write what was observed, and queue what each recipient is to be told: one transaction."""
         store, cfg = self.store, self.config
-        recipients = cfg.recipients()
+        recipients = self.recipients()
         with store.transaction():
             for batch in obs.articles.batches():
                 store.put_articles(batch)
@@ -443,6 +445,21 @@ class Pipeline:
 
     # -- 4. deliver -------------------------------------------------------------------------------
 
+    def recipients(self, *, log_skipped: bool = False) -> list[RecipientConfig]:
+        """The config's recipients less the readers who unsubscribed (with a digest's link) and whom
+        the config lets unsubscribe: nothing is queued or sent to them until they subscribe again."""
+        from litwatch.watchers.readers import unsubscribed
+
+        gone = unsubscribed(self.store)
+        out = []
+        for r in self.config.recipients():
+            since = gone.get(r.email.lower()) if r.unsubscribe else None
+            if since is None:
+                out.append(r)
+            elif log_skipped:
+                log.info("%s: unsubscribed on %s; no digest", r.email, since[:10])
+        return out
+
     def is_due(self, r: RecipientConfig) -> bool:
         if r.frequency == "daily":
             return True
@@ -503,11 +520,12 @@ class Pipeline:
             max_items=self.config.digest.max_items,
             attach=tuple(self.config.digest.attach),
             templates_dir=self.config.templates_path,
+            links=links_for(self.config, self.links, digest.recipient),
         )
         return msg.as_bytes()
 
     def _deliver_due(self, run_id: int, summary: RunSummary) -> None:
-        for r in self.config.recipients():
+        for r in self.recipients(log_skipped=True):
             if not self.is_due(r):
                 log.info("%s: digest not due today (%s)", r.email, r.frequency)
                 continue

@@ -1,0 +1,155 @@
+"""What the web companion keeps of each reader: whether they unsubscribed, which one-time links they
+have used, which papers they asked to track.
+
+* Subscription: a reader's state is their last event, "unsubscribed" or "subscribed" (none: they
+  are subscribed).  Events are kept, so `history` can say when and how (a page's button, the mail
+  client's one-click List-Unsubscribe, the command line).  The delivery loop asks `unsubscribed()`.
+* Used links: the "relevant", "not relevant" and "track" links are one-time; `use_link` records a
+  token's digest in one INSERT, so two submissions at once cannot both succeed.
+* Tracked by a reader: tracked papers are shared (one `tracked` table: their citations go to every
+  reader who receives citations); this records who asked for a paper from the web.
+
+Recipients are stored lower-cased, as in watchers/ratings.py.  Every function takes an open `Store`
+(SQLite or PostgreSQL) and writes inside a transaction of its own, joining the caller's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from litwatch.watchers.store import Store, now_iso
+
+__all__ = [
+    "SubscriptionEvent",
+    "link_used",
+    "reader_tracked",
+    "set_subscribed",
+    "subscription_events",
+    "track_for_reader",
+    "unsubscribed",
+    "untrack_for_reader",
+    "use_link",
+]
+
+UNSUBSCRIBED = "unsubscribed"
+SUBSCRIBED = "subscribed"
+
+
+def _who(recipient: str) -> str:
+    return recipient.strip().lower()
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionEvent:
+    recipient: str
+    event: str  # "unsubscribed" or "subscribed"
+    at: str  # ISO 8601, UTC
+    via: str  # "web" (the page's button), "one-click" (RFC 8058), "cli"
+
+
+def set_subscribed(store: Store, recipient: str, subscribed: bool, *, via: str = "web") -> bool:
+    """Unsubscribe or subscribe again; True when the state changed."""
+    who = _who(recipient)
+    event = SUBSCRIBED if subscribed else UNSUBSCRIBED
+    with store.transaction():
+        last = store.value(
+            "SELECT event FROM subscription_events WHERE recipient = ? ORDER BY id DESC LIMIT 1", (who,)
+        )
+        if (last or SUBSCRIBED) == event:
+            return False
+        store.execute(
+            "INSERT INTO subscription_events (recipient, event, at, via) VALUES (?, ?, ?, ?)",
+            (who, event, now_iso(), via),
+        )
+    return True
+
+
+def unsubscribed(store: Store) -> dict[str, str]:
+    """Lower-cased address -> since when, of every reader whose last event is an unsubscribe."""
+    rows = store.rows(
+        "SELECT e.recipient, e.event, e.at FROM subscription_events e WHERE e.id = "
+        "(SELECT MAX(l.id) FROM subscription_events l WHERE l.recipient = e.recipient)"
+    )
+    return {str(r): str(at) for r, event, at in rows if event == UNSUBSCRIBED}
+
+
+def subscription_events(store: Store, recipient: str | None = None, since: str | None = None) -> list[SubscriptionEvent]:
+    """Unsubscribes and subscriptions, oldest first (one reader's, or everyone's)."""
+    sql = "SELECT recipient, event, at, via FROM subscription_events WHERE 1 = 1"
+    params: list[str] = []
+    if recipient is not None:
+        sql += " AND recipient = ?"
+        params.append(_who(recipient))
+    if since:
+        sql += " AND at >= ?"
+        params.append(since)
+    return [SubscriptionEvent(*map(str, r)) for r in store.rows(sql + " ORDER BY id", params)]
+
+
+def use_link(store: Store, token_id: str, recipient: str, action: str, pmid: str) -> bool:
+    """Record a one-time link as used; False when it had been used already (nothing recorded)."""
+    with store.transaction():
+        cur = store.execute(
+            "INSERT INTO used_links (token_id, recipient, action, pmid, used_at) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (token_id) DO NOTHING",
+            (token_id, _who(recipient), action, pmid, now_iso()),
+        )
+        return bool(cur.rowcount and cur.rowcount > 0)
+
+
+def link_used(store: Store, token_id: str) -> str | None:
+    """When a one-time link was used, or None."""
+    value = store.value("SELECT used_at FROM used_links WHERE token_id = ?", (token_id,))
+    return None if value is None else str(value)
+
+
+def track_for_reader(store: Store, recipient: str, pmid: str) -> bool:
+    """Track `pmid` (shared, origin "web") and record that this reader asked; True when the reader
+    had not asked before.  The paper's record must be in the store for `litwatch run` to check it;
+    the next run fetches a tracked paper it lacks."""
+    with store.transaction():
+        store.add_tracked(pmid, "web")
+        cur = store.execute(
+            "INSERT INTO reader_tracked (recipient, pmid, added_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (recipient, pmid) DO NOTHING",
+            (_who(recipient), pmid, now_iso()),
+        )
+        return bool(cur.rowcount and cur.rowcount > 0)
+
+
+def untrack_for_reader(store: Store, recipient: str, pmid: str) -> bool:
+    """The reader no longer asks for `pmid`; the paper stops being tracked when it was tracked from
+    the web and no other reader asks for it (the config's and `track add`'s papers stay)."""
+    who = _who(recipient)
+    with store.transaction():
+        cur = store.execute("DELETE FROM reader_tracked WHERE recipient = ? AND pmid = ?", (who, pmid))
+        removed = bool(cur.rowcount and cur.rowcount > 0)
+        others = store.value("SELECT COUNT(*) FROM reader_tracked WHERE pmid = ?", (pmid,))
+        if removed and not int(others or 0):
+            store.execute("DELETE FROM tracked WHERE pmid = ? AND origin = 'web'", (pmid,))
+    return removed
+
+
+def reader_tracked(store: Store, recipient: str) -> list[tuple[str, str]]:
+    """(pmid, added_at) of the papers this reader asked to track and that are still tracked."""
+    return [
+        (str(p), str(at))
+        for p, at in store.rows(
+            "SELECT r.pmid, r.added_at FROM reader_tracked r JOIN tracked t ON t.pmid = r.pmid "
+            "WHERE r.recipient = ? ORDER BY r.added_at, r.pmid",
+            (_who(recipient),),
+        )
+    ]
+
+
+def sent_to(store: Store, recipient: str) -> Iterable[tuple[int, str, str]]:
+    """(delivery id, sent_at, subject) of the digests delivered to this reader, newest first."""
+    return [
+        (int(i), str(at), str(subject))
+        for i, at, subject in store.rows(
+            "SELECT id, sent_at, subject FROM deliveries WHERE LOWER(recipient) = ? AND status = 'sent' "
+            "AND method != 'notify' ORDER BY sent_at DESC, id DESC",
+            (_who(recipient),),
+        )
+    ]
