@@ -178,6 +178,12 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     return serve(config, args)
 
 
+def cmd_web(args: argparse.Namespace, config: Config) -> int:
+    from litwatch.jobs.web.server import web
+
+    return web(config, args)
+
+
 def cmd_init(args: argparse.Namespace, config: Config | None) -> int:
     from litwatch.jobs.commands.init import init
 
@@ -370,7 +376,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="A long-running scheduler: runs on [schedule] cron, never two at once, catches up a "
         "missed run at start.  SIGTERM/SIGINT stop it cleanly.  Schedule changes take effect on restart; "
         "other config changes at the next run.  Logs one summary line per run (INFO is the default "
-        "level here; -q: errors only).",
+        "level here; -q: errors only).  With [web], it serves the web companion beside the scheduler "
+        "(see `litwatch web --help`).",
         epilog="example:\n  litwatch serve --config /data/litwatch.toml",
     )
     p.add_argument(
@@ -382,6 +389,21 @@ def build_parser() -> argparse.ArgumentParser:
         "(nothing is lost: the next run catches up; default: 60)",
     )
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "web",
+        parents=[common],
+        formatter_class=fmt,
+        help="serve the web companion alone (ratings, unsubscribe, archive)",
+        description="Serve the web companion of [web] in the foreground: the pages the digests' links "
+        "open (relevant, not relevant, track this paper, unsubscribe), each reader's archive, search, "
+        "ratings, tracked papers and watches, and the admin's run health.  `litwatch serve` serves it "
+        "beside the scheduler already; this is for running it apart.  Needs [web], a signing secret "
+        "(LITWATCH_WEB_SECRET or [web] secret_file) and `pip install 'litwatch[web]'`; put a TLS reverse "
+        "proxy in front (docs/deploy.md).  SIGTERM/SIGINT stop it.",
+        epilog="example:\n  LITWATCH_WEB_SECRET=\"$(cat /etc/litwatch/web-secret)\" litwatch web --config /etc/litwatch/litwatch.toml",
+    )
+    p.set_defaults(func=cmd_web)
 
     p = sub.add_parser(
         "migrate-store",

@@ -133,6 +133,42 @@ def check_feed(config: Config, report: Report) -> None:
         report.problem(f"feeds: cannot write to {folder}")
 
 
+def check_web(config: Config, report: Report) -> None:
+    """[web]: the framework installed, the signing secret (never shown), the address free, the links' URL."""
+    from litwatch.jobs.config import WEB_ADMIN_PASSWORD_ENV, WEB_SECRET_ENV
+
+    web = config.web
+    if web is None:
+        report.ok("no [web]: digests carry no web links (ratings from the command line: litwatch rate)")
+        return
+    try:
+        import starlette  # noqa: F401
+        import uvicorn  # noqa: F401
+    except ImportError:
+        report.problem("[web] is configured but the web companion is not installed: pip install 'litwatch[web]'")
+    try:
+        secret = config.web_secret()
+    except ConfigError as exc:
+        report.problem(str(exc).split(": ", 1)[-1])
+    else:
+        source = WEB_SECRET_ENV if os.environ.get(WEB_SECRET_ENV) else f"web.secret_file {config.resolve(web.secret_file or '')}"
+        report.ok(f"web: signing secret from {source} ({len(secret)} characters); links valid {web.link_days} days")
+    report.ok(f"web: links point at {web.base_url}" + ("" if web.base_url.startswith("https://") else " (plain http: loopback only)"))
+    from litwatch.jobs.web.server import bind
+
+    try:
+        bind(config).close()
+    except ConfigError as exc:
+        report.info(f"web: {str(exc).split(': ', 2)[-1]} (fine when litwatch serve or web is running)")
+    else:
+        report.ok(f"web: listens on {web.listen} (free now)")
+    admin = "on" if config.web_admin_password() else f"off (set {WEB_ADMIN_PASSWORD_ENV} to turn it on)"
+    report.info(f"web: admin page (run health) {admin}")
+    shared = [r.email for r in config.recipients() if not r.unsubscribe]
+    if shared:
+        report.info("web: no unsubscribe link for " + ", ".join(shared) + " (unsubscribe = false)")
+
+
 def check(config: Config, *, quiet: bool = False) -> int:
     report = Report(quiet=quiet)
     report.ok(f"config {config.source}")
@@ -140,6 +176,7 @@ def check(config: Config, *, quiet: bool = False) -> int:
     check_smtp(config, report)
     check_notify(config, report)
     check_feed(config, report)
+    check_web(config, report)
     sys.stdout.flush()
     if report.problems:
         n = len(report.problems)

@@ -15,9 +15,11 @@ from litwatch.jobs.commands.export import parse_since
 from litwatch.notifications.exports import pubmed_url
 from litwatch.watchers.articles import Article
 from litwatch.watchers.ratings import all_ratings
+from litwatch.watchers.readers import subscription_events
 from litwatch.watchers.store import open_store
 
 KIND_ORDER = {"correction": 0, "hit": 1, "citation": 2}
+_VIA = {"web": "on the web page", "one-click": "with the mail program's unsubscribe button", "cli": "from the command line"}
 
 
 class NotStored(LookupError):
@@ -73,6 +75,7 @@ def history_records(config: Config, *, since: str | None = None, watch: str | No
         pmids = {r[3] for r in rows} | {r[4] for r in rows if r[2] == "citation"}
         articles = store.articles(pmids)
         rated = {(x.recipient, x.pmid): x.label for x in all_ratings(store)}
+        events = [] if watch else subscription_events(store, since=parse_since(since))
     names = target_names(config)
     out: list[dict] = []
     by_message: dict[str, dict] = {}
@@ -100,6 +103,10 @@ def history_records(config: Config, *, since: str | None = None, watch: str | No
         item["reasons"].append({"kind": kind, "reason": reason, "why": _why(kind, reason, articles)})
     for record in out:
         record["items"].sort(key=lambda i: (KIND_ORDER.get(i["kind"], 9), -int(i["pmid"])))
+    if events:  # unsubscribes and subscriptions ([web]), among the deliveries by time
+        for e in events:
+            out.append({"sent_at": e.at, "recipient": e.recipient, "to": e.recipient, "event": e.event, "via": e.via, "items": []})
+        out.sort(key=lambda r: str(r["sent_at"] or ""))
     return out
 
 
@@ -120,6 +127,11 @@ def history(config: Config, *, since: str | None, watch: str | None, as_json: bo
     tz = _tz(config)
     width = 100
     for record in records:
+        if "event" in record:
+            how = _VIA.get(record["via"], record["via"])
+            print(printable(f"{_local(record['sent_at'], tz)}  {record['to']} {record['event']} ({how})"))
+            print()
+            continue
         n = len(record["items"])
         print(f"{_local(record['sent_at'], tz)}  to {record['to']}  ({n} item{'s' if n != 1 else ''})")
         for item in record["items"]:

@@ -176,6 +176,9 @@ class Server:
         extra = {"next_run_time": now} if catch_up else {}
         self.scheduler.add_job(self.job, trigger, id=JOB_ID, name="litwatch run", **extra)
 
+        from litwatch.jobs.web.server import start_beside
+
+        web = start_beside(config)  # [web]: the web companion beside the scheduler (ConfigError: exit 2)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
         try:
             self.scheduler.start()
@@ -204,6 +207,8 @@ class Server:
             log.info("stopped")
             return 0
         finally:
+            if web is not None:
+                web.stop()
             for s, handler in previous.items():
                 signal.signal(s, handler)
 

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from litwatch.jobs.config import Config
 from litwatch.jobs.run.schedule import next_fire, schedule_period
+from litwatch.watchers.readers import unsubscribed
 from litwatch.watchers.store import open_store
 
 
@@ -27,6 +28,7 @@ def gather(config: Config) -> dict:
         alerts = store.alerts(limit=5)
         location = store.location
         articles = store.article_count()
+        gone = unsubscribed(store)
     last_ok = next((r for r in runs if r.outcome == "ok"), None)
     return {
         "store": location if not config.store.url else "postgresql (url in config)",
@@ -56,6 +58,10 @@ def gather(config: Config) -> dict:
         ],
         "tracked_papers": len(tracked),
         "recent_alerts": [{"kind": a.kind, "sent": a.sent_at} for a in alerts],
+        # readers who unsubscribed with a digest's link ([web]); those the config lets unsubscribe get nothing
+        "unsubscribed": {
+            r.email: gone[r.email.lower()] for r in config.recipients() if r.unsubscribe and r.email.lower() in gone
+        },
     }
 
 
@@ -95,6 +101,9 @@ def status(config: Config, *, as_json: bool, check: bool) -> int:
         print(f"tracked papers: {info['tracked_papers']}")
         pend = ", ".join(f"{k}: {v}" for k, v in info["pending_items"].items()) or "none"
         print(f"pending items:  {pend}")
+        if info["unsubscribed"]:
+            gone = ", ".join(f"{k} (since {v[:10]})" for k, v in info["unsubscribed"].items())
+            print(f"unsubscribed:   {gone}")
         if info["deliveries_in_doubt"]:
             print(f"in doubt:       {len(info['deliveries_in_doubt'])} digests will be resent")
         if info["recent_alerts"]:
