@@ -247,6 +247,11 @@ class Pipeline:
             for cited, citing in obs.announce_citations | obs.backfill_citations:
                 to_fetch.add(citing)
 
+        if cfg.ranking.enabled:  # the readers' reference papers (library files, ratings) litwatch lacks
+            from litwatch.jobs.run.ranking import reference_pmids
+
+            to_fetch |= reference_pmids(cfg, store)
+
         missing = to_fetch  # (reused, not copied: a backfill's may hold 50,000)
         missing -= store.known_pmids(to_fetch) - due
         if missing:
@@ -493,7 +498,9 @@ class Pipeline:
             )
 
         if len(pmids) <= FULL_RECORDS:
-            return build(self.store.articles(pmids))
+            from litwatch.jobs.run.ranking import rank_for
+
+            return rank_for(cfg, self.store, r, build(self.store.articles(pmids)))
         # A huge digest (a large backfill): only what is listed or attached needs the full records.
         # Build it with light stand-ins (PMID and Entrez date, which is all the order needs; the
         # papers named in sentences, cited or corrected, in full), then put the full records into
@@ -510,7 +517,10 @@ class Pipeline:
         head = digest.entries[:FULL_RECORDS]
         full = self.store.articles(e.article.pmid for e in head)
         head = tuple(replace(e, article=full.get(e.article.pmid, e.article)) for e in head)
-        return replace(digest, entries=head + digest.entries[FULL_RECORDS:])
+        digest = replace(digest, entries=head + digest.entries[FULL_RECORDS:])
+        from litwatch.jobs.run.ranking import too_many_to_rank
+
+        return too_many_to_rank(cfg, r, digest)
 
     def render(self, digest, message_id: str) -> bytes:  # noqa: ANN001
         msg = render_digest(
