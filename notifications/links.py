@@ -119,7 +119,7 @@ class LinkSigner:
 
     def read(self, token: str, *, check_expiry: bool = True) -> Claim:
         """The claim of a token; `BadLink` when it is forged, malformed or expired."""
-        if not token or len(token) > 1000:
+        if not token or len(token) > 1000 or "." not in token:
             raise BadLink("malformed", "this link is incomplete or damaged")
         try:
             payload = self._serializer.loads(token)

@@ -62,8 +62,13 @@ class WebServer:
 
         assert config.web is not None
         self.config = config
-        app = build_app(config)  # reads the secret (ConfigError) and migrates the store first
-        self.socket = bind(config)
+        config.web_secret()  # ConfigError (one line) before anything else
+        self.socket = bind(config)  # ConfigError naming the address in use
+        try:
+            app = build_app(config)  # migrates the store first
+        except BaseException:
+            self.socket.close()
+            raise
         self.server = uvicorn.Server(
             uvicorn.Config(
                 app,
