@@ -254,7 +254,8 @@ class WebApp:
 
     def check_csrf(self, request: Request, form: dict[str, str]) -> None:
         origin = request.headers.get("origin")
-        if origin is not None and origin != self.origin:
+        # "null": what browsers send under Referrer-Policy no-referrer; the token and cookie decide then
+        if origin is not None and origin not in (self.origin, "null"):
             raise PageError(403, "Refused", "This form was sent from another site. Nothing was changed.")
         cookie = request.cookies.get(self.csrf_cookie, "")
         try:
@@ -573,6 +574,9 @@ def build_app(config: Config, *, clock: Callable[[], float] = time.time) -> Star
         bar.x_labels = [w[5:] for w, _ in weekly]
         bar.x_labels_major = [w[5:] for w, _ in weekly][:: max(1, len(weekly) // 6)]
         bar.show_minor_x_labels = False
+        top = max([n for _, n in weekly] + [1])
+        step = max(1, -(-top // 5))
+        bar.y_labels = list(range(0, top + step, step))  # whole numbers: items are counted
         bar.add("new items", [n for _, n in weekly])
         svg = bar.render()
         return Response(svg, media_type="image/svg+xml", headers={"content-security-policy": SVG_CSP})
