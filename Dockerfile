@@ -1,4 +1,5 @@
-# litwatch in a container: `litwatch serve` runs the watches on the config's [schedule].
+# litwatch in a container: `litwatch serve` runs the watches on the config's [schedule] (and, with
+# [web], serves the web companion on [web] listen: put a TLS proxy in front, see compose.yaml).
 # Config, store and outbox live in the /data volume; the config is /data/litwatch.toml.
 #   docker build -t litwatch .
 #   docker run -d --name litwatch -v litwatch-data:/data litwatch
@@ -14,7 +15,7 @@ COPY pyproject.toml README.md ./
 COPY jobs/ jobs/
 COPY watchers/ watchers/
 COPY notifications/ notifications/
-RUN pip install --no-cache-dir . \
+RUN pip install --no-cache-dir ".[web]" \
     && useradd --system --user-group --uid 10001 --home-dir /data --no-create-home \
        --shell /usr/sbin/nologin litwatch \
     && mkdir -p /data \

@@ -59,7 +59,7 @@ def test_dockerfile() -> None:
     assert steps[0] == ("FROM", "python:3.11-slim")
     get = lambda kind: [arg for k, arg in steps if k == kind]  # noqa: E731
     runs = " ".join(get("RUN"))
-    assert re.search(r"pip install (--\S+ )*\.(\s|$)", runs), "pip install ."
+    assert re.search(r"pip install (--\S+ )*\"?\.(\[web\])?\"?(\s|$)", runs), "pip install . (with the web extra)"
     assert re.search(r"useradd .*\blitwatch\b", runs)
     assert get("USER") == ["litwatch"]
     assert json.loads(get("VOLUME")[0]) == ["/data"]
@@ -108,10 +108,11 @@ def test_compose() -> None:
     services = re.search(r"^services:\n((?:  .*\n|\n)+)", text, re.M)
     assert services
     names = re.findall(r"^  ([a-z][a-z0-9-]*):\s*$", services.group(1), re.M)
-    assert names == ["litwatch", "mailpit"]
+    assert names == ["litwatch", "caddy", "mailpit"]
     assert re.search(r"^\s+image: axllent/mailpit(:\S+)?\s*$", text, re.M)
     assert re.search(rf"^\s+{CONFIG_ENV}: /data/litwatch.toml\s*$", text, re.M)
-    mounts = re.findall(r"^\s+- (\S+:\S+)\s*$", text, re.M)
+    litwatch_service = services.group(1).split("\n  caddy:")[0]
+    mounts = re.findall(r"^\s+- (\S+:\S+)\s*$", litwatch_service, re.M)
     targets = {m.split(":")[1]: m.split(":")[0] for m in mounts}
     assert targets["/data"] == "litwatch-data"
     assert re.search(r"^volumes:\n  litwatch-data:", text, re.M)
@@ -130,6 +131,15 @@ def test_compose() -> None:
     assert config.smtp is not None and config.smtp.host in names and config.smtp.host != "litwatch"
     assert config.smtp.effective_port == 1025  # Mailpit's SMTP port
     assert config.digest.admin
+
+    # the web companion: on the compose network, behind Caddy with TLS, the secret from the environment
+    assert config.web is not None and config.web.base_url.startswith("https://")
+    assert config.web.host_port[1] == 8080 and "LITWATCH_UPSTREAM: litwatch:8080" in text
+    assert re.search(r"^\s+LITWATCH_WEB_SECRET: \$\{LITWATCH_WEB_SECRET:\?", text, re.M), "required, never in a file"
+    assert re.search(r"^\s+image: caddy:2\s*$", text, re.M) and "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in text
+    caddyfile = (ROOT / "deploy" / "Caddyfile").read_text()
+    assert "reverse_proxy {$LITWATCH_UPSTREAM:127.0.0.1:8080}" in caddyfile
+    assert "output discard" in caddyfile, "no token in the proxy's access log"
 
 
 # -- cron -------------------------------------------------------------------------------------------

@@ -78,12 +78,14 @@ def lock_for(config: Config):  # noqa: ANN201
 
 def warn_if_readable(config: Config) -> None:
     """A file holding a secret should not be readable by others: the config file when it holds the
-    API key or a chat URL, and the SMTP password file (which holds the password, not the config)."""
+    API key or a chat URL, the SMTP password file and the web signing secret's file."""
     holders = []
     if config.ncbi.api_key or any(n.url for n in config.notify):
         holders.append(config.source)
     if config.smtp and config.smtp.password_file:
         holders.append(config.resolve(config.smtp.password_file))
+    if config.web and config.web.secret_file:
+        holders.append(config.resolve(config.web.secret_file))
     for path in holders:
         try:
             mode = path.stat().st_mode
