@@ -271,7 +271,9 @@ def test_one_click_unsubscribe_then_the_next_run_skips_that_reader_only(tmp_path
     unsubscribe = message["List-Unsubscribe"].strip("<>")
     with running_web(cfg):
         # RFC 8058: the mail program POSTs this body to the header's URL; no page, no cookie
-        r = requests.post(unsubscribe, data={"List-Unsubscribe": "One-Click"}, timeout=10)
+        r = requests.post(unsubscribe, files={"List-Unsubscribe": (None, "One-Click")}, timeout=10)  # multipart
+        assert r.status_code == 200, r.text
+        r = requests.post(unsubscribe, data={"List-Unsubscribe": "One-Click"}, timeout=10)  # urlencoded, again
         assert r.status_code == 200, r.text
         page = requests.get(unsubscribe, timeout=10)
         assert "is unsubscribed" in page.text and "Subscribe again" in page.text
@@ -300,6 +302,25 @@ def test_one_click_unsubscribe_then_the_next_run_skips_that_reader_only(tmp_path
     assert pmids_in(digest_to(smtp, BOB)) == {"41200002"}, "nothing queued while unsubscribed"
     history = litwatch("history", "--config", str(cfg), "--json")
     assert '"event": "subscribed"' in history.out
+
+
+def test_the_config_can_say_otherwise_after_an_unsubscribe(tmp_path: Path, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
+    cfg = delivered_scenario(tmp_path, ncbi, smtp, litwatch, recipients=[ANN])
+    with running_web(cfg):
+        unsubscribe = digest_to(smtp, ANN)["List-Unsubscribe"].strip("<>")
+        assert requests.post(unsubscribe, data={"List-Unsubscribe": "One-Click"}, timeout=10).status_code == 200
+    news(ncbi, baseline(ncbi), ["41200001"])
+    smtp.received.clear()
+    assert litwatch("run", "--config", str(cfg)).code == 0
+    assert smtp.received == []
+    # the administrator decides this address gets the digests whatever its readers click
+    text = cfg.read_text().replace(f'recipients = ["{ANN}"]', "recipients = []")
+    cfg.write_text(text + f'\n[[recipient]]\nemail = "{ANN}"\nunsubscribe = false\n')
+    news(ncbi, baseline(ncbi), ["41200001", "41200002"])
+    assert litwatch("run", "--config", str(cfg)).code == 0
+    message = digest_to(smtp, ANN)
+    assert pmids_in(message) == {"41200002"} and message["List-Unsubscribe"] is None
+    assert "unsubscribed:" not in litwatch("status", "--config", str(cfg)).out
 
 
 # -- the reader's pages -----------------------------------------------------------------------------

@@ -135,7 +135,7 @@ class Reader:
 
     @property
     def email(self) -> str:
-        return self.recipient.email
+        return str(self.recipient.email)
 
 
 _BAD_LINK = {
@@ -177,7 +177,7 @@ class WebApp:
 
     def _mtime(self) -> float:
         try:
-            return self.config.source.stat().st_mtime
+            return float(self.config.source.stat().st_mtime)
         except OSError:
             return 0.0
 
@@ -442,6 +442,8 @@ def build_app(config: Config, *, clock: Callable[[], float] = time.time) -> Star
         reader = home_reader(request)
         delivery_id = request.path_params["id"]
         what = request.path_params.get("what", "")
+        if what not in ("", "eml"):
+            raise PageError(404, "Not found", "No such digest.")
         subject, raw = _delivery(reader, delivery_id)
         if what == "eml":
             return Response(raw, media_type="message/rfc822", headers={
@@ -515,7 +517,8 @@ def build_app(config: Config, *, clock: Callable[[], float] = time.time) -> Star
                 if readers.untrack_for_reader(store, reader.email, pmid):
                     removed = pmid
             mine = readers.reader_tracked(store, reader.email)
-            everyone = [t for t in store.tracked() if t.pmid not in {p for p, _ in mine}]
+            # shared: the config's, `track add`'s and follow = "announced"'s; not what other readers tracked
+            everyone = [t for t in store.tracked() if t.origin != "web" and t.pmid not in {p for p, _ in mine}]
             counts = store.citation_counts()
             articles = store.articles([p for p, _ in mine] + [t.pmid for t in everyone])
         rows = [{"pmid": p, "article": articles.get(p), "url": pubmed_url(p), "at": _local(at), "citations": counts.get(p, 0)}
