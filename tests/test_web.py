@@ -473,3 +473,26 @@ def test_serve_serves_the_web_companion_beside_the_scheduler(tmp_path: Path, ncb
     assert "web: serving" in child.err and SECRET not in child.err
     with pytest.raises(requests.ConnectionError):
         requests.get(base + "healthz", timeout=2)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_litwatch_web_serves_alone_and_stops_cleanly(tmp_path: Path, ncbi, signum: int) -> None:  # noqa: ANN001
+    from tests.test_serve import Child, wait_until
+
+    baseline(ncbi)
+    cfg = web_config(tmp_path, ncbi, None)
+    base = load_config(cfg).web.base_url  # type: ignore[union-attr]
+    child = Child("web", "--config", str(cfg))
+    try:
+        def up() -> bool:
+            try:
+                return requests.get(base, timeout=2).status_code == 200
+            except requests.ConnectionError:
+                return False
+
+        wait_until(up, 30, "litwatch web")
+        assert child.signal(signum) == 0, child.err
+    finally:
+        child.kill()
+    assert "stopped" in child.lines[-1] and "Traceback" not in child.err
+    assert ncbi.requests == [], "serving pages asks nothing of NCBI"

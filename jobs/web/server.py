@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import signal
 import socket
 import threading
 from typing import Any
@@ -88,9 +89,21 @@ class WebServer:
         return f"{host}:{port}"
 
     def run(self) -> None:
-        """Serve in this thread until SIGINT/SIGTERM (uvicorn's own handlers, in the main thread)."""
+        """Serve in this thread until SIGINT/SIGTERM (uvicorn's own handlers, in the main thread).
+
+        uvicorn raises the signal again once it has stopped, for the handlers that were there
+        before: these note it, so that a clean stop is exit 0, not death by the signal."""
         log.info("web: serving %s on %s", self.config.web.base_url if self.config.web else "", self.address)
-        self.server.run(sockets=[self.socket])
+        stopped_by: list[int] = []
+        previous = {s: signal.signal(s, lambda signum, frame: stopped_by.append(signum)) for s in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            self.server.run(sockets=[self.socket])
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+            self.socket.close()
+        if stopped_by:
+            log.info("web: %s: stopped", signal.Signals(stopped_by[0]).name)
 
     def start(self) -> None:
         """Serve in a thread (no signal handlers there: the caller stops it with `stop`)."""
@@ -133,5 +146,4 @@ def web(config: Config, args: Any = None) -> int:
         for handler in root.handlers:
             handler.setLevel(logging.INFO)
     WebServer(config).run()
-    log.info("web: stopped")
     return 0
