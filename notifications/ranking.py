@@ -255,8 +255,11 @@ class Batch:
         self.design_label = [d[0] for d in designs]
         self.design_points: FloatArray = np.array([d[1] for d in designs], dtype=np.float64)
         self.recency: FloatArray = np.array([self._fresh(a, w.half_life_days) for a in self.articles], dtype=np.float64)
-        self.authors = [frozenset(_norm_name(x.display) for x in a.authors if x.display) for a in self.articles]
-        self.families = [frozenset(_norm_name(x.last_name or x.collective) for x in a.authors) for a in self.articles]
+        # (display name, its normalised form, the family name's): "Kuter DJ", "kuter dj", "kuter"
+        self.authors = [
+            tuple((x.display, _norm_name(x.display), _norm_name(x.last_name or x.collective)) for x in a.authors if x.display)
+            for a in self.articles
+        ]
         self.journals = [frozenset(_norm_name(j) for j in (a.journal, a.journal_iso) if j) for a in self.articles]
         self._placements: dict[tuple[str, ...], list[tuple[str, str]]] = {}
 
@@ -393,11 +396,9 @@ class ReaderRanker:
         neg, neg_ref = self._closest(batch, self.profile.negatives)
         author = [""] * n
         if self._fav_authors:
+            favourites = frozenset(self._fav_authors)
             for i in range(n):
-                for fav in self._fav_authors:
-                    if fav in batch.authors[i] or fav in batch.families[i]:
-                        author[i] = fav.title() if " " not in fav else fav.split()[0].title() + " " + fav.split()[1].upper()
-                        break
+                author[i] = next((d for d, full, family in batch.authors[i] if full in favourites or family in favourites), "")
         journal = [""] * n
         if self._fav_journals:
             for i in range(n):
