@@ -432,7 +432,7 @@ class ReaderRanker:
         n = len(batch)
         per_article: list[tuple[str, ...]]
         if terms and isinstance(terms[0], tuple):
-            per_article = [tuple(t) for t in terms]  # type: ignore[arg-type]
+            per_article = [tuple(t) for t in terms]
         else:
             per_article = [tuple(terms)] * n  # type: ignore[arg-type]
         if len(set(per_article)) == 1:

@@ -197,10 +197,11 @@ def test_why_lines_in_both_parts_and_nothing_ranked_low_is_lost() -> None:
     assert low, "the erratum and the off-topic paper score below 0.5"
     message = render_digest(ranked, sender="lw@example.org", message_id="<m@x>", max_items=2, attach=("ris", "csv"))
     plain, html = _parts(message)
+    folded = " ".join(plain.split())
     for e in ranked.entries:
         assert e.article.pmid in plain and e.article.pmid in html, "listed or ranked lower, never out of sight"
-        assert e.why.split(" \u00b7 ")[0] in plain, "each why line in the text part"
-        assert e.why.split(" \u00b7 ")[0].replace("\u2018", "&lsquo;") in html or e.why.split(" \u00b7 ")[0] in html
+        assert e.why in folded, "each why line, whole, in the text part"
+        assert e.why in " ".join(html.split()), "and in the HTML part"
     assert "3 MORE, RANKED LOWER" in plain and "3 more, ranked lower</h2>" in html
     assert "The 2 ranked highest are listed here; 3 more, ranked lower, at the end." in " ".join(plain.split())
     lower = plain.split("3 MORE, RANKED LOWER")[1]
@@ -351,3 +352,46 @@ def test_library_and_rank_false(tmp_path: Path, ncbi, smtp, litwatch) -> None:  
     text_c = text_of(sent["cy@example.org"])
     assert "Why:" in text_c and f"{missing}: library file not found" in text_c
     assert pmids_in(sent["cy@example.org"]) >= set(NEW)
+
+
+def test_golden_ranked_digest() -> None:
+    """tests/golden/ranked.{txt,html}: the golden digest of test_render ranked for a reader who
+    tracks the zanubrutinib case series, with max_items 3: why lines, and one entry ranked lower."""
+    from tests.test_render import MESSAGE_ID, SENDER, body, check_golden, golden_digest
+
+    ranked = rank_digest(golden_digest(), ReaderProfile(positives=(TRACKED_REF,)))
+    message = render_digest(ranked, sender=SENDER, message_id=MESSAGE_ID, max_items=3, attach=("ris",))
+    check_golden("ranked.txt", body(message, "plain"))
+    check_golden("ranked.html", body(message, "html"))
+    assert str(message["Subject"]) == (
+        "[litwatch] 3 new articles, 1 new citation, 1 retraction, 1 watch problem: "
+        "Zanubrutinib in relapsed immune thrombocytopenia: a multicentre retrospective cohort"
+    )
+
+
+def test_a_digest_too_large_to_rank_says_so(tmp_path: Path, ncbi) -> None:  # noqa: ANN001
+    from litwatch.jobs.config import load_config
+    from litwatch.jobs.run import pipeline
+    from litwatch.jobs.run.pipeline import Pipeline
+    from litwatch.notifications.digest import Item
+    from litwatch.watchers.articles import ArticleRecord
+    from litwatch.watchers.store import open_store
+
+    config = load_config(scenario_config(tmp_path, ncbi))
+    store = open_store(path=tmp_path / "big.db")
+    pmids = [str(41_000_000 + k) for k in range(6)]
+    with store.transaction():
+        store.put_articles(ArticleRecord.of(art(p, f"Article {p}")) for p in pmids)
+    run = Pipeline(config, store, None, None)  # type: ignore[arg-type]
+    items = [Item("hit", p, "BTK inhibitors in ITP") for p in pmids]
+    small = run.digest_for(config.recipients()[0], items)
+    assert small.ranked and not small.notes
+    old = pipeline.FULL_RECORDS
+    pipeline.FULL_RECORDS = 4
+    try:
+        big = run.digest_for(config.recipients()[0], items)
+    finally:
+        pipeline.FULL_RECORDS = old
+        store.close()
+    assert not big.ranked and len(big.entries) == 6
+    assert [n.text for n in big.notes] == ["6 articles are too many to rank in one digest; they are listed newest first."]
