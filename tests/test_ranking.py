@@ -395,3 +395,15 @@ def test_a_digest_too_large_to_rank_says_so(tmp_path: Path, ncbi) -> None:  # no
         store.close()
     assert not big.ranked and len(big.entries) == 6
     assert [n.text for n in big.notes] == ["6 articles are too many to rank in one digest; they are listed newest first."]
+
+
+def test_check_reads_the_library_files(tmp_path: Path, ncbi, litwatch) -> None:  # noqa: ANN001
+    import shutil
+
+    shutil.copy(LIBRARY / "zotero.bib", tmp_path / "lab.bib")
+    tables = f'[[recipient]]\nemail = "{A}"\nlibrary = "lab.bib"\n\n[[recipient]]\nemail = "{B}"\nlibrary = "gone.ris"\n'
+    cfg = scenario_config(tmp_path, ncbi, recipients=[], extra=tables)
+    r = litwatch("check", "--config", str(cfg))
+    assert r.code == 1
+    assert f"ok       library of {A}: 2 papers (2 with a PMID)" in r.out
+    assert f"PROBLEM  library of {B}: {tmp_path / 'gone.ris'}: library file not found" in r.out

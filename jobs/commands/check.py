@@ -133,6 +133,22 @@ def check_feed(config: Config, report: Report) -> None:
         report.problem(f"feeds: cannot write to {folder}")
 
 
+def check_libraries(config: Config, report: Report) -> None:
+    """Each reader's library file ([[recipient]] library): readable, and how many papers."""
+    from litwatch.watchers.library import LibraryError, load_library
+
+    for r in config.recipients():
+        if not r.library:
+            continue
+        try:
+            papers = load_library(config.resolve(r.library))
+        except LibraryError as exc:
+            report.problem(f"library of {r.email}: {exc}")
+        else:
+            with_pmid = sum(1 for p in papers if p.pmid)
+            report.ok(f"library of {r.email}: {len(papers)} papers ({with_pmid} with a PMID)")
+
+
 def check(config: Config, *, quiet: bool = False) -> int:
     report = Report(quiet=quiet)
     report.ok(f"config {config.source}")
@@ -140,6 +156,7 @@ def check(config: Config, *, quiet: bool = False) -> int:
     check_smtp(config, report)
     check_notify(config, report)
     check_feed(config, report)
+    check_libraries(config, report)
     sys.stdout.flush()
     if report.problems:
         n = len(report.problems)
