@@ -225,7 +225,7 @@ class RankingConfig(_Table):
     recency: float = Field(default=1.0, description="Times 0.5 ** (age in days / half_life_days).")
     half_life_days: float = Field(default=14.0, gt=0, description="Age at which the recency points halve.")
     model: float = Field(
-        default=3.0, description="Times (2p - 1), p from the reader's own model of their ratings (up: 1, down: -1)."
+        default=5.0, description="Times (2p - 1), p from the reader's own model of their ratings (up: 1, down: -1)."
     )
     model_min_ratings: int = Field(
         default=6, ge=4, description="Ratings (at least two up and two down) before the reader's own model is used."

@@ -21,7 +21,7 @@ README's "Ranking" section and overridable in `[ranking]`):
                                   regression over the text of the papers they rated, once they have
                                   `model_min_ratings` ratings with at least two up and two down
 
-TF-IDF: words (English stop words dropped) hashed into 2**18 columns (scikit-learn's
+TF-IDF: words (English stop words dropped) hashed into 2**18 columns (murmurhash3, as scikit-learn's
 HashingVectorizer: nothing to fit, nothing stored), term frequencies damped (1 + log tf), inverse
 document frequencies taken from the articles ranked together, vectors scaled to unit length.
 """
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -73,7 +74,7 @@ class Weights:
     journal: float = 1.0
     recency: float = 1.0
     half_life_days: float = 14.0
-    model: float = 3.0
+    model: float = 5.0
     model_min_ratings: int = 6
 
 
@@ -202,31 +203,71 @@ def article_text(article: Article) -> str:
     return " ".join((article.title, article.abstract_text, " ".join(article.mesh_headings), " ".join(article.keywords)))
 
 
-@lru_cache(maxsize=1)
-def _hasher() -> Any:
-    from sklearn.feature_extraction.text import HashingVectorizer
+_TOKEN = re.compile(r"(?u)\b\w[\w-]*\w\b")
+_COLUMNS: dict[str, int] = {}  # token -> column, a cache (murmurhash3 is the same in every process)
+_COLUMNS_MAX = 1_000_000
 
-    return HashingVectorizer(
-        n_features=N_FEATURES,
-        stop_words="english",
-        alternate_sign=False,
-        norm=None,
-        token_pattern=r"(?u)\b\w[\w-]*\w\b",
-        dtype=np.float64,
-    )
+
+@lru_cache(maxsize=1)
+def _stop_words() -> frozenset[str]:
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS)
+
+
+def _column(token: str) -> int:
+    col = _COLUMNS.get(token)
+    if col is None:
+        from sklearn.utils import murmurhash3_32
+
+        col = int(murmurhash3_32(token, seed=0, positive=True)) % N_FEATURES
+        if len(_COLUMNS) < _COLUMNS_MAX:
+            _COLUMNS[token] = col
+    return col
 
 
 def _tf(texts: Sequence[str]) -> Any:
-    """Damped term frequencies (1 + log tf), CSR, one row per text."""
-    counts = _hasher().transform(list(texts)).tocsr()
-    counts.data = 1.0 + np.log(counts.data)
-    return counts
+    """Damped term frequencies (1 + log tf) of the words of each text (lower-cased, English stop
+    words dropped, hashed into N_FEATURES columns with murmurhash3 as scikit-learn's
+    HashingVectorizer does), CSR, one row per text."""
+    from scipy.sparse import csr_matrix
+
+    stop = _stop_words()
+    indptr = [0]
+    indices: list[int] = []
+    data: list[float] = []
+    columns = _COLUMNS
+    for text in texts:
+        counts: dict[int, int] = {}
+        for token, n in Counter(_TOKEN.findall(text.lower())).items():
+            if token in stop:
+                continue
+            col = columns.get(token)
+            if col is None:
+                col = _column(token)
+            counts[col] = counts.get(col, 0) + n
+        for col in sorted(counts):
+            indices.append(col)
+            data.append(counts[col])
+        indptr.append(len(indices))
+    values = np.array(data, dtype=np.float64)
+    values = 1.0 + np.log(values) if len(values) else values
+    return csr_matrix(
+        (values, np.array(indices, dtype=np.int32), np.array(indptr, dtype=np.int64)),
+        shape=(len(texts), N_FEATURES),
+    )
 
 
 def _unit_rows(matrix: Any) -> Any:
-    from sklearn.preprocessing import normalize
-
-    return normalize(matrix, norm="l2", copy=True)
+    """Each row scaled to unit length (empty rows stay empty)."""
+    m = matrix.tocsr(copy=True)
+    squares = np.zeros(m.shape[0])
+    rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    np.add.at(squares, rows, m.data * m.data)
+    norms = np.sqrt(squares)
+    norms[norms == 0] = 1.0
+    m.data = m.data / norms[rows]
+    return m
 
 
 def _as_float_array(values: Any) -> FloatArray:
@@ -251,12 +292,16 @@ class Batch:
         self.idf: FloatArray = np.log((1.0 + n) / (1.0 + df)) + 1.0
         self.tf_unit = _unit_rows(tf)  # for the reader's model
         self.tfidf = _unit_rows(tf.multiply(self.idf).tocsr())  # for similarity
+        self.tfidf_t = self.tfidf.T.tocsr()  # columns: fast products with a reader's few references
         designs = [design_of(a) for a in self.articles]
         self.design_label = [d[0] for d in designs]
         self.design_points: FloatArray = np.array([d[1] for d in designs], dtype=np.float64)
         self.recency: FloatArray = np.array([self._fresh(a, w.half_life_days) for a in self.articles], dtype=np.float64)
-        self.authors = [frozenset(_norm_name(x.display) for x in a.authors if x.display) for a in self.articles]
-        self.families = [frozenset(_norm_name(x.last_name or x.collective) for x in a.authors) for a in self.articles]
+        # (display name, its normalised form, the family name's): "Kuter DJ", "kuter dj", "kuter"
+        self.authors = [
+            tuple((x.display, _norm_name(x.display), _norm_name(x.last_name or x.collective)) for x in a.authors if x.display)
+            for a in self.articles
+        ]
         self.journals = [frozenset(_norm_name(j) for j in (a.journal, a.journal_iso) if j) for a in self.articles]
         self._placements: dict[tuple[str, ...], list[tuple[str, str]]] = {}
 
@@ -279,10 +324,11 @@ class Batch:
             self._placements[terms] = [term_placement(a, terms) for a in self.articles]
         return self._placements[terms]
 
-    def vectors(self, texts: Sequence[str]) -> tuple[Any, Any]:
-        """(TF-IDF rows with this batch's IDF, unit TF rows) of other texts: a reader's references."""
-        tf = _tf(texts)
-        return _unit_rows(tf.multiply(self.idf).tocsr()), _unit_rows(tf)
+    def similarity(self, ref_tf: Any) -> FloatArray:
+        """Cosine similarities (articles x references) of TF-IDF vectors with this batch's IDF;
+        `ref_tf`: the references' damped term frequencies (`_tf`)."""
+        refs = _unit_rows(ref_tf.multiply(self.idf).tocsr())
+        return np.asarray((refs @ self.tfidf_t).toarray().T, dtype=np.float64)
 
 
 @dataclass(slots=True)
@@ -337,25 +383,33 @@ class ReaderRanker:
         self.weights = weights or Weights()
         self._fav_authors = tuple(_norm_name(a) for a in profile.authors if a.strip())
         self._fav_journals = frozenset(_norm_name(j) for j in profile.journals if j.strip())
-        self._model: tuple[FloatArray, float] | None = self._fit()
+        self._pos_tf = _tf([r.text for r in profile.positives]) if profile.positives else None
+        self._neg_tf = _tf([r.text for r in profile.negatives]) if profile.negatives else None
+        self._model: tuple[Any, Any, float] | None = self._fit()
 
     # the reader's model ---------------------------------------------------------------------------
 
-    def _fit(self) -> tuple[FloatArray, float] | None:
+    def _fit(self) -> tuple[Any, Any, float] | None:
+        """(columns, their weights, intercept) of a logistic regression of up (1) against down (0)
+        over the unit TF vectors of the reader's positives (tracked, rated up, library) and the papers
+        they rated down; None until they have enough ratings of both kinds."""
         w = self.weights
-        ups = [r for r in self.profile.positives if r.rated]
-        downs = [r for r in self.profile.negatives if r.rated]
-        if w.model == 0 or len(ups) + len(downs) < w.model_min_ratings or len(ups) < 2 or len(downs) < 2:
+        ups = sum(1 for r in self.profile.positives if r.rated)
+        downs = sum(1 for r in self.profile.negatives if r.rated)
+        if w.model == 0 or ups + downs < w.model_min_ratings or ups < 2 or downs < 2:
             return None
+        from scipy.sparse import vstack
         from sklearn.linear_model import LogisticRegression
 
-        docs = [*self.profile.positives, *downs]
-        labels = np.array([1] * len(self.profile.positives) + [0] * len(downs))
-        tf = _unit_rows(_tf([r.text for r in docs]))
+        rated_down = [i for i, r in enumerate(self.profile.negatives) if r.rated]
+        assert self._pos_tf is not None and self._neg_tf is not None
+        tf = _unit_rows(vstack([self._pos_tf, self._neg_tf[rated_down]]).tocsr())
+        labels = np.array([1] * self._pos_tf.shape[0] + [0] * len(rated_down))
+        columns = np.unique(tf.indices)  # fit on the columns in use: 2**18 would cost 50 ms a reader
         model = LogisticRegression(C=4.0, class_weight="balanced", solver="liblinear", random_state=0)
-        model.fit(tf, labels)
+        model.fit(tf[:, columns], labels)
         coef = np.asarray(model.coef_, dtype=np.float64).reshape(-1)
-        return coef, float(model.intercept_[0])
+        return columns, coef, float(model.intercept_[0])
 
     @property
     def has_model(self) -> bool:
@@ -363,12 +417,11 @@ class ReaderRanker:
 
     # scoring ----------------------------------------------------------------------------------------
 
-    def _closest(self, batch: Batch, refs: tuple[Reference, ...]) -> tuple[FloatArray, list[str]]:
+    def _closest(self, batch: Batch, refs: tuple[Reference, ...], ref_tf: Any) -> tuple[FloatArray, list[str]]:
         n = len(batch)
-        if not refs or n == 0:
+        if not refs or n == 0 or ref_tf is None:
             return np.zeros(n), [""] * n
-        ref_tfidf, _ = batch.vectors([r.text for r in refs])
-        sims = (batch.tfidf @ ref_tfidf.T).toarray()
+        sims = batch.similarity(ref_tf)
         best = np.argmax(sims, axis=1)  # the first of equals: deterministic
         return _as_float_array(sims[np.arange(n), best]), [refs[int(j)].label for j in best]
 
@@ -379,7 +432,7 @@ class ReaderRanker:
         n = len(batch)
         per_article: list[tuple[str, ...]]
         if terms and isinstance(terms[0], tuple):
-            per_article = [tuple(t) for t in terms]  # type: ignore[arg-type]
+            per_article = [tuple(t) for t in terms]
         else:
             per_article = [tuple(terms)] * n  # type: ignore[arg-type]
         if len(set(per_article)) == 1:
@@ -389,15 +442,13 @@ class ReaderRanker:
         by_place = {"title": w.title, "abstract": w.abstract, "MeSH terms": w.mesh, "": 0.0}
         place_points = np.array([by_place[p] for p, _ in place], dtype=np.float64)
         design_points = batch.design_points * w.design
-        sim, sim_ref = self._closest(batch, self.profile.positives)
-        neg, neg_ref = self._closest(batch, self.profile.negatives)
+        sim, sim_ref = self._closest(batch, self.profile.positives, self._pos_tf)
+        neg, neg_ref = self._closest(batch, self.profile.negatives, self._neg_tf)
         author = [""] * n
         if self._fav_authors:
+            favourites = frozenset(self._fav_authors)
             for i in range(n):
-                for fav in self._fav_authors:
-                    if fav in batch.authors[i] or fav in batch.families[i]:
-                        author[i] = fav.title() if " " not in fav else fav.split()[0].title() + " " + fav.split()[1].upper()
-                        break
+                author[i] = next((d for d, full, family in batch.authors[i] if full in favourites or family in favourites), "")
         journal = [""] * n
         if self._fav_journals:
             for i in range(n):
@@ -406,8 +457,10 @@ class ReaderRanker:
                     journal[i] = batch.articles[i].journal_iso or batch.articles[i].journal
         model_points = np.zeros(n)
         if self._model is not None and n:
-            coef, intercept = self._model
-            logits = _as_float_array(batch.tf_unit @ coef) + intercept
+            columns, coef, intercept = self._model
+            dense = np.zeros(N_FEATURES)
+            dense[columns] = coef
+            logits = _as_float_array(batch.tf_unit @ dense) + intercept
             model_points = w.model * (2.0 / (1.0 + np.exp(-logits)) - 1.0)
         recency_points = batch.recency * w.recency
         total = (

@@ -108,9 +108,9 @@ def _parse_ris(text: str) -> list[LibraryPaper]:
 
 
 def _parse_bibtex(text: str) -> list[LibraryPaper]:
-    import bibtexparser
+    from bibtexparser.entrypoint import parse_string
 
-    library = bibtexparser.parse_string(text)
+    library = parse_string(text)
     out: list[LibraryPaper] = []
     for entry in library.entries:
         fields = {f.key.lower(): f.value for f in entry.fields}

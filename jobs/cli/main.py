@@ -461,7 +461,8 @@ def _add_setup_commands(sub, common: argparse.ArgumentParser, fmt: type) -> None
         help="check the config: queries in PubMed, the mail server, chat targets",
         description="Validate the config; ask PubMed for each watch's hit count and show how PubMed reads "
         "the query (its translation) and any complaint (a phrase not found, ...); connect to the mail "
-        "server, start TLS and log in without sending.  Nothing is stored.  Exit 1 on any problem.",
+        "server, start TLS and log in without sending; read each reader's library file.  Nothing is stored.  "
+        "Exit 1 on any problem.",
         epilog="example:\n  litwatch check --config ~/litwatch/litwatch.toml",
     )
     p.set_defaults(func=cmd_check)

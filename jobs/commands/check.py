@@ -169,6 +169,22 @@ def check_web(config: Config, report: Report) -> None:
         report.info("web: no unsubscribe link for " + ", ".join(shared) + " (unsubscribe = false)")
 
 
+def check_libraries(config: Config, report: Report) -> None:
+    """Each reader's library file ([[recipient]] library): readable, and how many papers."""
+    from litwatch.watchers.library import LibraryError, load_library
+
+    for r in config.recipients():
+        if not r.library:
+            continue
+        try:
+            papers = load_library(config.resolve(r.library))
+        except LibraryError as exc:
+            report.problem(f"library of {r.email}: {exc}")
+        else:
+            with_pmid = sum(1 for p in papers if p.pmid)
+            report.ok(f"library of {r.email}: {len(papers)} papers ({with_pmid} with a PMID)")
+
+
 def check(config: Config, *, quiet: bool = False) -> int:
     report = Report(quiet=quiet)
     report.ok(f"config {config.source}")
@@ -177,6 +193,9 @@ def check(config: Config, *, quiet: bool = False) -> int:
     check_notify(config, report)
     check_feed(config, report)
     check_web(config, report)
+
+
+    check_libraries(config, report)
     sys.stdout.flush()
     if report.problems:
         n = len(report.problems)
