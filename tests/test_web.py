@@ -130,6 +130,9 @@ def test_every_digest_item_carries_signed_links_and_list_unsubscribe(tmp_path: P
         assert message["List-Unsubscribe"] == f"<{unsubscribe}>"
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert "Unsubscribe" in html and unsubscribe in text
+    # the secret itself is nowhere: not in a message, not in the store
+    assert all(SECRET.encode() not in r.data for r in smtp.received)
+    assert SECRET.encode() not in (tmp_path / "litwatch.db").read_bytes()
 
 
 def test_without_web_digests_carry_no_web_links(tmp_path: Path, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
