@@ -123,8 +123,10 @@ def test_rating_in_the_browser_moves_the_next_preview(tmp_path: Path, ncbi, smtp
         assert HEPATIC in page.locator(".paper").inner_text()
         with _store(cfg) as store:
             assert ratings_of(store, ANN) == [], "opening the link changed nothing"
+        page.screenshot(path=str(tmp_path / "action.png"))
         page.locator("#confirm").click()
         page.wait_for_selector(".done")
+        page.screenshot(path=str(tmp_path / "done.png"))
         assert "Rated relevant" in page.locator(".done").inner_text()
         # pressing again (the page resubmitted) is refused and changes nothing
         again = page.goto(relevant)
