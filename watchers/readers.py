@@ -22,6 +22,10 @@ from litwatch.watchers.store import Store, now_iso
 
 __all__ = [
     "SubscriptionEvent",
+    "delivered_message",
+    "new_hits_since",
+    "sent_articles",
+    "sent_to",
     "link_used",
     "reader_tracked",
     "set_subscribed",
@@ -151,5 +155,39 @@ def sent_to(store: Store, recipient: str) -> Iterable[tuple[int, str, str]]:
             "SELECT id, sent_at, subject FROM deliveries WHERE LOWER(recipient) = ? AND status = 'sent' "
             "AND method != 'notify' ORDER BY sent_at DESC, id DESC",
             (_who(recipient),),
+        )
+    ]
+
+
+def delivered_message(store: Store, recipient: str, delivery_id: int) -> tuple[str, bytes] | None:
+    """(subject, message bytes as sent) of a digest delivered to this reader; None when there is no
+    such digest of theirs (another reader's is none of theirs)."""
+    rows = store.rows(
+        "SELECT subject, message FROM deliveries WHERE id = ? AND LOWER(recipient) = ? AND status = 'sent' "
+        "AND method != 'notify'",
+        (delivery_id, _who(recipient)),
+    )
+    return (str(rows[0][0]), bytes(rows[0][1])) if rows else None
+
+
+def sent_articles(store: Store, recipient: str) -> list[tuple[str, int, str]]:
+    """(pmid, first delivery id, first sent_at) of every article a digest delivered to this reader listed."""
+    return [
+        (str(p), int(d), str(at))
+        for p, d, at in store.rows(
+            "SELECT q.pmid, MIN(d.id), MIN(d.sent_at) FROM queue q JOIN deliveries d ON d.id = q.delivery_id "
+            "WHERE LOWER(q.recipient) = ? AND d.status = 'sent' AND d.method != 'notify' "
+            "AND q.kind IN ('hit', 'citation') GROUP BY q.pmid",
+            (_who(recipient),),
+        )
+    ]
+
+
+def new_hits_since(store: Store, watch: str, since: str) -> list[str]:
+    """When each hit a watch announced (not its baseline) was first seen, from `since` (ISO) on."""
+    return [
+        str(seen)
+        for (seen,) in store.rows(
+            "SELECT first_seen FROM watch_hits WHERE watch = ? AND baseline = 0 AND first_seen >= ?", (watch, since)
         )
     ]

@@ -429,14 +429,10 @@ def build_app(config: Config, *, clock: Callable[[], float] = time.time) -> Star
         if not delivery_id.isdigit():
             raise PageError(404, "Not found", "No such digest.")
         with web._store() as store:
-            rows = store.rows(
-                "SELECT subject, message FROM deliveries WHERE id = ? AND LOWER(recipient) = ? AND status = 'sent' "
-                "AND method != 'notify'",
-                (int(delivery_id), reader.email.lower()),
-            )
-        if not rows:
+            found = readers.delivered_message(store, reader.email, int(delivery_id))
+        if found is None:
             raise PageError(404, "Not found", "No such digest among those sent to you.")
-        return str(rows[0][0]), bytes(rows[0][1])
+        return found
 
     def archived(request: Request, form: dict[str, str]) -> Response:
         reader = home_reader(request)
@@ -464,15 +460,10 @@ def build_app(config: Config, *, clock: Callable[[], float] = time.time) -> Star
         total = 0
         if words:
             with web._store() as store:
-                sent = store.rows(
-                    "SELECT q.pmid, MIN(d.id), MIN(d.sent_at) FROM queue q JOIN deliveries d ON d.id = q.delivery_id "
-                    "WHERE LOWER(q.recipient) = ? AND d.status = 'sent' AND d.method != 'notify' "
-                    "AND q.kind IN ('hit', 'citation') GROUP BY q.pmid",
-                    (reader.email.lower(),),
-                )
-                articles = store.articles(str(p) for p, _, _ in sent)
-            for pmid, delivery_id, sent_at in sorted(sent, key=lambda r: (str(r[2]), int(r[0])), reverse=True):
-                a = articles.get(str(pmid))
+                sent = readers.sent_articles(store, reader.email)
+                articles = store.articles(p for p, _, _ in sent)
+            for pmid, delivery_id, sent_at in sorted(sent, key=lambda r: (r[2], int(r[0])), reverse=True):
+                a = articles.get(pmid)
                 if a is None:
                     continue
                 haystack = " ".join(
@@ -481,8 +472,8 @@ def build_app(config: Config, *, clock: Callable[[], float] = time.time) -> Star
                 if all(w in haystack for w in words):
                     total += 1
                     if len(results) < SEARCH_LIMIT:
-                        results.append({"article": a, "url": pubmed_url(a.pmid), "sent": _local(str(sent_at)),
-                                        "digest": int(delivery_id)})
+                        results.append({"article": a, "url": pubmed_url(a.pmid), "sent": _local(sent_at),
+                                        "digest": delivery_id})
         return web.reader_page(request, reader, "search.html.j2", "Search", q=q, results=results, total=total)
 
     def ratings_page(request: Request, form: dict[str, str]) -> Response:
@@ -538,10 +529,8 @@ def build_app(config: Config, *, clock: Callable[[], float] = time.time) -> Star
         weeks = [monday - timedelta(weeks=i) for i in range(CHART_WEEKS - 1, -1, -1)]
         counts = {w: 0 for w in weeks}
         since = weeks[0].isoformat()
-        for (seen,) in store.rows(
-            "SELECT first_seen FROM watch_hits WHERE watch = ? AND baseline = 0 AND first_seen >= ?", (watch, since)
-        ):
-            day = datetime.fromisoformat(str(seen)).date()
+        for seen in readers.new_hits_since(store, watch, since):
+            day = datetime.fromisoformat(seen).date()
             start = day - timedelta(days=day.weekday())
             if start in counts:
                 counts[start] += 1
