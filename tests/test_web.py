@@ -289,6 +289,9 @@ def test_one_click_unsubscribe_then_the_next_run_skips_that_reader_only(tmp_path
     assert f"{BOB}: unsubscribed on" in r.err
     status = litwatch("status", "--config", str(cfg))
     assert f"unsubscribed:   {BOB}" in status.out
+    import json
+
+    assert list(json.loads(litwatch("status", "--config", str(cfg), "--json").out)["unsubscribed"]) == [BOB]
     history = litwatch("history", "--config", str(cfg))
     assert f"{BOB} unsubscribed (with the mail program's unsubscribe button)" in history.out
 
