@@ -458,10 +458,11 @@ def _add_setup_commands(sub, common: argparse.ArgumentParser, fmt: type) -> None
         "check",
         parents=[common],
         formatter_class=fmt,
-        help="check the config: queries in PubMed, the mail server, chat targets",
+        help="check the config: queries in PubMed, the mail server, chat targets, [web]",
         description="Validate the config; ask PubMed for each watch's hit count and show how PubMed reads "
         "the query (its translation) and any complaint (a phrase not found, ...); connect to the mail "
-        "server, start TLS and log in without sending; read each reader's library file.  Nothing is stored.  "
+        "server, start TLS and log in without sending; read each reader's library file; with [web], the "
+        "signing secret (never shown) and the address to listen on.  Nothing is stored.  "
         "Exit 1 on any problem.",
         epilog="example:\n  litwatch check --config ~/litwatch/litwatch.toml",
     )
