@@ -9,11 +9,13 @@ Exit 0 when all is well, 1 on any problem.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 from dataclasses import dataclass, field
 
-from litwatch.jobs.config import Config, ConfigError
+from litwatch.jobs.config import WEB_ADMIN_PASSWORD_ENV, WEB_SECRET_ENV, Config, ConfigError
+from litwatch.jobs.web.server import bind
 from litwatch.jobs.cli.terminal import printable
 from litwatch.watchers.entrez import EntrezError
 from litwatch.watchers.search import SearchResult
@@ -135,16 +137,11 @@ def check_feed(config: Config, report: Report) -> None:
 
 def check_web(config: Config, report: Report) -> None:
     """[web]: the framework installed, the signing secret (never shown), the address free, the links' URL."""
-    from litwatch.jobs.config import WEB_ADMIN_PASSWORD_ENV, WEB_SECRET_ENV
-
     web = config.web
     if web is None:
         report.ok("no [web]: digests carry no web links (ratings from the command line: litwatch rate)")
         return
-    try:
-        import starlette  # noqa: F401
-        import uvicorn  # noqa: F401
-    except ImportError:
+    if not all(importlib.util.find_spec(m) for m in ("starlette", "uvicorn", "pygal")):
         report.problem("[web] is configured but the web companion is not installed: pip install 'litwatch[web]'")
     try:
         secret = config.web_secret()
@@ -154,8 +151,6 @@ def check_web(config: Config, report: Report) -> None:
         source = WEB_SECRET_ENV if os.environ.get(WEB_SECRET_ENV) else f"web.secret_file {config.resolve(web.secret_file or '')}"
         report.ok(f"web: signing secret from {source} ({len(secret)} characters); links valid {web.link_days} days")
     report.ok(f"web: links point at {web.base_url}" + ("" if web.base_url.startswith("https://") else " (plain http: loopback only)"))
-    from litwatch.jobs.web.server import bind
-
     try:
         bind(config).close()
     except ConfigError as exc:

@@ -31,6 +31,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from litwatch.jobs.run import schedule
 from litwatch.jobs.config import Config, ConfigError, load_config
 from litwatch.jobs.run.lock import LockBusy
+from litwatch.jobs.web.server import start_beside
 from litwatch.notifications.delivery import DeliveryError
 from litwatch.watchers.entrez import EntrezError
 from litwatch.watchers.store import Run, StoreError, open_store
@@ -175,8 +176,6 @@ class Server:
         )
         extra = {"next_run_time": now} if catch_up else {}
         self.scheduler.add_job(self.job, trigger, id=JOB_ID, name="litwatch run", **extra)
-
-        from litwatch.jobs.web.server import start_beside
 
         web = start_beside(config)  # [web]: the web companion beside the scheduler (ConfigError: exit 2)
         previous = {s: signal.signal(s, self._on_signal) for s in (signal.SIGTERM, signal.SIGINT)}

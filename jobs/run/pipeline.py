@@ -31,6 +31,7 @@ from litwatch.notifications.render import ATTACH_MAX, render_digest
 from litwatch.watchers.articles import Article, ArticleRecord, PubDate
 from litwatch.watchers.entrez import EntrezClient, EntrezError
 from litwatch.watchers.icite import ICiteClient, ICiteError
+from litwatch.watchers.readers import unsubscribed
 from litwatch.watchers.search import SearchResult, collect_ids
 from litwatch.watchers.spool import ArticleSpool
 from litwatch.watchers.store import Store, StoreError, Tracked, now_iso
@@ -453,8 +454,6 @@ class Pipeline:
     def recipients(self, *, log_skipped: bool = False) -> list[RecipientConfig]:
         """The config's recipients less the readers who unsubscribed (with a digest's link) and whom
         the config lets unsubscribe: nothing is queued or sent to them until they subscribe again."""
-        from litwatch.watchers.readers import unsubscribed
-
         gone = unsubscribed(self.store)
         out = []
         for r in self.config.recipients():

@@ -40,7 +40,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import jinja2
+import pygal
 from itsdangerous import BadSignature, URLSafeSerializer
+from pygal.style import Style
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -48,6 +50,7 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from litwatch.jobs.commands.status import gather, health
 from litwatch.jobs.config import WEB_ADMIN_PASSWORD_ENV, Config, ConfigError, RecipientConfig, load_config
 from litwatch.notifications.exports import pubmed_url
 from litwatch.notifications.links import BadLink, Claim, LinkSigner
@@ -549,9 +552,6 @@ def build_app(config: Config, *, clock: Callable[[], float] = time.time) -> Star
         return web.reader_page(request, reader, "watches.html.j2", "Watches", rows=rows, weeks=CHART_WEEKS)
 
     def chart(request: Request, form: dict[str, str]) -> Response:
-        import pygal
-        from pygal.style import Style
-
         reader = home_reader(request)
         mine = _reader_watches(reader)
         index = request.path_params["index"]
@@ -579,8 +579,6 @@ def build_app(config: Config, *, clock: Callable[[], float] = time.time) -> Star
     # -- the admin: run health --------------------------------------------------------------------
 
     def admin(request: Request, form: dict[str, str]) -> Response:
-        from litwatch.jobs.commands.status import gather, health
-
         if not web.admin_password:
             raise PageError(404, "No admin page", f"The admin page is off: set {WEB_ADMIN_PASSWORD_ENV} where litwatch runs.")
         client = request.client.host if request.client else "?"

@@ -22,8 +22,8 @@ log = logging.getLogger("litwatch.web")
 
 def _require_framework(config: Config) -> None:
     try:
-        import starlette  # noqa: F401
-        import uvicorn  # noqa: F401
+        import starlette  # noqa: F401, PLC0415 - the optional extra
+        import uvicorn  # noqa: F401, PLC0415 - the optional extra
     except ImportError:
         raise ConfigError(
             f"{config.source}: web: the web companion needs its extra: pip install 'litwatch[web]'"
@@ -57,9 +57,9 @@ class WebServer:
 
     def __init__(self, config: Config) -> None:
         _require_framework(config)
-        import uvicorn
+        import uvicorn  # noqa: PLC0415 - the optional extra
 
-        from litwatch.jobs.web.app import build_app
+        from litwatch.jobs.web.app import build_app  # noqa: PLC0415 - it imports the optional extra
 
         assert config.web is not None
         self.config = config
