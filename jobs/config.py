@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from litwatch.notifications.delivery import is_loopback
+from litwatch.watchers.errors import ConfigError
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -37,8 +38,6 @@ _PMID = re.compile(r"^[1-9][0-9]{0,9}$")
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
-class ConfigError(Exception):
-    """A configuration problem, as one line: `FILE: KEY: PROBLEM`."""
 
 
 def _email(value: str) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.smtp import AuthResult
 
-from litwatch.jobs.cli.main import make_client, make_deliverer, make_icite
+from litwatch.jobs.parts import make_client, make_deliverer, make_icite
 from litwatch.jobs.config import load_config
 from litwatch.notifications.delivery import DeliveryError, SmtpDeliverer
 from tests.conftest import API_KEY, SMTP_PASSWORD, Q_BTK, SmtpServer, add_itp_article, free_port, run_subprocess, scenario_config

@@ -13,7 +13,8 @@ import pytest
 
 import litwatch.watchers.store as store_module
 from litwatch.jobs.commands.migrate_store import tables
-from litwatch.jobs.run.lock import LockBusy, run_lock
+from litwatch.jobs.run.lock import run_lock
+from litwatch.watchers.errors import LockBusy
 from tests.conftest import (
     Q_BTK,
     add_itp_article,

@@ -37,6 +37,7 @@ import tenacity
 
 from litwatch.watchers import ncbi_xml
 from litwatch.watchers.articles import ArticleRecord, article_records, worker_started
+from litwatch.watchers.errors import LitwatchError
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ PARSE_WORKERS = 2  # processes that parse efetch answers, for fetches of PARSE_I
 PARSE_IN_WORKERS_FROM = 3  # batches; a smaller fetch is parsed here (starting a worker costs ~0.2 s of CPU)
 
 
-class EntrezError(Exception):
+class EntrezError(LitwatchError):
     """E-utilities could not give a valid answer, even after retries."""
 
 

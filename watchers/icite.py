@@ -15,12 +15,14 @@ from collections.abc import Callable, Iterable
 import requests
 import tenacity
 
+from litwatch.watchers.errors import LitwatchError
+
 log = logging.getLogger(__name__)
 
 BATCH = 1000
 
 
-class ICiteError(Exception):
+class ICiteError(LitwatchError):
     """iCite gave no valid answer, even after retries."""
 
 

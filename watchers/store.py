@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from litwatch.watchers.articles import Article, ArticleRecord
+from litwatch.watchers.errors import StoreError
 
 log = logging.getLogger(__name__)
 
 
-class StoreError(Exception):
-    """The store cannot be used: unreadable, corrupt, locked, or from a newer litwatch."""
 
 
 def now_iso() -> str:

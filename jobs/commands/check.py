@@ -9,12 +9,15 @@ Exit 0 when all is well, 1 on any problem.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from dataclasses import dataclass, field
 
 from litwatch.jobs.config import Config, ConfigError
-from litwatch.jobs.cli.terminal import printable
+from litwatch.jobs import parts
+from litwatch.jobs.terminal import printable
+from litwatch.notifications.delivery import DeliveryError
 from litwatch.watchers.entrez import EntrezError
 from litwatch.watchers.search import SearchResult
 
@@ -38,12 +41,10 @@ class Report:
 
 
 def check_watches(config: Config, report: Report) -> None:
-    from litwatch.jobs.cli.main import make_client
-
     if not config.watch:
         report.ok("no [[watch]]: tracked papers only")
         return
-    client = make_client(config)
+    client = parts.make_client(config)
     try:
         for watch in config.watch:
             try:
@@ -74,16 +75,13 @@ def check_watches(config: Config, report: Report) -> None:
 
 
 def check_smtp(config: Config, report: Report) -> None:
-    from litwatch.jobs.cli.main import make_deliverer
-    from litwatch.notifications.delivery import DeliveryError
-
     if config.smtp is None:
         report.ok(f"no [smtp]: digests are written to {config.outbox_path}")
         return
     smtp = config.smtp
     where = f"smtp {smtp.host}:{smtp.effective_port} ({smtp.security})"
     try:
-        deliverer = make_deliverer(config)
+        deliverer = parts.make_deliverer(config)
         deliverer.check()  # type: ignore[attr-defined]
     except ConfigError as exc:
         report.problem(f"{where}: {str(exc).split(': ', 1)[-1]}")
@@ -146,3 +144,7 @@ def check(config: Config, *, quiet: bool = False) -> int:
         print(f"litwatch: {n} problem{'s' if n != 1 else ''} found", file=sys.stderr)
         return 1
     return 0
+
+
+def command(args: argparse.Namespace, config: Config) -> int:
+    return check(config, quiet=args.quiet)

@@ -3,6 +3,7 @@ article in full, with why litwatch knows it."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import textwrap
@@ -10,11 +11,12 @@ from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 from litwatch.jobs.config import Config
-from litwatch.jobs.cli.terminal import printable
+from litwatch.jobs import parts
+from litwatch.jobs.terminal import printable
 from litwatch.jobs.commands.export import parse_since
 from litwatch.notifications.exports import pubmed_url
 from litwatch.watchers.articles import Article
-from litwatch.watchers.store import open_store
+from litwatch.watchers.errors import UsageError
 
 KIND_ORDER = {"correction": 0, "hit": 1, "citation": 2}
 
@@ -67,7 +69,7 @@ def history_records(config: Config, *, since: str | None = None, watch: str | No
     """One record per delivered message, oldest first: when, to whom, and each item with why."""
     from litwatch.jobs.run.notify import target_names
 
-    with open_store(path=config.store_path, url=config.store.url) as store:
+    with parts.make_store(config) as store:
         rows = [r for r in store.history(since=parse_since(since), watch=watch) if r[2] in KIND_ORDER]
         pmids = {r[3] for r in rows} | {r[4] for r in rows if r[2] == "citation"}
         articles = store.articles(pmids)
@@ -130,7 +132,7 @@ def history(config: Config, *, since: str | None, watch: str | None, as_json: bo
 
 
 def show_record(config: Config, pmid: str) -> tuple[Article, dict]:
-    with open_store(path=config.store_path, url=config.store.url) as store:
+    with parts.make_store(config) as store:
         article = store.articles([pmid]).get(pmid)
         if article is None:
             raise NotStored(pmid)
@@ -219,3 +221,13 @@ def show(config: Config, pmid: str, *, as_json: bool) -> int:
         return 0
     sys.stdout.write(printable(format_article(article, context, _tz(config))))
     return 0
+
+
+def history_command(args: argparse.Namespace, config: Config) -> int:
+    return history(config, since=args.since, watch=args.watch, as_json=args.json)
+
+
+def show_command(args: argparse.Namespace, config: Config) -> int:
+    if not args.pmid.isdigit():
+        raise UsageError(f"not a PMID: {args.pmid!r}")
+    return show(config, args.pmid, as_json=args.json)

@@ -10,6 +10,7 @@ The config is not changed: point `[store]` at the new store afterwards.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import re
 import sys
@@ -17,8 +18,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from litwatch.jobs.config import Config
-from litwatch.jobs.run.lock import run_lock
+from litwatch.jobs import parts
 import litwatch.watchers.store as store_schema
+from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK, UsageError
 from litwatch.watchers.store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -84,8 +86,6 @@ def copy_tables(source: Store, target: Store) -> None:
 
 def migrate_store(config: Config, to: str, *, out: TextIO | None = None) -> int:
     """Copy the configured store into `to` (a postgresql:// URL or a SQLite path); exit code."""
-    from litwatch.jobs.cli.main import EXIT_FAILED, EXIT_OK, UsageError
-
     out = out or sys.stdout
     if not to.strip():
         raise UsageError("migrate-store: --to is empty (give a postgresql:// URL or a SQLite file path)")
@@ -96,8 +96,8 @@ def migrate_store(config: Config, to: str, *, out: TextIO | None = None) -> int:
     if path is not None and path.is_dir():
         raise UsageError(f"migrate-store: --to {path} is a folder; give the SQLite file to create")
 
-    with run_lock(store_path=config.store_path, url=config.store.url):
-        with open_store(path=config.store_path, url=config.store.url) as source:
+    with parts.make_lock(config):
+        with parts.make_store(config) as source:
             with open_store(path=path, url=url) as target:
                 busy = {t: n for t, n in counts(target).items() if n}
                 if busy:
@@ -132,3 +132,7 @@ def migrate_store(config: Config, to: str, *, out: TextIO | None = None) -> int:
                     file=out,
                 )
     return EXIT_OK
+
+
+def command(args: argparse.Namespace, config: Config) -> int:
+    return migrate_store(config, args.to)

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import argparse
 import email
 import email.policy
 import sys
+from datetime import datetime
+from email.utils import make_msgid
 from pathlib import Path
 
 from litwatch.jobs.config import Config
+from litwatch.jobs import parts
+from litwatch.jobs.run.pipeline import Pipeline
 from litwatch.notifications.digest import Item
-from litwatch.watchers.store import open_store
+from litwatch.notifications.model import Digest, Entry, WatchNote
+from litwatch.notifications.render import render_digest
+from litwatch.watchers.errors import UsageError
 
 
 def preview(config: Config, *, recipient: str | None, out: Path | None) -> int:
-    from litwatch.jobs.cli.main import UsageError, make_client, make_deliverer
-    from litwatch.jobs.run.pipeline import Pipeline
-
     recipients = {r.email.lower(): r for r in config.recipients()}
     if recipient is None:
         r = config.recipients()[0]
@@ -23,9 +27,9 @@ def preview(config: Config, *, recipient: str | None, out: Path | None) -> int:
         r = recipients[recipient.lower()]
     else:
         raise UsageError(f"--recipient: {recipient} is not a recipient in {config.source}")
-    with open_store(path=config.store_path, url=config.store.url) as store:
-        client = make_client(config)
-        pipeline = Pipeline(config, store, client, make_deliverer(config))
+    with parts.make_store(config) as store:
+        client = parts.make_client(config)
+        pipeline = Pipeline(config, store, client, parts.make_deliverer(config))
         items = [Item(q.kind, q.pmid, q.reason) for q in store.pending(r.email)]
         digest = pipeline.digest_for(r, items)
         raw = pipeline.render(digest, "<preview@litwatch.invalid>")
@@ -45,18 +49,11 @@ def preview(config: Config, *, recipient: str | None, out: Path | None) -> int:
 def send_test(config: Config, *, to: str | None, count: int = 5) -> int:
     """Send a sample digest built from the most recently stored articles, to check the mail
     settings.  Nothing is marked: the queue and the deliveries stay as they are."""
-    from datetime import datetime
-    from email.utils import make_msgid
-
-    from litwatch.jobs.cli.main import make_deliverer
-    from litwatch.notifications.model import Digest, Entry, WatchNote
-    from litwatch.notifications.render import render_digest
-
     recipients = [to] if to else [r.email for r in config.recipients()]
-    with open_store(path=config.store_path, url=config.store.url) as store:
+    with parts.make_store(config) as store:
         pmids = [r[0] for r in store.rows("SELECT pmid FROM articles ORDER BY fetched_at DESC, pmid DESC LIMIT ?", (count,))]
         articles = store.articles(pmids)
-    deliverer = make_deliverer(config)
+    deliverer = parts.make_deliverer(config)
     failures = 0
     for recipient in recipients:
         digest = Digest(
@@ -83,3 +80,11 @@ def send_test(config: Config, *, to: str | None, count: int = 5) -> int:
         else:
             print(f"test digest sent to {recipient} ({deliverer.describe()}, {len(digest.entries)} sample articles)")
     return 1 if failures else 0
+
+
+def preview_command(args: argparse.Namespace, config: Config) -> int:
+    return preview(config, recipient=args.recipient, out=Path(args.out) if args.out else None)
+
+
+def send_test_command(args: argparse.Namespace, config: Config) -> int:
+    return send_test(config, to=args.to)

@@ -6,17 +6,18 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from datetime import datetime, timedelta
 
 from litwatch.jobs.config import Config
+from litwatch.jobs import parts
 from litwatch.jobs.run.schedule import next_fire, schedule_period
-from litwatch.watchers.store import open_store
 
 
 def gather(config: Config) -> dict:
     now = datetime.now().astimezone()
-    with open_store(path=config.store_path, url=config.store.url) as store:
+    with parts.make_store(config) as store:
         runs = store.runs(limit=10)
         pending: dict[str, int] = {}
         for q in store.pending():
@@ -111,3 +112,7 @@ def status(config: Config, *, as_json: bool, check: bool) -> int:
     if check:
         return 0 if ok else 1
     return 0
+
+
+def command(args: argparse.Namespace, config: Config) -> int:
+    return status(config, as_json=args.json, check=args.check)

@@ -6,36 +6,34 @@ the config's: `track remove` refuses it (edit the config instead), so the two ne
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
 
 from litwatch.jobs.config import Config
-from litwatch.jobs.cli.terminal import printable
-from litwatch.watchers.store import open_store
+from litwatch.jobs import parts
+from litwatch.jobs.terminal import printable
+from litwatch.watchers.errors import UsageError
 
 _PMID = re.compile(r"^[1-9][0-9]{0,9}$")
 
 
 def _check_pmids(pmids: list[str]) -> None:
-    from litwatch.jobs.cli.main import UsageError
-
     for p in pmids:
         if not _PMID.match(p):
             raise UsageError(f"not a PMID: {p!r}")
 
 
 def track_add(config: Config, pmids: list[str], note: str) -> int:
-    from litwatch.jobs.cli.main import make_client
-
     _check_pmids(pmids)
-    client = make_client(config)
+    client = parts.make_client(config)
     try:
         found = {r.pmid: r for r in client.fetch_records(pmids)}
     finally:
         client.close()
     status = 0
-    with open_store(path=config.store_path, url=config.store.url) as store:
+    with parts.make_store(config) as store:
         with store.transaction():
             store.put_articles(found.values())
             for p in pmids:
@@ -53,7 +51,7 @@ def track_add(config: Config, pmids: list[str], note: str) -> int:
 def track_remove(config: Config, pmids: list[str]) -> int:
     _check_pmids(pmids)
     status = 0
-    with open_store(path=config.store_path, url=config.store.url) as store:
+    with parts.make_store(config) as store:
         with store.transaction():
             for p in pmids:
                 if p in config.tracked.pmids:
@@ -71,7 +69,7 @@ def track_remove(config: Config, pmids: list[str]) -> int:
 
 
 def tracked_rows(config: Config) -> list[dict]:
-    with open_store(path=config.store_path, url=config.store.url) as store:
+    with parts.make_store(config) as store:
         tracked = {t.pmid: t for t in store.tracked()}
         pending = [p for p in config.tracked.pmids if p not in tracked]
         articles = store.articles(list(tracked) + pending)
@@ -110,3 +108,11 @@ def track_list(config: Config, *, as_json: bool = False) -> int:
         if extra:
             print(printable(f"{'':<44}{extra}"))
     return 0
+
+
+def command(args: argparse.Namespace, config: Config) -> int:
+    if args.track_command == "add":
+        return track_add(config, args.pmids, args.note)
+    if args.track_command == "remove":
+        return track_remove(config, args.pmids)
+    return track_list(config, as_json=args.json)

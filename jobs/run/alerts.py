@@ -1,7 +1,7 @@
 """Failure alerts: tell `[digest] admin` when litwatch keeps failing.
 
 A failing job sends no digest, and no digest looks like "nothing new".  So, after every run
-(`litwatch.jobs.cli.main.run_once`, whatever its outcome), two problems are looked for:
+(`litwatch.jobs.run.once.run_once`, whatever its outcome), two problems are looked for:
 
 * "runs": the last `[digest] admin_after_failures` runs (default 3) all failed (or were abandoned);
 * "delivery": digests to a recipient have been failing for more than a day (each recipient on

@@ -8,17 +8,15 @@ advisory lock, so instances on different hosts can share one database.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import filelock
 
-EX_TEMPFAIL = 75
+from litwatch.watchers.errors import LockBusy, StoreError
+from litwatch.watchers.pgstore import pg_error, redact_url
+
 ADVISORY_KEY = 0x6C697477  # "litw"
-
-
-class LockBusy(Exception):
-    """Another run holds the lock."""
 
 
 @contextmanager
@@ -44,10 +42,7 @@ def advisory_lock(url: str) -> Iterator[None]:
     schemas of one database do not block each other.  Connection errors are `StoreError`s with
     the URL's password redacted; if the connection dies, the server releases the lock.
     """
-    import psycopg
-
-    from litwatch.watchers.pgstore import pg_error, redact_url
-    from litwatch.watchers.store import StoreError
+    import psycopg  # an optional extra (litwatch[postgres]): imported only for a PostgreSQL store
 
     location = redact_url(url)
     key_sql = "%s, hashtext(COALESCE(current_schema(), ''))"
@@ -75,7 +70,7 @@ def advisory_lock(url: str) -> Iterator[None]:
         conn.close()
 
 
-def run_lock(*, store_path: Path | None = None, url: str | None = None):  # -> ContextManager[None]
+def run_lock(*, store_path: Path | None = None, url: str | None = None) -> AbstractContextManager[None]:
     """The lock of this store."""
     if url:
         return advisory_lock(url)

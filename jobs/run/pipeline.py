@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta
 from email.utils import make_msgid
 from zoneinfo import ZoneInfo
 
-from litwatch.jobs.cli import terminal
+from litwatch.jobs import terminal
 from litwatch.jobs.config import Config, RecipientConfig
 from litwatch.jobs.run.crashpoints import crashpoint
 from litwatch.notifications.delivery import Deliverer, DeliveryError
