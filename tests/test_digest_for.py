@@ -10,7 +10,7 @@ import pytest
 from litwatch.jobs.run import pipeline
 from litwatch.jobs.config import load_config
 from litwatch.jobs.run.pipeline import Pipeline
-from litwatch.notifications.digest import Item
+from litwatch.watchers.announcements import Citation, Correction, Hit
 from tests.conftest import TRACKED, scenario_config
 from litwatch.watchers.articles import Article, ArticleRecord, Author
 from litwatch.watchers.store import open_store
@@ -38,10 +38,10 @@ def test_a_huge_digest_equals_the_whole_one_and_loads_only_its_head(
     with store.transaction():
         store.put_articles(ArticleRecord.of(article(p, 1 + k % 9)) for k, p in enumerate(hits + citing))
         store.put_articles([ArticleRecord.of(article(TRACKED, 3))])
-    items = [Item("hit", p, WATCHES[k % 2]) for k, p in enumerate(hits)]
-    items += [Item("hit", hits[0], WATCHES[1])]  # found by both watches
-    items += [Item("citation", p, TRACKED) for p in citing]
-    items += [Item("correction", TRACKED, "RetractionIn|41000200|Blood. 2026;1:1")]
+    items = [Hit(p, WATCHES[k % 2]) for k, p in enumerate(hits)]
+    items += [Hit(hits[0], WATCHES[1])]  # found by both watches
+    items += [Citation(p, TRACKED) for p in citing]
+    items += [Correction(TRACKED, "RetractionIn", "41000200", "Blood. 2026;1:1")]
     run = Pipeline(config, store, None, None)  # type: ignore[arg-type]
     recipient = config.recipients()[0]
 

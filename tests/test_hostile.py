@@ -19,7 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from litwatch.notifications.digest import Item, build_digest
+from litwatch.notifications.digest import build_digest
+from litwatch.watchers.announcements import Hit
 from litwatch.notifications.render import HTML_BUDGET_BYTES, render_digest
 from tests.conftest import Q_BTK, add_itp_article, scenario_config
 from tests.fakes import Response
@@ -323,7 +324,7 @@ def test_fuzz_records_convert_and_render_inertly(record: tuple[str, str]) -> Non
     assert article.pmid == pmid
     digest = build_digest(
         "lab@example.org",
-        [Item("hit", pmid, "Watch")],
+        [Hit(pmid, "Watch")],
         {pmid: article},
         created=datetime(2026, 11, 25, 6, 0, tzinfo=timezone.utc),
         watch_order=["Watch"],

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 import litwatch.watchers.store as store_module
-from litwatch.jobs.commands.migrate_store import tables
+from litwatch.watchers.announcements import Citation, Hit
+from litwatch.watchers.store import tables
 from litwatch.jobs.run.lock import run_lock
 from litwatch.watchers.errors import LockBusy
 from tests.conftest import (
@@ -24,7 +25,7 @@ from tests.conftest import (
 )
 from tests.conftest import baseline
 from litwatch.watchers.pgstore import qmark_to_format, redact_url
-from litwatch.watchers.store import SCHEMA_VERSION, Store, StoreError, open_store
+from litwatch.watchers.store import SCHEMA_VERSION, Migration, Store, StoreError, open_store
 
 
 def open_test_store(tmp_path: Path, store_url: str | None, **kwargs) -> Store:  # noqa: ANN003
@@ -49,7 +50,7 @@ def fill(store: Store) -> None:
         store.add_hits("BTK", ["41000001", "41000002"], run_id, baseline=True)
         store.add_citations({("39973148", "41000001", "pubmed")}, run_id, baseline=False)
         store.add_corrections([("39973148", "retraction", "41999999", "pubmed")], run_id, baseline=False)
-        store.enqueue("a@example.org", [("hit", "41000002", "BTK"), ("citation", "41000001", "39973148")], run_id)
+        store.enqueue("a@example.org", [Hit("41000002", "BTK"), Citation("41000001", "39973148")], run_id)
         item_ids = [q.id for q in store.pending("a@example.org")]
         delivery = store.create_delivery("a@example.org", "<m1@x>", "subject", "smtp", b"\x00\xffmail", run_id, item_ids)
         store.mark_sent(delivery)
@@ -87,7 +88,9 @@ def test_newer_schema_is_refused(tmp_path: Path, store_url: str | None) -> None:
 
 def _add_migration_2(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
-        store_module, "MIGRATIONS", [*store_module.MIGRATIONS, ["CREATE TABLE extra (id {pk}, data {blob})"]]
+        store_module,
+        "MIGRATIONS",
+        [*store_module.MIGRATIONS, Migration(("CREATE TABLE extra (id {pk}, data {blob})",), tables=(("extra", True),))],
     )
     monkeypatch.setattr(store_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
 
@@ -162,7 +165,7 @@ def test_transaction_rollback_leaves_nothing(tmp_path: Path, store_url: str | No
             run_id = store.start_run()  # its own transaction() joins this one
             store.add_tracked("39973148", "cli")
             with store.transaction():
-                store.enqueue("a@example.org", [("hit", "41000001", "BTK")], run_id)
+                store.enqueue("a@example.org", [Hit("41000001", "BTK")], run_id)
                 store.create_delivery("a@example.org", "<m@x>", "s", "smtp", b"m", run_id, [])
             raise RuntimeError("boom")
         assert table_counts(store) == dict.fromkeys(tables(), 0)

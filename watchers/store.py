@@ -12,13 +12,14 @@ import json
 import logging
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from litwatch.watchers.announcements import Item, convert_v2_row, decode, encode
 from litwatch.watchers.articles import Article, ArticleRecord
 from litwatch.watchers.errors import StoreError
 
@@ -31,11 +32,37 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-# Each migration is a list of statements.  {pk} is the auto-numbered primary key, {blob} a byte
-# string column: the only spellings SQLite and PostgreSQL do not share here.
-MIGRATIONS: list[list[str]] = [
+@dataclass(frozen=True)
+class Migration:
+    """One schema version: SQL statements, then (optionally) a Python step that converts rows.
+
+    In the SQL, {pk} is the auto-numbered primary key and {blob} a byte string column: the only
+    spellings SQLite and PostgreSQL do not share here.  `convert(store)` runs in the same
+    transaction, after the statements, through the store's driver-level API (execute, rows, ...).
+    `tables`: the tables this version creates, with whether their `id` is auto-numbered (for
+    `migrate-store`, which copies them in this order); `dropped`: tables it removes.
+    """
+
+    statements: tuple[str, ...]
+    tables: tuple[tuple[str, bool], ...] = ()
+    convert: Callable[[Store], None] | None = None
+    dropped: tuple[str, ...] = ()
+
+
+def _convert_queue_v3(store: Store) -> None:
+    """Queue rows of corrections and notes: from "K|N|S" and "W|T|problem" to the JSON of
+    `announcements.encode` (notes no longer keep the run id in `pmid`)."""
+    rows = store.rows("SELECT id, kind, pmid, reason, run_id FROM queue WHERE kind IN ('correction', 'note')")
+    store.executemany(
+        "UPDATE queue SET pmid = ?, reason = ? WHERE id = ?",
+        [(*convert_v2_row(kind, pmid, reason, int(run)), i) for i, kind, pmid, reason, run in rows],
+    )
+
+
+MIGRATIONS: list[Migration] = [
     # 1: the first schema
-    [
+    Migration(
+     (
         """CREATE TABLE articles (
             pmid TEXT PRIMARY KEY,
             data TEXT NOT NULL,
@@ -128,18 +155,49 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX queue_recipient ON queue (recipient, delivery_id)",
         "CREATE INDEX queue_pmid ON queue (pmid)",
-    ],
-    # 2: failure alerts sent to [digest] admin (jobs/alerts.py)
-    [
-        """CREATE TABLE alerts (
-            id {pk},
-            kind TEXT NOT NULL,
-            sent_at TEXT NOT NULL,
-            text TEXT NOT NULL
-        )""",
-        "CREATE INDEX alerts_kind ON alerts (kind, sent_at)",
-    ],
+     ),
+     tables=(
+        ("articles", False),
+        ("watches", False),
+        ("watch_hits", False),
+        ("tracked", False),
+        ("citations", False),
+        ("corrections", False),
+        ("runs", True),
+        ("deliveries", True),
+        ("queue", True),
+     ),
+    ),
+    # 2: failure alerts sent to [digest] admin (jobs/run/alerts.py)
+    Migration(
+        (
+            """CREATE TABLE alerts (
+                id {pk},
+                kind TEXT NOT NULL,
+                sent_at TEXT NOT NULL,
+                text TEXT NOT NULL
+            )""",
+            "CREATE INDEX alerts_kind ON alerts (kind, sent_at)",
+        ),
+        tables=(("alerts", True),),
+    ),
+    # 3: typed announcements: correction and note reasons as JSON (watchers/announcements.py)
+    Migration((), convert=_convert_queue_v3),
 ]
+
+
+def tables() -> list[str]:
+    """Every table of the current schema but schema_version, in the order the migrations create them."""
+    out: list[str] = []
+    for migration in MIGRATIONS:
+        out = [t for t in out if t not in migration.dropped] + [name for name, _ in migration.tables]
+    return out
+
+
+def identity_tables() -> list[str]:
+    """Tables whose `id` is auto-numbered: PostgreSQL's sequences must follow copied ids."""
+    current = set(tables())
+    return [name for m in MIGRATIONS for name, numbered in m.tables if numbered and name in current]
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -159,22 +217,26 @@ class Tracked:
 
 
 @dataclass(frozen=True, slots=True)
-class QueueItem:
+class Queued:
+    """A queue row: an `Item` (watchers/announcements.py) for a recipient, and its bookkeeping."""
+
     id: int
     recipient: str
-    kind: str  # "hit", "citation", "correction"
-    pmid: str
-    reason: str  # watch name; cited PMID; "KIND|NOTICE_PMID|SOURCE"
+    item: Item
     run_id: int
     delivery_id: int | None
 
+    @property
+    def kind(self) -> str:
+        return self.item.TYPE
 
-def _queue_items(rows: Iterable[Sequence[Any]]) -> list[QueueItem]:
-    """Queue rows as QueueItems, one string object for each recipient, kind and reason however
-    often it repeats (a backfill's queue holds 50,000 rows naming a handful of each)."""
+
+def _queued(rows: Iterable[Sequence[Any]]) -> list[Queued]:
+    """Queue rows as `Queued`, one string object for each recipient and reason however often it
+    repeats (a backfill's queue holds 50,000 rows naming a handful of each)."""
     shared: dict[str, str] = {}
     return [
-        QueueItem(i, shared.setdefault(who, who), shared.setdefault(kind, kind), pmid, shared.setdefault(why, why), run, d)
+        Queued(i, shared.setdefault(who, who), decode(kind, pmid, shared.setdefault(why, why)), run, d)
         for i, who, kind, pmid, why, run, d in rows
     ]
 
@@ -314,8 +376,11 @@ class Store:
             self._backup(current)
         for number in range(current + 1, SCHEMA_VERSION + 1):
             with self.transaction():
-                for statement in MIGRATIONS[number - 1]:
+                migration = MIGRATIONS[number - 1]
+                for statement in migration.statements:
                     self.execute(statement.format(pk=self.pk, blob=self.blob))
+                if migration.convert is not None:
+                    migration.convert(self)
                 self.execute("UPDATE schema_version SET version = ?", (number,))
             log.info("store %s: migrated to schema version %d", self.location, number)
 
@@ -468,33 +533,33 @@ class Store:
         )
         return {pmid: bool(taken) for pmid, taken in self.rows_in(sql, pmids, [recipient])}
 
-    def enqueue(self, recipient: str, items: Iterable[tuple[str, str, str]], run_id: int) -> None:
-        """Queue (kind, pmid, reason) items for `recipient`, in this order (one already queued is kept)."""
+    def enqueue(self, recipient: str, items: Iterable[Item], run_id: int) -> None:
+        """Queue items for `recipient`, in this order (one already queued is kept)."""
         self.executemany(
             "INSERT INTO queue (recipient, kind, pmid, reason, run_id) VALUES (?, ?, ?, ?, ?) "
             "ON CONFLICT (recipient, kind, pmid, reason) DO NOTHING",
-            [(recipient, kind, pmid, reason, run_id) for kind, pmid, reason in items],
+            [(recipient, *encode(item), run_id) for item in items],
         )
 
-    def pending(self, recipient: str | None = None) -> list[QueueItem]:
+    def pending(self, recipient: str | None = None) -> list[Queued]:
         """Queued items not (yet) in a delivery, oldest first."""
         sql = "SELECT id, recipient, kind, pmid, reason, run_id, delivery_id FROM queue WHERE delivery_id IS NULL"
         params: list[Any] = []
         if recipient is not None:
             sql += " AND recipient = ?"
             params.append(recipient)
-        return _queue_items(self.rows(sql + " ORDER BY id", params))
+        return _queued(self.rows(sql + " ORDER BY id", params))
 
-    def queue_items(self, delivery_id: int) -> list[QueueItem]:
-        return _queue_items(
+    def queue_items(self, delivery_id: int) -> list[Queued]:
+        return _queued(
             self.rows(
                 "SELECT id, recipient, kind, pmid, reason, run_id, delivery_id FROM queue WHERE delivery_id = ? ORDER BY id",
                 (delivery_id,),
             )
         )
 
-    def history(self, since: str | None = None, watch: str | None = None) -> list[tuple[Any, ...]]:
-        """(sent_at, recipient, kind, pmid, reason, message_id) of what was delivered."""
+    def history(self, since: str | None = None, watch: str | None = None) -> list[tuple[str, str, Item, str]]:
+        """(sent_at, recipient, item, message_id) of what was delivered."""
         sql = (
             "SELECT d.sent_at, q.recipient, q.kind, q.pmid, q.reason, d.message_id FROM queue q "
             "JOIN deliveries d ON d.id = q.delivery_id WHERE d.status = 'sent'"
@@ -506,7 +571,10 @@ class Store:
         if watch:
             sql += " AND q.kind = 'hit' AND q.reason = ?"
             params.append(watch)
-        return self.rows(sql + " ORDER BY d.sent_at, q.id", params)
+        return [
+            (sent, who, decode(kind, pmid, reason), mid)
+            for sent, who, kind, pmid, reason, mid in self.rows(sql + " ORDER BY d.sent_at, q.id", params)
+        ]
 
     # -- exports, feeds, `litwatch show` ----------------------------------------------------------
 

@@ -15,6 +15,7 @@ from litwatch.jobs import parts
 from litwatch.jobs.terminal import printable
 from litwatch.jobs.commands.export import parse_since
 from litwatch.notifications.exports import pubmed_url
+from litwatch.watchers.announcements import Citation, Correction, Hit, Item
 from litwatch.watchers.articles import Article
 from litwatch.watchers.errors import UsageError
 
@@ -54,15 +55,26 @@ def _notice(pmid: str, source: str) -> str:
     return (f": notice PMID {pmid}" if pmid else "") + (f" ({source})" if source else "")
 
 
-def _why(kind: str, reason: str, titles: dict[str, Article]) -> str:
-    if kind == "hit":
-        return f"watch “{reason}”"
-    if kind == "citation":
-        return f"cites tracked PMID {reason}" + _short(titles.get(reason))
-    if kind == "correction":
-        what, notice, source = [*reason.split("|", 2), "", ""][:3]
-        return f"{what} of this tracked paper" + _notice(notice, source)
-    return reason
+def _reason(item: Item) -> str:
+    """The `reason` of `history --json` (its format since the first release): the watch, the cited
+    PMID, or "KIND|NOTICE_PMID|SOURCE"."""
+    if isinstance(item, Hit):
+        return item.watch
+    if isinstance(item, Citation):
+        return item.cited
+    if isinstance(item, Correction):
+        return f"{item.kind}|{item.notice_pmid}|{item.source}"
+    return item.text
+
+
+def _why(item: Item, titles: dict[str, Article]) -> str:
+    if isinstance(item, Hit):
+        return f"watch “{item.watch}”"
+    if isinstance(item, Citation):
+        return f"cites tracked PMID {item.cited}" + _short(titles.get(item.cited))
+    if isinstance(item, Correction):
+        return f"{item.kind} of this tracked paper" + _notice(item.notice_pmid, item.source)
+    return item.text
 
 
 def history_records(config: Config, *, since: str | None = None, watch: str | None = None) -> list[dict]:
@@ -70,13 +82,14 @@ def history_records(config: Config, *, since: str | None = None, watch: str | No
     from litwatch.jobs.run.notify import target_names
 
     with parts.make_store(config) as store:
-        rows = [r for r in store.history(since=parse_since(since), watch=watch) if r[2] in KIND_ORDER]
-        pmids = {r[3] for r in rows} | {r[4] for r in rows if r[2] == "citation"}
+        rows = [r for r in store.history(since=parse_since(since), watch=watch) if r[2].TYPE in KIND_ORDER]
+        pmids = {r[2].pmid for r in rows} | {r[2].cited for r in rows if isinstance(r[2], Citation)}
         articles = store.articles(pmids)
     names = target_names(config)
     out: list[dict] = []
     by_message: dict[str, dict] = {}
-    for sent_at, recipient, kind, pmid, reason, message_id in rows:
+    for sent_at, recipient, announced, message_id in rows:
+        kind, pmid = announced.TYPE, announced.pmid
         record = by_message.get(message_id)
         if record is None:
             record = {
@@ -95,7 +108,7 @@ def history_records(config: Config, *, since: str | None = None, watch: str | No
         if item is None:
             item = {"pmid": pmid, "kind": kind, "title": article.title if article else "", "reasons": []}
             record["items"].append(item)
-        item["reasons"].append({"kind": kind, "reason": reason, "why": _why(kind, reason, articles)})
+        item["reasons"].append({"kind": kind, "reason": _reason(announced), "why": _why(announced, articles)})
     for record in out:
         record["items"].sort(key=lambda i: (KIND_ORDER.get(i["kind"], 9), -int(i["pmid"])))
     return out

@@ -12,45 +12,18 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
 from litwatch.jobs.config import Config
 from litwatch.jobs import parts
-import litwatch.watchers.store as store_schema
 from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK, UsageError
-from litwatch.watchers.store import Store, open_store
+from litwatch.watchers.store import Store, identity_tables, open_store, tables
 
 log = logging.getLogger(__name__)
 
 BATCH = 500
-
-
-def tables() -> list[str]:
-    """Every table of the current schema but schema_version (the target is created at the same
-    version), in the order the migrations create them: there are no foreign keys, so any order
-    loads, and this one keeps parents before the rows that name them should some appear."""
-    out: list[str] = []
-    for migration in store_schema.MIGRATIONS:
-        for statement in migration:
-            if m := re.match(r"\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", statement, re.IGNORECASE):
-                out.append(m.group(1).lower())
-            elif m := re.match(r"\s*DROP\s+TABLE\s+(?:IF\s+EXISTS\s+)?(\w+)", statement, re.IGNORECASE):
-                out = [t for t in out if t != m.group(1).lower()]
-    return out
-
-
-def identity_tables() -> list[str]:
-    """Tables whose `id` is auto-numbered (`id {pk}`): their sequences follow the copied ids."""
-    out: list[str] = []
-    for migration in store_schema.MIGRATIONS:
-        for statement in migration:
-            m = re.match(r"\s*CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(\w+)", statement, re.IGNORECASE)
-            if m and re.search(r"\bid\s+\{pk\}", statement):
-                out.append(m.group(1).lower())
-    return [t for t in out if t in tables()]
 
 
 def is_url(target: str) -> bool:

@@ -13,7 +13,6 @@ from pathlib import Path
 from litwatch.jobs.config import Config
 from litwatch.jobs import parts
 from litwatch.jobs.run.pipeline import Pipeline
-from litwatch.notifications.digest import Item
 from litwatch.notifications.model import Digest, Entry, WatchNote
 from litwatch.notifications.render import render_digest
 from litwatch.watchers.errors import UsageError
@@ -30,7 +29,7 @@ def preview(config: Config, *, recipient: str | None, out: Path | None) -> int:
     with parts.make_store(config) as store:
         client = parts.make_client(config)
         pipeline = Pipeline(config, store, client, parts.make_deliverer(config))
-        items = [Item(q.kind, q.pmid, q.reason) for q in store.pending(r.email)]
+        items = [q.item for q in store.pending(r.email)]
         digest = pipeline.digest_for(r, items)
         raw = pipeline.render(digest, "<preview@litwatch.invalid>")
         client.close()

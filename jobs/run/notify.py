@@ -28,10 +28,11 @@ from email.utils import make_msgid
 from typing import TYPE_CHECKING
 
 from litwatch.jobs.config import Config, NotifyConfig
-from litwatch.notifications.digest import Item, build_digest
+from litwatch.notifications.digest import build_digest
 from litwatch.notifications.exports import pubmed_url
 from litwatch.notifications.model import Digest
-from litwatch.watchers.store import QueueItem, Store
+from litwatch.watchers.announcements import Citation, Correction, Hit, Item
+from litwatch.watchers.store import Queued, Store
 
 if TYPE_CHECKING:  # pragma: no cover
     from litwatch.jobs.run.pipeline import Observation, RunSummary
@@ -92,14 +93,14 @@ def enqueue_news(store: Store, config: Config, obs: Observation, run_id: int) ->
         key = target_key(target)
         announce = {p for pmids in obs.announce.values() for p in pmids}
         already = store.announced_to(key, announce)
-        queue = [
-            ("hit", pmid, watch.name)
+        queue: list[Item] = [
+            Hit(pmid, watch.name)
             for watch in config.watch
             for pmid in sorted(obs.announce.get(watch.name, ()))
             if not already.get(pmid, False)  # new, or still waiting for its message: this watch too
         ]
-        queue += [("citation", citing, cited) for cited, citing in sorted(obs.announce_citations)]
-        queue += [("correction", p, f"{k}|{n}|{s}") for p, k, n, s in obs.announce_corrections]
+        queue += [Citation(citing, cited) for cited, citing in sorted(obs.announce_citations)]
+        queue += [Correction(p, k, n, s) for p, k, n, s in obs.announce_corrections]
         store.enqueue(key, queue, run_id)
 
 
@@ -111,9 +112,9 @@ def _md(text: str) -> str:
     return re.sub(r"([\\`*_\[\]<>])", r"\\\1", " ".join(text.split()))
 
 
-def build_digest_for(config: Config, store: Store, items: list[QueueItem], now: datetime) -> Digest:
-    queue = [Item(q.kind, q.pmid, q.reason) for q in items]
-    pmids = {i.pmid for i in queue} | {i.reason for i in queue if i.kind == "citation"}
+def build_digest_for(config: Config, store: Store, items: list[Queued], now: datetime) -> Digest:
+    queue = [q.item for q in items]
+    pmids = {i.pmid for i in queue} | {i.cited for i in queue if isinstance(i, Citation)}
     return build_digest(
         "chat", queue, store.articles(pmids), created=now, watch_order=[w.name for w in config.watch]
     )

@@ -25,8 +25,9 @@ from litwatch.jobs import terminal
 from litwatch.jobs.config import Config, RecipientConfig
 from litwatch.jobs.run.crashpoints import crashpoint
 from litwatch.notifications.delivery import Deliverer, DeliveryError
-from litwatch.notifications.digest import Item, build_digest
+from litwatch.notifications.digest import build_digest
 from litwatch.notifications.render import ATTACH_MAX, render_digest
+from litwatch.watchers.announcements import Citation, Correction, Hit, Item, Note
 from litwatch.watchers.articles import Article, ArticleRecord, PubDate
 from litwatch.watchers.entrez import EntrezClient, EntrezError
 from litwatch.watchers.icite import ICiteClient, ICiteError
@@ -38,7 +39,6 @@ from litwatch.watchers.tracked import ALWAYS_ANNOUNCE, correction_notices, query
 log = logging.getLogger("litwatch.run")
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-TRACKED_NOTES = "Tracked papers"
 FULL_RECORDS = ATTACH_MAX  # a digest loads at most this many full records (listed and attached)
 NOTIFY_METHOD = "notify"  # deliveries of chat messages (jobs/notify.py), not e-mail
 
@@ -415,21 +415,20 @@ class Pipeline:
                 mine = [w.name for w in cfg.watch if r.watches is None or w.name in r.watches]
                 announce = {p for w in mine for p in obs.announce.get(w, ())}
                 already = store.announced_to(r.email, announce)
-                queue: list[tuple[str, str, str]] = []
+                queue: list[Item] = []
                 for w in mine:
                     for p in sorted(obs.announce.get(w, ())):
                         if p not in already:
-                            queue.append(("hit", p, w))
+                            queue.append(Hit(p, w))
                             new_articles.add(p)
                         elif not already[p]:  # still waiting for its digest: it names this watch too
-                            queue.append(("hit", p, w))
+                            queue.append(Hit(p, w))
                 for watch, text, problem in obs.notes:
                     if watch is None or watch in mine:
-                        reason = f"{watch or TRACKED_NOTES}|{text}|{'problem' if problem else ''}"
-                        queue.append(("note", str(run_id), reason))
+                        queue.append(Note(watch, text, problem, run_id))
                 if r.citations:
-                    queue += [("citation", citing, cited) for cited, citing in sorted(obs.announce_citations)]
-                    queue += [("correction", p, f"{k}|{n}|{s}") for p, k, n, s in obs.announce_corrections]
+                    queue += [Citation(citing, cited) for cited, citing in sorted(obs.announce_citations)]
+                    queue += [Correction(p, k, n, s) for p, k, n, s in obs.announce_corrections]
                 store.enqueue(r.email, queue, run_id)
             if cfg.notify:
                 from litwatch.jobs.run.notify import enqueue_news
@@ -455,10 +454,9 @@ class Pipeline:
 
     def digest_for(self, r: RecipientConfig, items: list[Item]):  # -> Digest
         cfg = self.config
-        pmids = {i.pmid for i in items if i.kind in ("hit", "citation", "correction")}
-        pmids |= {i.reason for i in items if i.kind == "citation"}
+        cited = {i.cited for i in items if isinstance(i, Citation)}
+        pmids = {i.pmid for i in items if not isinstance(i, Note)} | cited
         sources: dict[tuple[str, str], list[str]] = {}
-        cited = {i.reason for i in items if i.kind == "citation"}
         for c, g, s in self.store.citations(cited):
             sources.setdefault((c, g), []).append(s)
         watches = [w for w in cfg.watch if r.watches is None or w.name in r.watches]
@@ -487,7 +485,7 @@ class Pipeline:
             p: Article(pmid=p, title_html="", entrez_date=d, pub_date=no_date)
             for p, d in self.store.entrez_dates(pmids).items()
         }
-        articles.update(self.store.articles({i.pmid for i in items if i.kind == "correction"} | cited))
+        articles.update(self.store.articles({i.pmid for i in items if isinstance(i, Correction)} | cited))
         digest = build(articles)
         del articles
         head = digest.entries[:FULL_RECORDS]
@@ -514,7 +512,7 @@ class Pipeline:
             queued = self.store.pending(r.email)
             if not queued and not self.config.digest.send_empty:
                 continue
-            items = [Item(q.kind, q.pmid, q.reason) for q in queued]
+            items = [q.item for q in queued]
             queue_ids = [q.id for q in queued]
             del queued
             digest = self.digest_for(r, items)
@@ -553,9 +551,9 @@ class Pipeline:
         with self.store.transaction():
             self.store.mark_sent(delivery_id)
             if self.config.tracked.follow == "announced":
-                for item in self.store.queue_items(delivery_id):
-                    if item.kind in ("hit", "citation"):
-                        self.store.add_tracked(item.pmid, "announced")
+                for queued in self.store.queue_items(delivery_id):
+                    if isinstance(queued.item, Hit | Citation):
+                        self.store.add_tracked(queued.item.pmid, "announced")
         crashpoint("after_sent")
         summary.sent += 1
         log.info("digest to %s delivered (%s)", recipient, self.deliverer.describe())
