@@ -213,7 +213,7 @@ def parse(args: list[str]) -> dict[str, Any]:
             for body in bodies:
                 records, _ = _parse_article_set(body)
                 with store.transaction():
-                    store.put_articles(records)
+                    store.articles.put(records)
 
         def ours_parse() -> None:
             for body in bodies:
@@ -229,7 +229,7 @@ def parse(args: list[str]) -> dict[str, Any]:
                 for body in real_bodies:
                     records, _ = _parse_article_set(body)
                     with store.transaction():
-                        store.put_articles(records)
+                        store.articles.put(records)
 
         # interleaved, best of 5: the machine is shared
         best: dict[str, float] = {}

@@ -16,14 +16,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from litwatch.jobs.config import Config
-from litwatch.jobs.run.lock import run_lock
 from litwatch.notifications.delivery import Deliverer, OutboxDeliverer, SmtpDeliverer
 from litwatch.watchers.entrez import EntrezClient
 from litwatch.watchers.icite import ICiteClient
-from litwatch.watchers.store import Store, open_store
+from litwatch.watchers.store import Store, open_store, run_lock
 
 Clock = Callable[[], datetime]
 
@@ -31,6 +31,11 @@ Clock = Callable[[], datetime]
 def make_store(config: Config, *, migrate: bool = True) -> Store:
     """The configured store, honouring `[store] busy_timeout`."""
     return open_store(path=config.store_path, url=config.store.url, timeout=config.store.busy_timeout, migrate=migrate)
+
+
+def make_store_at(config: Config, *, path: Path | None = None, url: str | None = None) -> Store:
+    """Another store than the configured one (`migrate-store --to`), with the same busy timeout."""
+    return open_store(path=path, url=url, timeout=config.store.busy_timeout)
 
 
 def make_lock(config: Config) -> AbstractContextManager[None]:

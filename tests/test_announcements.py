@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import litwatch.watchers.store as store_module
+import litwatch.watchers.store.schema as store_module
 from litwatch.notifications.digest import build_digest
 from litwatch.watchers.announcements import Citation, Correction, Hit, Note, decode, encode
 from litwatch.watchers.store import SCHEMA_VERSION, open_store
@@ -31,10 +31,10 @@ def test_every_item_round_trips_through_its_columns(item) -> None:  # noqa: ANN0
 
 def test_a_watch_named_with_a_bar_keeps_its_notes_through_the_store(tmp_path: Path, store_url: str | None) -> None:
     with open_store(path=tmp_path / "litwatch.db", url=store_url) as store:
-        run_id = store.start_run()
+        run_id = store.runs.start()
         with store.transaction():
-            store.enqueue("a@example.org", ITEMS, run_id)
-        assert [q.item for q in store.pending("a@example.org")] == ITEMS
+            store.queue.add("a@example.org", ITEMS, run_id)
+        assert [q.item for q in store.queue.pending("a@example.org")] == ITEMS
     digest = build_digest("a@example.org", ITEMS, {}, created=datetime.now(UTC))
     assert [(n.watch, n.text, n.is_problem) for n in digest.notes] == [
         (ODD, "The query changed | 3 hits it adds are stored as the new baseline.", False),
@@ -48,7 +48,7 @@ def test_migration_3_converts_old_queue_rows(tmp_path: Path, store_url: str | No
         m.setattr(store_module, "MIGRATIONS", store_module.MIGRATIONS[:2])
         m.setattr(store_module, "SCHEMA_VERSION", 2)
         with open_store(path=tmp_path / "litwatch.db", url=store_url) as store:
-            run_id = store.start_run()
+            run_id = store.runs.start()
             with store.transaction():
                 store.executemany(
                     "INSERT INTO queue (recipient, kind, pmid, reason, run_id) VALUES (?, ?, ?, ?, ?)",
@@ -62,7 +62,7 @@ def test_migration_3_converts_old_queue_rows(tmp_path: Path, store_url: str | No
                 )
     with open_store(path=tmp_path / "litwatch.db", url=store_url) as store:
         assert store.schema_version() == SCHEMA_VERSION >= 3
-        assert [q.item for q in store.pending("a@example.org")] == [
+        assert [q.item for q in store.queue.pending("a@example.org")] == [
             Hit("41000001", "BTK"),
             Citation("41000002", "39973148"),
             Correction("39973148", "RetractionIn", "41999999", "Blood. 2026;1:1"),

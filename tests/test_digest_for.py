@@ -36,8 +36,8 @@ def test_a_huge_digest_equals_the_whole_one_and_loads_only_its_head(
     hits = [str(41_000_000 + k) for k in range(12)]
     citing = ["41000100", "41000101"]
     with store.transaction():
-        store.put_articles(ArticleRecord.of(article(p, 1 + k % 9)) for k, p in enumerate(hits + citing))
-        store.put_articles([ArticleRecord.of(article(TRACKED, 3))])
+        store.articles.put(ArticleRecord.of(article(p, 1 + k % 9)) for k, p in enumerate(hits + citing))
+        store.articles.put([ArticleRecord.of(article(TRACKED, 3))])
     items = [Hit(p, WATCHES[k % 2]) for k, p in enumerate(hits)]
     items += [Hit(hits[0], WATCHES[1])]  # found by both watches
     items += [Citation(p, TRACKED) for p in citing]
@@ -48,14 +48,14 @@ def test_a_huge_digest_equals_the_whole_one_and_loads_only_its_head(
     whole = run.digest_for(recipient, items)
 
     loaded: list[str] = []
-    real = store.articles
+    real = store.articles.get
 
     def articles(pmids):  # noqa: ANN001, ANN202
         pmids = list(pmids)
         loaded.extend(pmids)
         return real(pmids)
 
-    monkeypatch.setattr(store, "articles", articles)
+    monkeypatch.setattr(store.articles, "get", articles)
     monkeypatch.setattr(pipeline, "FULL_RECORDS", 4)
     part = run.digest_for(recipient, items)
 

@@ -104,7 +104,7 @@ def test_advice_for_run_reads_the_store(tmp_path: Path, ncbi, smtp, litwatch) ->
     db.execute("UPDATE watches SET last_count = 2000000 WHERE name = 'Rilzabrutinib'")
     db.commit()
     with open_store(path=config.store_path) as store:
-        assert store.watch_counts() == {"BTK inhibitors in ITP": 3, "Rilzabrutinib": 2000000}
+        assert store.watches.counts() == {"BTK inhibitors in ITP": 3, "Rilzabrutinib": 2000000}
         line = advice_for_run(config, store, peak)
         assert line is not None and "about 272 NCBI requests" in line  # 1 + 268 + 3 for one tracked paper
         assert advice_for_run(config, store, datetime(2025, 6, 14, 16, 0, tzinfo=UTC)) is None

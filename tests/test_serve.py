@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from litwatch.jobs.run.lock import file_lock
+from litwatch.watchers.store.sqlite import file_lock
 from litwatch.jobs.commands.serve import TEST_INTERVAL_ENV, needs_catch_up
 from tests.conftest import baseline, Q_BTK, ROOT, Received, add_itp_article, run_subprocess, scenario_config
 from litwatch.watchers.store import Run

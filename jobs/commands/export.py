@@ -46,8 +46,8 @@ def parse_since(value: str | None) -> str | None:
 def export_text(config: Config, fmt: str, *, watch: str | None = None, since: str | None = None) -> tuple[str, int]:
     """(the export, number of articles)."""
     with parts.make_store(config) as store:
-        rows = store.stored_articles(watch=watch, since=since)
-        watches = store.watches_of(a.pmid for a, _ in rows)
+        rows = store.articles.stored(watch=watch, since=since)
+        watches = store.watches.of(a.pmid for a, _ in rows)
     entries = [Entry(article=a, watches=tuple(watches.get(a.pmid, ()))) for a, _ in rows]
     if fmt == "ris":
         text = articles_to_ris(entries)

@@ -82,9 +82,9 @@ def history_records(config: Config, *, since: str | None = None, watch: str | No
     from litwatch.jobs.run.notify import target_names
 
     with parts.make_store(config) as store:
-        rows = [r for r in store.history(since=parse_since(since), watch=watch) if r[2].TYPE in KIND_ORDER]
+        rows = [r for r in store.queue.history(since=parse_since(since), watch=watch) if r[2].TYPE in KIND_ORDER]
         pmids = {r[2].pmid for r in rows} | {r[2].cited for r in rows if isinstance(r[2], Citation)}
-        articles = store.articles(pmids)
+        articles = store.articles.get(pmids)
     names = target_names(config)
     out: list[dict] = []
     by_message: dict[str, dict] = {}
@@ -146,11 +146,11 @@ def history(config: Config, *, since: str | None, watch: str | None, as_json: bo
 
 def show_record(config: Config, pmid: str) -> tuple[Article, dict]:
     with parts.make_store(config) as store:
-        article = store.articles([pmid]).get(pmid)
+        article = store.articles.get([pmid]).get(pmid)
         if article is None:
             raise NotStored(pmid)
-        context = store.article_context(pmid)
-        cited = store.articles(c for c, _, _ in context["cites"])
+        context = store.articles.context(pmid)
+        cited = store.articles.get(c for c, _, _ in context["cites"])
     context["cited_articles"] = cited
     return article, context
 

@@ -19,42 +19,13 @@ from typing import Any, TextIO
 from litwatch.jobs.config import Config
 from litwatch.jobs import parts
 from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK, UsageError
-from litwatch.watchers.store import Store, identity_tables, open_store, tables
+from litwatch.watchers.store.copy import copy_tables, counts
 
 log = logging.getLogger(__name__)
-
-BATCH = 500
 
 
 def is_url(target: str) -> bool:
     return target.startswith(("postgresql://", "postgres://"))
-
-
-def _plain(value: Any) -> Any:
-    return bytes(value) if isinstance(value, memoryview | bytearray) else value
-
-
-def counts(store: Store) -> dict[str, int]:
-    return {t: int(store.value(f"SELECT COUNT(*) FROM {t}")) for t in tables()}
-
-
-def copy_tables(source: Store, target: Store) -> None:
-    """Insert every row of `source` into `target` (inside the caller's target transaction)."""
-    for table in tables():
-        cur = source.execute(f"SELECT * FROM {table}")
-        columns = [d[0] for d in cur.description]
-        sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-        copied = 0
-        while batch := cur.fetchmany(BATCH):
-            target.executemany(sql, [tuple(_plain(v) for v in row) for row in batch])
-            copied += len(batch)
-        log.info("migrate-store: %s: %d rows copied", table, copied)
-    if target.dialect == "postgresql":
-        for table in identity_tables():
-            # The next id is one past the largest copied (1 when the table is empty).
-            target.value(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), COALESCE(MAX(id), 0) + 1, false) FROM {table}"
-            )
 
 
 def migrate_store(config: Config, to: str, *, out: TextIO | None = None) -> int:
@@ -71,21 +42,19 @@ def migrate_store(config: Config, to: str, *, out: TextIO | None = None) -> int:
 
     with parts.make_lock(config):
         with parts.make_store(config) as source:
-            with open_store(path=path, url=url) as target:
-                busy = {t: n for t, n in counts(target).items() if n}
+            with parts.make_store_at(config, path=path, url=url) as target:
+                busy = {t: n for t, n in counts(target.db).items() if n}
                 if busy:
                     detail = ", ".join(f"{t}: {n}" for t, n in busy.items())
                     raise UsageError(
                         f"migrate-store: the target {target.location} is not empty ({detail} rows); "
                         "it copies into an empty store only"
                     )
-                with source.transaction():
-                    if source.dialect == "postgresql":  # one snapshot of every table
-                        source.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    before = counts(source)
+                with source.db.snapshot():  # one state of every table
+                    before = counts(source.db)
                     with target.transaction():
-                        copy_tables(source, target)
-                after = counts(target)
+                        copy_tables(source.db, target.db)
+                after = counts(target.db)
 
                 width = max(len(t) for t in before)
                 print(f"{'table':<{width}}  {'source':>8}  {'target':>8}", file=out)

@@ -29,7 +29,7 @@ def preview(config: Config, *, recipient: str | None, out: Path | None) -> int:
     with parts.make_store(config) as store:
         client = parts.make_client(config)
         pipeline = Pipeline(config, store, client, parts.make_deliverer(config))
-        items = [q.item for q in store.pending(r.email)]
+        items = [q.item for q in store.queue.pending(r.email)]
         digest = pipeline.digest_for(r, items)
         raw = pipeline.render(digest, "<preview@litwatch.invalid>")
         client.close()
@@ -50,8 +50,8 @@ def send_test(config: Config, *, to: str | None, count: int = 5) -> int:
     settings.  Nothing is marked: the queue and the deliveries stay as they are."""
     recipients = [to] if to else [r.email for r in config.recipients()]
     with parts.make_store(config) as store:
-        pmids = [r[0] for r in store.rows("SELECT pmid FROM articles ORDER BY fetched_at DESC, pmid DESC LIMIT ?", (count,))]
-        articles = store.articles(pmids)
+        pmids = store.articles.latest(count)
+        articles = store.articles.get(pmids)
     deliverer = parts.make_deliverer(config)
     failures = 0
     for recipient in recipients:

@@ -159,7 +159,7 @@ class Server:
         trigger = _trigger(config)
         now = datetime.now(tz)
         with parts.make_store(config) as store:
-            runs = store.runs(limit=50)
+            runs = store.runs.recent(limit=50)
         catch_up = needs_catch_up(runs, schedule.previous_fire(config, now))
 
         self.scheduler = BackgroundScheduler(

@@ -18,16 +18,16 @@ from litwatch.jobs.run.schedule import next_fire, schedule_period
 def gather(config: Config) -> dict:
     now = datetime.now().astimezone()
     with parts.make_store(config) as store:
-        runs = store.runs(limit=10)
+        runs = store.runs.recent(limit=10)
         pending: dict[str, int] = {}
-        for q in store.pending():
+        for q in store.queue.pending():
             pending[q.recipient] = pending.get(q.recipient, 0) + 1
-        unsent = store.deliveries(status="sending")
-        failed = [d for d in store.deliveries(status="failed", limit=20)]
-        tracked = store.tracked()
-        alerts = store.alerts(limit=5)
+        unsent = store.deliveries.find(status="sending")
+        failed = [d for d in store.deliveries.find(status="failed", limit=20)]
+        tracked = store.tracked.all()
+        alerts = store.alerts.recent(limit=5)
         location = store.location
-        articles = store.article_count()
+        articles = store.articles.count()
     last_ok = next((r for r in runs if r.outcome == "ok"), None)
     return {
         "store": location if not config.store.url else "postgresql (url in config)",

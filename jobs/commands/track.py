@@ -35,14 +35,14 @@ def track_add(config: Config, pmids: list[str], note: str) -> int:
     status = 0
     with parts.make_store(config) as store:
         with store.transaction():
-            store.put_articles(found.values())
+            store.articles.put(found.values())
             for p in pmids:
                 if p not in found:
                     print(f"litwatch: PMID {p} is not in PubMed; not tracked", file=sys.stderr)
                     status = 1
                     continue
                 origin = "config" if p in config.tracked.pmids else "cli"
-                added = store.add_tracked(p, origin, note)
+                added = store.tracked.add(p, origin, note)
                 a = found[p].article()
                 print(printable(f"{'tracking' if added else 'already tracked'}: {p} {a.first_author} {a.year or ''} {a.title[:70]}"))
     return status
@@ -60,7 +60,7 @@ def track_remove(config: Config, pmids: list[str]) -> int:
                         file=sys.stderr,
                     )
                     status = 2
-                elif store.remove_tracked(p):
+                elif store.tracked.remove(p):
                     print(f"no longer tracking: {p}")
                 else:
                     print(f"litwatch: PMID {p} was not tracked", file=sys.stderr)
@@ -70,10 +70,10 @@ def track_remove(config: Config, pmids: list[str]) -> int:
 
 def tracked_rows(config: Config) -> list[dict]:
     with parts.make_store(config) as store:
-        tracked = {t.pmid: t for t in store.tracked()}
+        tracked = {t.pmid: t for t in store.tracked.all()}
         pending = [p for p in config.tracked.pmids if p not in tracked]
-        articles = store.articles(list(tracked) + pending)
-        counts = store.citation_counts()
+        articles = store.articles.get(list(tracked) + pending)
+        counts = store.citations.counts()
     rows = []
     for pmid in list(tracked) + pending:
         a = articles.get(pmid)

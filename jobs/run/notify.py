@@ -92,7 +92,7 @@ def enqueue_news(store: Store, config: Config, obs: Observation, run_id: int) ->
     for target in config.notify:
         key = target_key(target)
         announce = {p for pmids in obs.announce.values() for p in pmids}
-        already = store.announced_to(key, announce)
+        already = store.queue.announced_to(key, announce)
         queue: list[Item] = [
             Hit(pmid, watch.name)
             for watch in config.watch
@@ -101,7 +101,7 @@ def enqueue_news(store: Store, config: Config, obs: Observation, run_id: int) ->
         ]
         queue += [Citation(citing, cited) for cited, citing in sorted(obs.announce_citations)]
         queue += [Correction(p, k, n, s) for p, k, n, s in obs.announce_corrections]
-        store.enqueue(key, queue, run_id)
+        store.queue.add(key, queue, run_id)
 
 
 # -- the message ----------------------------------------------------------------------------------
@@ -116,7 +116,7 @@ def build_digest_for(config: Config, store: Store, items: list[Queued], now: dat
     queue = [q.item for q in items]
     pmids = {i.pmid for i in queue} | {i.cited for i in queue if isinstance(i, Citation)}
     return build_digest(
-        "chat", queue, store.articles(pmids), created=now, watch_order=[w.name for w in config.watch]
+        "chat", queue, store.articles.get(pmids), created=now, watch_order=[w.name for w in config.watch]
     )
 
 
@@ -210,17 +210,17 @@ def send(url: str, title: str, body: str) -> None:
 
 def send_notifications(config: Config, store: Store, run_id: int, summary: RunSummary, *, now: datetime) -> None:
     """Send each target what its queue holds; failures go to `summary.errors` (the run exits 1)."""
-    for d in store.deliveries(status="sending"):
+    for d in store.deliveries.find(status="sending"):
         if d.method == METHOD:  # a run died while sending: queue the items again
             with store.transaction():
-                store.mark_failed(d.id, "interrupted while sending; queued again")
+                store.deliveries.mark_failed(d.id, "interrupted while sending; queued again")
     if not apprise_available():
-        if any(store.pending(target_key(t)) for t in config.notify):
+        if any(store.queue.pending(target_key(t)) for t in config.notify):
             summary.warnings.append(APPRISE_MISSING)
         return
     for index, target in enumerate(config.notify):
         key, name = target_key(target), target_name(target, index)
-        pending = [q for q in store.pending(key) if q.kind in ("hit", "citation", "correction")]
+        pending = [q for q in store.queue.pending(key) if q.kind in ("hit", "citation", "correction")]
         if not pending:
             continue
         try:
@@ -234,16 +234,16 @@ def send_notifications(config: Config, store: Store, run_id: int, summary: RunSu
         message_id = make_msgid(idstring=f"litwatch.{run_id}.{key[7:]}", domain="litwatch.invalid")
         with store.transaction():
             ids = [q.id for q in pending]
-            delivery_id = store.create_delivery(key, message_id, title, METHOD, payload, run_id, ids)
-            store.delivery_attempted(delivery_id)
+            delivery_id = store.deliveries.create(key, message_id, title, METHOD, payload, run_id, ids)
+            store.deliveries.attempted(delivery_id)
         try:
             send(url, title, body)
         except NotifyError as exc:
             with store.transaction():
-                store.mark_failed(delivery_id, str(exc))
+                store.deliveries.mark_failed(delivery_id, str(exc))
             summary.errors.append(f"chat message {name}: {exc}")
             log.error("chat message %s not sent: %s; the next run tries again", name, exc)
             continue
         with store.transaction():
-            store.mark_sent(delivery_id)
+            store.deliveries.mark_sent(delivery_id)
         log.info("chat message %s sent (%s)", name, title)

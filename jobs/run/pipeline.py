@@ -120,8 +120,8 @@ class Pipeline:
         started = time.monotonic()
         before = self._requests()
         summary = RunSummary()
-        self.store.abandon_stale_runs()
-        summary.run_id = run_id = self.store.start_run()
+        self.store.runs.abandon_stale()
+        summary.run_id = run_id = self.store.runs.start()
         summary.watches = len(self.config.watch)
         try:
             self._resend_in_doubt(summary)
@@ -155,7 +155,7 @@ class Pipeline:
         if summary.run_id is None:
             return
         try:
-            self.store.finish_run(
+            self.store.runs.finish(
                 summary.run_id,
                 summary.outcome,
                 watches=summary.watches,
@@ -184,7 +184,7 @@ class Pipeline:
         for watch in cfg.watch:
             log.info("searching %r", watch.name)
             terminal.status(f"searching {watch.name!r}")
-            first_run = not store.watch_baselined(watch.name)
+            first_run = not store.watches.baselined(watch.name)
             result = collect_ids(
                 self.client,
                 watch.query,
@@ -213,24 +213,24 @@ class Pipeline:
                         False,
                     )
                 )
-            elif store.watch_query(watch.name) != watch.query:
+            elif store.watches.query(watch.name) != watch.query:
                 # The query was edited: what it finds now that the old one did not is a new
                 # baseline, not news (a broadened query would otherwise flood the digest).
-                new = result.ids - store.watch_hits(watch.name)
+                new = result.ids - store.watches.hits(watch.name)
                 obs.baselined[watch.name] = new
                 obs.announce[watch.name] = set()
                 obs.notes.append(
                     (watch.name, f"The query changed: {len(new)} hits it adds are stored as the new baseline.", False)
                 )
             else:
-                new = result.ids - store.watch_hits(watch.name)
+                new = result.ids - store.watches.hits(watch.name)
                 obs.new_hits[watch.name] = new
                 obs.announce[watch.name] = new
             to_fetch |= obs.announce[watch.name]
         crashpoint("after_search")
 
         # tracked papers: the config's and the CLI's, merged
-        tracked = {t.pmid: t for t in store.tracked()}
+        tracked = {t.pmid: t for t in store.tracked.all()}
         configured = set(cfg.tracked.pmids)
         obs.tracked_drop = {p for p, t in tracked.items() if t.origin == "config" and p not in configured}
         for p in obs.tracked_drop:
@@ -238,7 +238,7 @@ class Pipeline:
         candidates = configured - set(tracked)
         papers = set(tracked) | candidates
         due = {p for p in papers if p in candidates or self._recheck_due(tracked[p])}
-        to_fetch |= due | (papers - store.known_pmids(papers))
+        to_fetch |= due | (papers - store.articles.known(papers))
 
         if papers:
             self._observe_citations(obs, papers, tracked, candidates)
@@ -246,7 +246,7 @@ class Pipeline:
                 to_fetch.add(citing)
 
         missing = to_fetch  # (reused, not copied: a backfill's may hold 50,000)
-        missing -= store.known_pmids(to_fetch) - due
+        missing -= store.articles.known(to_fetch) - due
         if missing:
             log.info("fetching %d records", len(missing))
             report = terminal.progress("fetching PubMed records")
@@ -260,7 +260,7 @@ class Pipeline:
         if unreadable:
             self._hold_back(obs, unreadable)
 
-        stored = store.known_pmids(candidates)
+        stored = store.articles.known(candidates)
         obs.unknown_tracked = {p for p in candidates if p not in obs.articles and p not in stored and p not in unreadable}
         for p in sorted(obs.unknown_tracked):
             obs.notes.append((None, f"PMID {p} is not in PubMed; it is not tracked (check [tracked] pmids).", True))
@@ -278,7 +278,7 @@ class Pipeline:
                 continue
             obs.checked.add(p)
             first_check = p in candidates or tracked[p].checked_at is None
-            known = {(k, n) for _, k, n in store.corrections([p])}
+            known = {(k, n) for _, k, n in store.corrections.of([p])}
             for kind, notice, source in sorted(correction_notices(article)):
                 if (kind, notice) in known:
                     continue
@@ -331,7 +331,7 @@ class Pipeline:
             except ICiteError as exc:
                 obs.notes.append((None, f"iCite could not be reached ({exc}); citations from PubMed only.", True))
                 log.warning("iCite failed: %s; using PubMed's cited-by only", exc)
-        stored = self.store.citations(papers)
+        stored = self.store.citations.of(papers)
         stored_pairs = {(c, g) for c, g, _ in stored}
         backfill_from = self.today() - timedelta(days=cfg.backfill_days) if cfg.backfill_days else None
         backfill_candidates: set[tuple[str, str]] = set()
@@ -366,7 +366,7 @@ class Pipeline:
     def _backfill_citations(self, obs: Observation) -> None:
         """Announce the first-lookup citations whose citing paper was entered in the backfill window."""
         need = {g for _, g in obs.backfill_citations}
-        entrez_dates = self.store.entrez_dates(need - set(obs.articles))
+        entrez_dates = self.store.articles.entrez_dates(need - set(obs.articles))
         for paper, citing in obs.backfill_citations:
             record = obs.articles.record(citing)
             entrez_date = record.entrez_date if record else entrez_dates.get(citing)
@@ -382,39 +382,39 @@ class Pipeline:
         recipients = cfg.recipients()
         with store.transaction():
             for batch in obs.articles.batches():
-                store.put_articles(batch)
+                store.articles.put(batch)
             for p in obs.tracked_drop:
-                store.remove_tracked(p)
+                store.tracked.remove(p)
             for p in sorted(obs.tracked_add):
-                store.add_tracked(p, "config")
+                store.tracked.add(p, "config")
             for watch in cfg.watch:
                 result = obs.results[watch.name]
                 summary.hits += len(result.ids)
                 if watch.name in obs.baselined:
-                    store.add_hits(watch.name, obs.baselined[watch.name], run_id, baseline=True)
+                    store.watches.add_hits(watch.name, obs.baselined[watch.name], run_id, baseline=True)
                 else:
-                    store.add_hits(watch.name, obs.new_hits[watch.name], run_id, baseline=False)
-                store.save_watch(
+                    store.watches.add_hits(watch.name, obs.new_hits[watch.name], run_id, baseline=False)
+                store.watches.save(
                     watch.name, watch.query, run_id, result.count, result.query_translation, result.problems
                 )
             for paper, triples in obs.citations.items():
                 baseline_sources = obs.citation_baseline.get(paper, set())
-                store.add_citations({t for t in triples if t[2] in baseline_sources}, run_id, baseline=True)
-                store.add_citations({t for t in triples if t[2] not in baseline_sources}, run_id, baseline=False)
+                store.citations.add({t for t in triples if t[2] in baseline_sources}, run_id, baseline=True)
+                store.citations.add({t for t in triples if t[2] not in baseline_sources}, run_id, baseline=False)
                 if baseline_sources:
-                    known = next((t.baselined_sources for t in store.tracked() if t.pmid == paper), set())
-                    store.set_link_sources(paper, known | baseline_sources)
+                    known = next((t.baselined_sources for t in store.tracked.all() if t.pmid == paper), set())
+                    store.tracked.set_link_sources(paper, known | baseline_sources)
             baseline_rows = [(p, k, n, s) for p, k, n, s, b in obs.corrections if b]
-            store.add_corrections(baseline_rows, run_id, baseline=True)
-            store.add_corrections(obs.announce_corrections, run_id, baseline=False)
-            store.set_checked(obs.checked, now_iso())
+            store.corrections.add(baseline_rows, run_id, baseline=True)
+            store.corrections.add(obs.announce_corrections, run_id, baseline=False)
+            store.tracked.set_checked(obs.checked, now_iso())
 
             # the queue
             new_articles: set[str] = set()
             for r in recipients:
                 mine = [w.name for w in cfg.watch if r.watches is None or w.name in r.watches]
                 announce = {p for w in mine for p in obs.announce.get(w, ())}
-                already = store.announced_to(r.email, announce)
+                already = store.queue.announced_to(r.email, announce)
                 queue: list[Item] = []
                 for w in mine:
                     for p in sorted(obs.announce.get(w, ())):
@@ -429,7 +429,7 @@ class Pipeline:
                 if r.citations:
                     queue += [Citation(citing, cited) for cited, citing in sorted(obs.announce_citations)]
                     queue += [Correction(p, k, n, s) for p, k, n, s in obs.announce_corrections]
-                store.enqueue(r.email, queue, run_id)
+                store.queue.add(r.email, queue, run_id)
             if cfg.notify:
                 from litwatch.jobs.run.notify import enqueue_news
 
@@ -446,7 +446,7 @@ class Pipeline:
         if r.frequency == "daily":
             return True
         now = self._clock()
-        last = self.store.last_sent(r.email)
+        last = self.store.deliveries.last_sent(r.email)
         last_dt = datetime.fromisoformat(last).astimezone(now.tzinfo) if last else None
         if last_dt and now - last_dt >= timedelta(days=7):
             return True
@@ -457,7 +457,7 @@ class Pipeline:
         cited = {i.cited for i in items if isinstance(i, Citation)}
         pmids = {i.pmid for i in items if not isinstance(i, Note)} | cited
         sources: dict[tuple[str, str], list[str]] = {}
-        for c, g, s in self.store.citations(cited):
+        for c, g, s in self.store.citations.of(cited):
             sources.setdefault((c, g), []).append(s)
         watches = [w for w in cfg.watch if r.watches is None or w.name in r.watches]
 
@@ -474,7 +474,7 @@ class Pipeline:
             )
 
         if len(pmids) <= FULL_RECORDS:
-            return build(self.store.articles(pmids))
+            return build(self.store.articles.get(pmids))
         # A huge digest (a large backfill): only what is listed or attached needs the full records.
         # Build it with light stand-ins (PMID and Entrez date, which is all the order needs; the
         # papers named in sentences, cited or corrected, in full), then put the full records into
@@ -483,13 +483,13 @@ class Pipeline:
         no_date = PubDate()
         articles = {
             p: Article(pmid=p, title_html="", entrez_date=d, pub_date=no_date)
-            for p, d in self.store.entrez_dates(pmids).items()
+            for p, d in self.store.articles.entrez_dates(pmids).items()
         }
-        articles.update(self.store.articles({i.pmid for i in items if isinstance(i, Correction)} | cited))
+        articles.update(self.store.articles.get({i.pmid for i in items if isinstance(i, Correction)} | cited))
         digest = build(articles)
         del articles
         head = digest.entries[:FULL_RECORDS]
-        full = self.store.articles(e.article.pmid for e in head)
+        full = self.store.articles.get(e.article.pmid for e in head)
         head = tuple(replace(e, article=full.get(e.article.pmid, e.article)) for e in head)
         return replace(digest, entries=head + digest.entries[FULL_RECORDS:])
 
@@ -509,7 +509,7 @@ class Pipeline:
             if not self.is_due(r):
                 log.info("%s: digest not due today (%s)", r.email, r.frequency)
                 continue
-            queued = self.store.pending(r.email)
+            queued = self.store.queue.pending(r.email)
             if not queued and not self.config.digest.send_empty:
                 continue
             items = [q.item for q in queued]
@@ -521,7 +521,7 @@ class Pipeline:
             message = self.render(digest, message_id)
             subject = _subject(message)
             with self.store.transaction():
-                delivery_id = self.store.create_delivery(
+                delivery_id = self.store.deliveries.create(
                     r.email, message_id, subject, self.deliverer.method, message, run_id, queue_ids
                 )
             self._attempt(delivery_id, r.email, message, summary)
@@ -533,7 +533,7 @@ class Pipeline:
         already be with the recipient, so a temporary refusal now keeps it "sending" (resent as it is
         next time), never puts its items back into a new message."""
         with self.store.transaction():
-            self.store.delivery_attempted(delivery_id)
+            self.store.deliveries.attempted(delivery_id)
         try:
             crashpoint("before_data")
             self.deliverer.deliver(message, self.config.digest.sender, recipient)
@@ -543,17 +543,17 @@ class Pipeline:
             log.error("digest to %s not delivered: %s", recipient, exc)
             with self.store.transaction():
                 if exc.in_doubt or (resend and exc.temporary):
-                    self.store.note_delivery_error(delivery_id, str(exc))
+                    self.store.deliveries.note_error(delivery_id, str(exc))
                 else:
-                    self.store.mark_failed(delivery_id, str(exc))
+                    self.store.deliveries.mark_failed(delivery_id, str(exc))
             return
         crashpoint("after_accept")
         with self.store.transaction():
-            self.store.mark_sent(delivery_id)
+            self.store.deliveries.mark_sent(delivery_id)
             if self.config.tracked.follow == "announced":
-                for queued in self.store.queue_items(delivery_id):
+                for queued in self.store.queue.of_delivery(delivery_id):
                     if isinstance(queued.item, Hit | Citation):
-                        self.store.add_tracked(queued.item.pmid, "announced")
+                        self.store.tracked.add(queued.item.pmid, "announced")
         crashpoint("after_sent")
         summary.sent += 1
         log.info("digest to %s delivered (%s)", recipient, self.deliverer.describe())
@@ -580,7 +580,7 @@ class Pipeline:
 
     def _resend_in_doubt(self, summary: RunSummary) -> None:
         """Deliveries an earlier run left "sending": resend them unchanged, same Message-ID."""
-        for d in reversed(self.store.deliveries(status="sending")):
+        for d in reversed(self.store.deliveries.find(status="sending")):
             if d.method == NOTIFY_METHOD:
                 continue  # chat messages: jobs/notify.py
             log.warning("resending digest %s to %s: an earlier run did not see it accepted", d.message_id, d.recipient)
