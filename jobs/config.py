@@ -14,6 +14,9 @@ import tomllib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
 
 from litwatch.notifications.delivery import is_loopback
 from litwatch.watchers.errors import ConfigError
@@ -213,10 +216,6 @@ class ScheduleConfig(_Table):
 
     @model_validator(mode="after")
     def _check(self) -> ScheduleConfig:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        from apscheduler.triggers.cron import CronTrigger
-
         if self.timezone is not None:
             try:
                 ZoneInfo(self.timezone)

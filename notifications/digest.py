@@ -13,8 +13,7 @@ from litwatch.notifications.model import Correction, Digest, Entry, PaperRef, Wa
 from litwatch.watchers import announcements as a
 from litwatch.watchers.announcements import Item
 from litwatch.watchers.articles import Article
-
-RETRACTION_KINDS = ("RetractionIn", "Retracted Publication", "RetractedandRepublishedIn")
+from litwatch.watchers.tracked import correction_kind
 
 
 def paper_ref(pmid: str, article: Article | None) -> PaperRef:
@@ -93,7 +92,7 @@ def build_digest(
         ws = sorted(watches[pmid], key=lambda n: order.get(n, len(order)))
         entries.append(Entry(article=article_of(pmid), watches=tuple(ws)))
 
-    corrections.sort(key=lambda c: (c.kind not in RETRACTION_KINDS, c.paper.pmid))
+    corrections.sort(key=lambda c: (not correction_kind(c.kind).retraction, c.paper.pmid))
     return Digest(
         recipient=recipient,
         created=created,

@@ -1,4 +1,4 @@
-"""Pipeline.digest_for: a digest of a huge queue (a large backfill) loads in full only the records
+"""Composer.digest (jobs/run/compose.py): a digest of a huge queue (a large backfill) loads in full only the records
 it lists or attaches, and is otherwise the digest of the whole queue."""
 
 from __future__ import annotations
@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from litwatch.jobs.run import pipeline
+from litwatch.jobs.run import compose
 from litwatch.jobs.config import load_config
-from litwatch.jobs.run.pipeline import Pipeline
+from litwatch.jobs.parts import make_clock
+from litwatch.jobs.run.compose import Composer
 from litwatch.watchers.announcements import Citation, Correction, Hit
 from tests.conftest import TRACKED, scenario_config
 from litwatch.watchers.articles import Article, ArticleRecord, Author
@@ -42,10 +43,10 @@ def test_a_huge_digest_equals_the_whole_one_and_loads_only_its_head(
     items += [Hit(hits[0], WATCHES[1])]  # found by both watches
     items += [Citation(p, TRACKED) for p in citing]
     items += [Correction(TRACKED, "RetractionIn", "41000200", "Blood. 2026;1:1")]
-    run = Pipeline(config, store, None, None)  # type: ignore[arg-type]
+    run = Composer(config, store, make_clock(config))
     recipient = config.recipients()[0]
 
-    whole = run.digest_for(recipient, items)
+    whole = run.digest(recipient, items)
 
     loaded: list[str] = []
     real = store.articles.get
@@ -56,8 +57,8 @@ def test_a_huge_digest_equals_the_whole_one_and_loads_only_its_head(
         return real(pmids)
 
     monkeypatch.setattr(store.articles, "get", articles)
-    monkeypatch.setattr(pipeline, "FULL_RECORDS", 4)
-    part = run.digest_for(recipient, items)
+    monkeypatch.setattr(compose, "FULL_RECORDS", 4)
+    part = run.digest(recipient, items)
 
     assert len(whole.entries) == 14
     assert [e.article.pmid for e in part.entries] == [e.article.pmid for e in whole.entries], "the same order"

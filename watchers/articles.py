@@ -12,6 +12,7 @@ plain (unescaped) text.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import gc
 import html
@@ -404,8 +405,6 @@ def worker_started() -> None:
     the system when freed.  Elsewhere (no glibc), nothing is changed.
     """
     try:
-        import ctypes
-
         ctypes.CDLL(None).mallopt(-3, 1 << 20)  # -3: M_MMAP_THRESHOLD in glibc's malloc.h
     except (OSError, AttributeError):
         pass

@@ -30,7 +30,6 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote_plus
 
 import requests
 import tenacity
@@ -38,6 +37,7 @@ import tenacity
 from litwatch.watchers import ncbi_xml
 from litwatch.watchers.articles import ArticleRecord, article_records, worker_started
 from litwatch.watchers.errors import LitwatchError
+from litwatch.watchers.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -145,10 +145,7 @@ class EntrezClient:
 
     def _redact(self, text: str) -> str:
         """One line without the API key (plain or URL-encoded): what may be logged, shown or stored."""
-        text = " ".join(str(text).split())
-        if self.api_key:
-            text = text.replace(self.api_key, "***").replace(quote_plus(self.api_key), "***")
-        return text
+        return redact(text, [self.api_key] if self.api_key else [])
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None

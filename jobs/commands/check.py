@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 
 from litwatch.jobs.config import Config, ConfigError
 from litwatch.jobs import parts
+from litwatch.jobs.run.notify import resolve_url, target_name
 from litwatch.jobs.terminal import printable
+from litwatch.notifications.chat import ChatDeliverer, apprise_available
 from litwatch.notifications.delivery import DeliveryError
 from litwatch.watchers.entrez import EntrezError
 from litwatch.watchers.search import SearchResult
@@ -98,26 +100,19 @@ def check_smtp(config: Config, report: Report) -> None:
 
 
 def check_notify(config: Config, report: Report) -> None:
-    from litwatch.jobs.run.notify import NotifyError, apprise_available, resolve_url, target_name
-
     if not config.notify:
         return
     if not apprise_available():
         report.problem("[[notify]] is configured but Apprise is not installed: pip install 'litwatch[chat]'")
         return
-    import apprise
-
     for index, target in enumerate(config.notify):
         name = target_name(target, index)
         try:
-            url = resolve_url(target)
-        except NotifyError as exc:
+            ChatDeliverer(resolve_url(target), name).check()
+        except (ConfigError, DeliveryError) as exc:
             report.problem(f"chat {name}: {exc}")
             continue
-        if apprise.Apprise().add(url):
-            report.ok(f"chat {name}: an Apprise URL (nothing sent)")
-        else:
-            report.problem(f"chat {name}: not a URL Apprise understands")
+        report.ok(f"chat {name}: an Apprise URL (nothing sent)")
 
 
 def check_feed(config: Config, report: Report) -> None:

@@ -11,7 +11,7 @@ import argparse
 import json
 import logging
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from litwatch.jobs.config import Config
@@ -34,8 +34,6 @@ def parse_since(value: str | None) -> str | None:
         return date.fromisoformat(value).isoformat()
     except ValueError:
         pass
-    from datetime import UTC, datetime
-
     try:
         when = datetime.fromisoformat(value)
     except ValueError:

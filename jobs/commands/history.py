@@ -14,6 +14,7 @@ from litwatch.jobs.config import Config
 from litwatch.jobs import parts
 from litwatch.jobs.terminal import printable
 from litwatch.jobs.commands.export import parse_since
+from litwatch.jobs.run.notify import target_names
 from litwatch.notifications.exports import pubmed_url
 from litwatch.watchers.announcements import Citation, Correction, Hit, Item
 from litwatch.watchers.articles import Article
@@ -79,8 +80,6 @@ def _why(item: Item, titles: dict[str, Article]) -> str:
 
 def history_records(config: Config, *, since: str | None = None, watch: str | None = None) -> list[dict]:
     """One record per delivered message, oldest first: when, to whom, and each item with why."""
-    from litwatch.jobs.run.notify import target_names
-
     with parts.make_store(config) as store:
         rows = [r for r in store.queue.history(since=parse_since(since), watch=watch) if r[2].TYPE in KIND_ORDER]
         pmids = {r[2].pmid for r in rows} | {r[2].cited for r in rows if isinstance(r[2], Citation)}

@@ -26,7 +26,7 @@ from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 
 from litwatch.jobs.config import Config
-from litwatch.jobs.run.pipeline import NOTIFY_METHOD
+from litwatch.notifications.chat import METHOD as NOTIFY_METHOD
 from litwatch.notifications.delivery import Deliverer, DeliveryError
 from litwatch.notifications.render import _set_header
 from litwatch.watchers.store import Run, Store

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote_plus
 
+from feedgen.feed import FeedGenerator
+
 from litwatch.jobs.config import Config
 from litwatch.notifications.delivery import write_atomic
 from litwatch.notifications.exports import pubmed_url
@@ -143,8 +145,6 @@ def render_feed(
     now: datetime,
 ) -> bytes:
     """An Atom document: entries are (article, first seen as ISO time, why it is listed), newest first."""
-    from feedgen.feed import FeedGenerator
-
     entries = list(entries)
     fg = FeedGenerator()
     fg.id(feed_id)

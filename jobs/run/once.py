@@ -8,7 +8,8 @@ from litwatch.jobs.config import Config
 from litwatch.jobs import parts
 from litwatch.jobs.run.alerts import check_and_alert
 from litwatch.jobs.run.etiquette import advice_for_run
-from litwatch.jobs.run.pipeline import Pipeline, RunSummary
+from litwatch.jobs.run.pipeline import Pipeline
+from litwatch.jobs.run.summary import RunSummary
 
 log = logging.getLogger("litwatch")
 
