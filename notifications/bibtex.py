@@ -16,8 +16,8 @@ from collections.abc import Iterable
 
 import bibtexparser
 from bibtexparser.library import Library
+from bibtexparser.model import Block, Field
 from bibtexparser.model import Entry as BibEntry
-from bibtexparser.model import Field
 from pylatexenc.latexencode import UnicodeToLatexEncoder
 
 from litwatch.notifications.exports import pubmed_url, split_pages
@@ -63,7 +63,7 @@ def _name(author: Author) -> str:
     return f"{last}, {latex(given)}" if given and last else last or latex(given)
 
 
-def article_to_bibtex_entry(article: Article):  # -> bibtexparser.model.Entry
+def article_to_bibtex_entry(article: Article) -> BibEntry:
     """One Article as a bibtexparser Entry (values LaTeX-encoded, empty fields left out)."""
 
     start, end = split_pages(article.pages)
@@ -98,7 +98,7 @@ def article_to_bibtex_entry(article: Article):  # -> bibtexparser.model.Entry
 def articles_to_bibtex(articles: Iterable[Article | Entry]) -> str:
     """BibTeX text (one @article per article), '' for no articles."""
 
-    entries = [article_to_bibtex_entry(a.article if isinstance(a, Entry) else a) for a in articles]
+    entries: list[Block] = [article_to_bibtex_entry(a.article if isinstance(a, Entry) else a) for a in articles]
     if not entries:
         return ""
     library = Library(entries)

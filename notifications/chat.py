@@ -33,7 +33,7 @@ TOP = 5  # articles named in a message
 
 def apprise_available() -> bool:
     try:
-        import apprise  # noqa: F401 - the optional extra
+        import apprise  # noqa: F401, PLC0415 - the optional extra
     except ImportError:
         return False
     return True
@@ -90,7 +90,7 @@ class ChatDeliverer:
 
     def check(self) -> None:
         """Is the URL one Apprise understands?  Nothing is sent."""
-        import apprise  # the optional extra
+        import apprise  # noqa: PLC0415 - the optional extra
 
         if not apprise.Apprise().add(self.url):
             raise DeliveryError("not a URL Apprise understands", temporary=False)
@@ -100,7 +100,7 @@ class ChatDeliverer:
         self.send(str(data["title"]), str(data["body"]))
 
     def send(self, title: str, body: str) -> None:
-        import apprise  # the optional extra
+        import apprise  # noqa: PLC0415 - the optional extra
 
         logger = logging.getLogger("apprise")
         collect = _Collect()

@@ -64,7 +64,10 @@ def build_digest(
                 notes.append(WatchNote(watch=item.heading, text=item.text, is_problem=item.problem))
 
     order = {name: i for i, name in enumerate(watch_order)}
-    rank = lambda names: min((order.get(n, len(order)) for n in names), default=len(order))  # noqa: E731
+
+    def rank(names: Iterable[str]) -> int:
+        return min((order.get(n, len(order)) for n in names), default=len(order))
+
 
     def article_of(pmid: str) -> Article:
         return articles.get(pmid) or Article(pmid=pmid, title_html=f"PMID {pmid}")

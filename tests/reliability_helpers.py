@@ -9,6 +9,7 @@ from pathlib import Path
 from tests.conftest import baseline as _baseline
 from tests.conftest import pmids_in, text_of  # noqa: F401 - re-exported for the reliability tests
 
+
 def html_of(message: EmailMessage) -> str:
     return message.get_body(preferencelist=("html",)).get_content()
 

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from litwatch.jobs.run import compose
 from litwatch.jobs.config import load_config
 from litwatch.jobs.parts import make_clock
+from litwatch.jobs.run import compose
 from litwatch.jobs.run.compose import Composer
 from litwatch.watchers.announcements import Citation, Correction, Hit
-from tests.conftest import TRACKED, scenario_config
 from litwatch.watchers.articles import Article, ArticleRecord, Author
 from litwatch.watchers.store import open_store
+from tests.conftest import TRACKED, scenario_config
 
 WATCHES = ("BTK inhibitors in ITP", "Rilzabrutinib")
 

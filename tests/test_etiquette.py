@@ -11,9 +11,16 @@ import pytest
 
 import litwatch.jobs.run.etiquette as etiquette
 from litwatch.jobs.config import load_config
-from litwatch.jobs.run.etiquette import WatchPlan, advice, advice_for_run, estimate_requests, is_off_peak, search_requests
-from tests.conftest import Q_BTK, Q_RILZA, add_itp_article, scenario_config, seed_tracked
+from litwatch.jobs.run.etiquette import (
+    WatchPlan,
+    advice,
+    advice_for_run,
+    estimate_requests,
+    is_off_peak,
+    search_requests,
+)
 from litwatch.watchers.store import open_store
+from tests.conftest import Q_BTK, Q_RILZA, add_itp_article, scenario_config, seed_tracked
 
 # Wednesday 11 June 2025 (US Eastern is UTC-4 in summer), Wednesday 15 January 2025 (UTC-5)
 SUMMER = datetime(2025, 6, 11, tzinfo=UTC)

@@ -13,19 +13,18 @@ import pytest
 
 import litwatch.watchers.store.schema as store_module
 from litwatch.watchers.announcements import Citation, Hit
-from litwatch.watchers.store import tables
 from litwatch.watchers.errors import LockBusy
+from litwatch.watchers.redact import redact_url
+from litwatch.watchers.store import SCHEMA_VERSION, Migration, Store, StoreError, open_store, run_lock, tables
+from litwatch.watchers.store.postgres import qmark_to_format
 from tests.conftest import (
     Q_BTK,
     add_itp_article,
+    baseline,
     free_port,
     postgres_schema,
     scenario_config,
 )
-from tests.conftest import baseline
-from litwatch.watchers.redact import redact_url
-from litwatch.watchers.store.postgres import qmark_to_format
-from litwatch.watchers.store import SCHEMA_VERSION, Migration, Store, StoreError, open_store, run_lock
 
 
 def open_test_store(tmp_path: Path, store_url: str | None, **kwargs) -> Store:  # noqa: ANN003

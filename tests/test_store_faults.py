@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from litwatch.watchers.store import SCHEMA_VERSION
 from tests.conftest import Q_BTK, add_itp_article, scenario_config
 from tests.reliability_helpers import baseline, dump, fast_retries, pmids_in
-from litwatch.watchers.store import SCHEMA_VERSION
 
 STATE = ("articles", "watch_hits", "watches", "tracked", "citations", "corrections", "queue", "deliveries")
 

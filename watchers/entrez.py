@@ -150,8 +150,8 @@ class EntrezClient:
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _Retryable) and exc.retry_after is not None:
-            return min(max(exc.retry_after, 0.0), self.max_backoff)
-        delay = self.backoff * 2 ** (state.attempt_number - 1)
+            return min(max(float(exc.retry_after), 0.0), self.max_backoff)
+        delay = float(self.backoff * 2 ** (state.attempt_number - 1))
         return min(delay, self.max_backoff) * random.uniform(0.5, 1.0)
 
     def _request(
@@ -237,7 +237,8 @@ class EntrezClient:
             params += [("mindate", mindate), ("maxdate", maxdate or "3000")]
         if reldate is not None:
             params.append(("reldate", str(reldate)))
-        return self._request("esearch", params, _parse_search)
+        page: SearchPage = self._request("esearch", params, _parse_search)
+        return page
 
     def fetch_records(self, pmids: Iterable[str]) -> Iterator[ArticleRecord]:
         """PubMed records of these PMIDs, batched, in PMID order; ids PubMed does not know are absent.

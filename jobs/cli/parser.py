@@ -12,7 +12,6 @@ from litwatch.jobs.terminal import SHELLS, completion_script
 from litwatch.notifications.exports import FORMATS
 from litwatch.watchers.errors import EXIT_OK, EXIT_USAGE
 
-
 # -- the parser --------------------------------------------------------------------------------------
 
 
@@ -30,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "-c",
         "--config",

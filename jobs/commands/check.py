@@ -14,8 +14,8 @@ import os
 import sys
 from dataclasses import dataclass, field
 
-from litwatch.jobs.config import Config, ConfigError
 from litwatch.jobs import parts
+from litwatch.jobs.config import Config, ConfigError
 from litwatch.jobs.run.notify import resolve_url, target_name
 from litwatch.jobs.terminal import printable
 from litwatch.notifications.chat import ChatDeliverer, apprise_available

@@ -14,14 +14,13 @@ import sys
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from litwatch.jobs.config import Config
 from litwatch.jobs import parts
+from litwatch.jobs.config import Config
 from litwatch.notifications.bibtex import articles_to_bibtex
-from litwatch.notifications.exports import FORMATS, articles_to_csv, articles_to_ris, pubmed_url
 from litwatch.notifications.delivery import write_atomic
+from litwatch.notifications.exports import articles_to_csv, articles_to_ris, pubmed_url
 from litwatch.notifications.model import Entry
 from litwatch.watchers.errors import UsageError
-
 
 log = logging.getLogger("litwatch")
 

@@ -10,11 +10,11 @@ import textwrap
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
-from litwatch.jobs.config import Config
 from litwatch.jobs import parts
-from litwatch.jobs.terminal import printable
 from litwatch.jobs.commands.export import parse_since
+from litwatch.jobs.config import Config
 from litwatch.jobs.run.notify import target_names
+from litwatch.jobs.terminal import printable
 from litwatch.notifications.exports import pubmed_url
 from litwatch.watchers.announcements import Citation, Correction, Hit, Item
 from litwatch.watchers.articles import Article

@@ -14,10 +14,10 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
-from litwatch.jobs.config import Config
 from litwatch.jobs import parts
+from litwatch.jobs.config import Config
 from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK, UsageError
 from litwatch.watchers.store.copy import copy_tables, counts
 

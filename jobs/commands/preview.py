@@ -33,12 +33,12 @@ def preview(config: Config, *, recipient: str | None, out: Path | None) -> int:
     message = email.message_from_bytes(composed.message, policy=email.policy.default)
     if out is not None:
         html = message.get_body(preferencelist=("html",))
-        out.write_text(html.get_content() if html else "", encoding="utf-8")  # type: ignore[attr-defined]
+        out.write_text(html.get_content() if html else "", encoding="utf-8")
         print(f"{len(digest.entries)} articles, {len(digest.corrections)} notices: written to {out}")
     else:
         text = message.get_body(preferencelist=("plain",))
         sys.stdout.write(f"Subject: {composed.subject}\nTo: {message['To']}\n\n")
-        sys.stdout.write(text.get_content() if text else "")  # type: ignore[attr-defined]
+        sys.stdout.write(text.get_content() if text else "")
     return EXIT_OK
 
 

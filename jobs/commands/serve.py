@@ -28,9 +28,9 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from litwatch.jobs.run import schedule
-from litwatch.jobs.config import Config, load_config
 from litwatch.jobs import parts
+from litwatch.jobs.config import Config, load_config
+from litwatch.jobs.run import schedule
 from litwatch.jobs.run.once import run_once
 from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK, ConfigError, LitwatchError, LockBusy
 from litwatch.watchers.store import Run

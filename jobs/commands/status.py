@@ -10,8 +10,8 @@ import argparse
 import json
 from datetime import datetime, timedelta
 
-from litwatch.jobs.config import Config
 from litwatch.jobs import parts
+from litwatch.jobs.config import Config
 from litwatch.jobs.run.schedule import next_fire, schedule_period
 
 

@@ -11,8 +11,8 @@ import json
 import re
 import sys
 
-from litwatch.jobs.config import Config
 from litwatch.jobs import parts
+from litwatch.jobs.config import Config
 from litwatch.jobs.terminal import printable
 from litwatch.watchers.errors import UsageError
 

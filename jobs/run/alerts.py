@@ -135,11 +135,11 @@ def compose(config: Config, store: Store, problems: list[Problem], streak: list[
     for q in store.queue.pending():
         pending.setdefault(q.recipient, Counter())[q.kind] += 1
     recipients = [r.email for r in config.recipients()]
-    recipients += [r for r in pending if r not in recipients]
-    for r in recipients:
-        kinds = pending.get(r, Counter())
+    recipients += [who for who in pending if who not in recipients]
+    for who in recipients:
+        kinds = pending.get(who, Counter())
         what = ", ".join(f"{n} {k}{'s' if n != 1 else ''}" for k, n in sorted(kinds.items())) or "nothing"
-        lines.append(f"  {r}: {what}; last digest delivered: {store.deliveries.last_sent(r) or 'never'}")
+        lines.append(f"  {who}: {what}; last digest delivered: {store.deliveries.last_sent(who) or 'never'}")
     lines += [
         "",
         f"Store:  {store.location if not config.store.url else 'PostgreSQL ([store] url in the config)'}",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from litwatch.jobs.config import Config
 from litwatch.jobs import parts
+from litwatch.jobs.config import Config
 from litwatch.jobs.run.alerts import check_and_alert
 from litwatch.jobs.run.etiquette import advice_for_run
 from litwatch.jobs.run.pipeline import Pipeline

@@ -16,19 +16,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from litwatch.jobs import terminal
 from litwatch.jobs.config import Config, WatchConfig
+from litwatch.jobs.parts import Clock, make_clock
 from litwatch.jobs.run.crashpoints import crashpoint
 from litwatch.jobs.run.deliver import DeliveryLoop
 from litwatch.jobs.run.feeds import write_feeds
 from litwatch.jobs.run.notify import enqueue_news
 from litwatch.jobs.run.subscribers import chat_subscribers, email_subscribers
 from litwatch.jobs.run.summary import RunSummary
-from litwatch.jobs.parts import Clock, make_clock
 from litwatch.notifications.delivery import Deliverer
 from litwatch.watchers.announcements import Citation, Correction, Hit, Item, Note
 from litwatch.watchers.articles import ArticleRecord
@@ -329,7 +329,7 @@ class Pipeline:
         """Records PubMed served but that cannot be read: this run neither records nor announces
         them (the others go ahead), so the next run sees them as new again and announces them
         once PubMed serves a readable record."""
-        for pmid, why in sorted(unreadable.items()):
+        for _, why in sorted(unreadable.items()):
             log.warning("%s; not announced until PubMed serves a readable record", why)
         held = set(unreadable)
         for seen in obs.watches.values():
@@ -370,8 +370,7 @@ class Pipeline:
             triples: set[tuple[str, str, str]] = set()
             new_sources: set[str] = set()
             for source, links in found.items():
-                citing = links.get(paper, set())
-                triples |= {(paper, g, source) for g in citing}
+                triples |= {(paper, g, source) for g in links.get(paper, set())}
                 if source not in baselined:
                     new_sources.add(source)
             obs.citations[paper] = triples

@@ -38,7 +38,7 @@ def scrub(text: object, url: str) -> str:
 
 def pg_error(location: str, url: str, exc: BaseException, *, connecting: bool = False) -> StoreError:
     """A one-line `StoreError` for a psycopg error, the password redacted."""
-    import psycopg  # the optional extra; a psycopg error implies it is installed
+    import psycopg  # noqa: PLC0415 - the optional extra; a psycopg error implies it is installed
 
     text = scrub(str(exc), url) or type(exc).__name__
     if connecting or (isinstance(exc, psycopg.OperationalError) and "connection" in text.lower()):
@@ -74,7 +74,7 @@ def qmark_to_format(sql: str) -> str:
 
 def _psycopg() -> Any:
     try:
-        import psycopg  # the optional extra, imported only for a PostgreSQL store
+        import psycopg  # noqa: PLC0415 - the optional extra, imported only for a PostgreSQL store
     except ImportError:  # pragma: no cover - depends on the installation
         raise StoreError("[store] url needs psycopg: pip install 'litwatch[postgres]' (or psycopg[binary])") from None
     return psycopg

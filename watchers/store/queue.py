@@ -164,7 +164,10 @@ class Deliveries(Table):
         sql += " ORDER BY id DESC"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return [Delivery(*r[:-1], bytes(r[-1])) for r in self.db.rows(sql, params)]
+        return [
+            Delivery(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], bytes(r[11]))
+            for r in self.db.rows(sql, params)
+        ]
 
     def last_sent(self, recipient: str) -> str | None:
         value = self.db.value("SELECT MAX(sent_at) FROM deliveries WHERE recipient = ? AND status = 'sent'", (recipient,))
