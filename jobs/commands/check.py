@@ -21,6 +21,7 @@ from litwatch.jobs.terminal import printable
 from litwatch.notifications.chat import ChatDeliverer, apprise_available
 from litwatch.notifications.delivery import DeliveryError
 from litwatch.watchers.entrez import EntrezError
+from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK
 from litwatch.watchers.search import SearchResult
 
 
@@ -137,8 +138,8 @@ def check(config: Config, *, quiet: bool = False) -> int:
     if report.problems:
         n = len(report.problems)
         print(f"litwatch: {n} problem{'s' if n != 1 else ''} found", file=sys.stderr)
-        return 1
-    return 0
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def command(args: argparse.Namespace, config: Config) -> int:

@@ -20,7 +20,7 @@ from litwatch.notifications.bibtex import articles_to_bibtex
 from litwatch.notifications.delivery import write_atomic
 from litwatch.notifications.exports import articles_to_csv, articles_to_ris, pubmed_url
 from litwatch.notifications.model import Entry
-from litwatch.watchers.errors import UsageError
+from litwatch.watchers.errors import EXIT_OK, UsageError
 
 log = logging.getLogger("litwatch")
 
@@ -95,7 +95,7 @@ def export(
         log.info("exported %d article%s as %s%s", count, "s" if count != 1 else "", fmt, where)
     else:
         log.warning("no stored article matches; nothing exported%s", where and f" (wrote an empty {fmt} file{where})")
-    return 0
+    return EXIT_OK
 
 
 def command(args: argparse.Namespace, config: Config) -> int:

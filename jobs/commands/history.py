@@ -18,7 +18,7 @@ from litwatch.jobs.terminal import printable
 from litwatch.notifications.exports import pubmed_url
 from litwatch.watchers.announcements import Citation, Correction, Hit, Item
 from litwatch.watchers.articles import Article
-from litwatch.watchers.errors import UsageError
+from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 KIND_ORDER = {"correction": 0, "hit": 1, "citation": 2}
 
@@ -121,12 +121,12 @@ def history(config: Config, *, since: str | None, watch: str | None, as_json: bo
     records = history_records(config, since=since, watch=watch)
     if as_json:
         print(json.dumps(records, ensure_ascii=False, indent=2))
-        return 0
+        return EXIT_OK
     if not records:
         since_text = f" since {since}" if since else ""
         watch_text = f" by the watch “{watch}”" if watch else ""
         print(f"Nothing was announced{since_text}{watch_text}.")
-        return 0
+        return EXIT_OK
     tz = _tz(config)
     width = 100
     for record in records:
@@ -137,7 +137,7 @@ def history(config: Config, *, since: str | None, watch: str | None, as_json: bo
             print(printable(_cut(f"  PMID {item['pmid']:>9}  {title}", width)))
             print(printable("                   " + "; ".join(r["why"] for r in item["reasons"])))
         print()
-    return 0
+    return EXIT_OK
 
 
 # -- show -----------------------------------------------------------------------------------------
@@ -218,7 +218,7 @@ def show(config: Config, pmid: str, *, as_json: bool) -> int:
     except NotStored:
         why = "litwatch stores the articles it announced or tracks"
         print(f"litwatch: PMID {pmid} is not in the store ({why})", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     if as_json:
         data = {
             "article": article.to_dict(),
@@ -230,9 +230,9 @@ def show(config: Config, pmid: str, *, as_json: bool) -> int:
             "announced": [{"recipient": r, "sent_at": s} for r, s in context["announced"]],
         }
         print(json.dumps(data, ensure_ascii=False, indent=2))
-        return 0
+        return EXIT_OK
     sys.stdout.write(printable(format_article(article, context, _tz(config))))
-    return 0
+    return EXIT_OK
 
 
 def history_command(args: argparse.Namespace, config: Config) -> int:

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from litwatch.jobs import parts
 from litwatch.jobs.config import Config
 from litwatch.jobs.run.schedule import next_fire, schedule_period
+from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK
 
 
 def gather(config: Config) -> dict:
@@ -110,8 +111,8 @@ def status(config: Config, *, as_json: bool, check: bool) -> int:
                 + (f"  error: {r['error'][:80]}" if r["error"] else "")
             )
     if check:
-        return 0 if ok else 1
-    return 0
+        return EXIT_OK if ok else EXIT_FAILED
+    return EXIT_OK
 
 
 def command(args: argparse.Namespace, config: Config) -> int:

@@ -14,7 +14,7 @@ import sys
 from litwatch.jobs import parts
 from litwatch.jobs.config import Config
 from litwatch.jobs.terminal import printable
-from litwatch.watchers.errors import UsageError
+from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 
 _PMID = re.compile(r"^[1-9][0-9]{0,9}$")
 
@@ -32,14 +32,14 @@ def track_add(config: Config, pmids: list[str], note: str) -> int:
         found = {r.pmid: r for r in client.fetch_records(pmids)}
     finally:
         client.close()
-    status = 0
+    status = EXIT_OK
     with parts.make_store(config) as store:
         with store.transaction():
             store.articles.put(found.values())
             for p in pmids:
                 if p not in found:
                     print(f"litwatch: PMID {p} is not in PubMed; not tracked", file=sys.stderr)
-                    status = 1
+                    status = EXIT_FAILED
                     continue
                 origin = "config" if p in config.tracked.pmids else "cli"
                 added = store.tracked.add(p, origin, note)
@@ -50,7 +50,7 @@ def track_add(config: Config, pmids: list[str], note: str) -> int:
 
 def track_remove(config: Config, pmids: list[str]) -> int:
     _check_pmids(pmids)
-    status = 0
+    status = EXIT_OK
     with parts.make_store(config) as store:
         with store.transaction():
             for p in pmids:
@@ -59,12 +59,12 @@ def track_remove(config: Config, pmids: list[str]) -> int:
                         f"litwatch: PMID {p} is listed in {config.source} ([tracked] pmids); remove it there",
                         file=sys.stderr,
                     )
-                    status = 2
+                    status = EXIT_USAGE
                 elif store.tracked.remove(p):
                     print(f"no longer tracking: {p}")
                 else:
                     print(f"litwatch: PMID {p} was not tracked", file=sys.stderr)
-                    status = max(status, 1)
+                    status = max(status, EXIT_FAILED)
     return status
 
 
@@ -96,10 +96,10 @@ def track_list(config: Config, *, as_json: bool = False) -> int:
     rows = tracked_rows(config)
     if as_json:
         print(json.dumps(rows, indent=2, ensure_ascii=False))
-        return 0
+        return EXIT_OK
     if not rows:
         print("no tracked papers")
-        return 0
+        return EXIT_OK
     print(f"{'PMID':<10} {'YEAR':<5} {'CITED':>5}  {'FIRST AUTHOR':<20} TITLE / NOTE")
     for r in rows:
         title = r["title"] if len(r["title"]) <= 60 else r["title"][:59] + "\u2026"
@@ -107,7 +107,7 @@ def track_list(config: Config, *, as_json: bool = False) -> int:
         extra = " · ".join(x for x in (r["note"], r["origin"]) if x)
         if extra:
             print(printable(f"{'':<44}{extra}"))
-    return 0
+    return EXIT_OK
 
 
 def command(args: argparse.Namespace, config: Config) -> int:
