@@ -7,7 +7,7 @@ import email
 import email.policy
 import json
 import random
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -31,7 +31,7 @@ from tests.fakes.pubmed_xml import esc
 
 LIBRARY = Path(__file__).parent / "data" / "library"
 TODAY = date(2026, 11, 30)
-CREATED = datetime(2026, 11, 30, 6, 0, tzinfo=timezone.utc)
+CREATED = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
 TRACKED_TEXT = (
     "A Case Series and Literature Review on Zanubrutinib Therapy for the Treatment of Relapsed/Refractory "
     "Immune Thrombocytopenia. Bruton tyrosine kinase inhibitor zanubrutinib raised platelet counts in ITP."
@@ -370,10 +370,12 @@ def test_golden_ranked_digest() -> None:
 
 
 def test_a_digest_too_large_to_rank_says_so(tmp_path: Path, ncbi) -> None:  # noqa: ANN001
+    from datetime import datetime
+
     from litwatch.jobs.config import load_config
-    from litwatch.jobs.run import pipeline
-    from litwatch.jobs.run.pipeline import Pipeline
-    from litwatch.notifications.digest import Item
+    from litwatch.jobs.run import compose
+    from litwatch.jobs.run.compose import Composer
+    from litwatch.watchers.announcements import Hit
     from litwatch.watchers.articles import ArticleRecord
     from litwatch.watchers.store import open_store
 
@@ -381,17 +383,17 @@ def test_a_digest_too_large_to_rank_says_so(tmp_path: Path, ncbi) -> None:  # no
     store = open_store(path=tmp_path / "big.db")
     pmids = [str(41_000_000 + k) for k in range(6)]
     with store.transaction():
-        store.put_articles(ArticleRecord.of(art(p, f"Article {p}")) for p in pmids)
-    run = Pipeline(config, store, None, None)  # type: ignore[arg-type]
-    items = [Item("hit", p, "BTK inhibitors in ITP") for p in pmids]
-    small = run.digest_for(config.recipients()[0], items)
+        store.articles.put(ArticleRecord.of(art(p, f"Article {p}")) for p in pmids)
+    composer = Composer(config, store, lambda: datetime.now().astimezone())
+    items = [Hit(p, "BTK inhibitors in ITP") for p in pmids]
+    small = composer.digest(config.recipients()[0], items)
     assert small.ranked and not small.notes
-    old = pipeline.FULL_RECORDS
-    pipeline.FULL_RECORDS = 4
+    old = compose.FULL_RECORDS
+    compose.FULL_RECORDS = 4
     try:
-        big = run.digest_for(config.recipients()[0], items)
+        big = composer.digest(config.recipients()[0], items)
     finally:
-        pipeline.FULL_RECORDS = old
+        compose.FULL_RECORDS = old
         store.close()
     assert not big.ranked and len(big.entries) == 6
     assert [n.text for n in big.notes] == ["6 articles are too many to rank in one digest; they are listed newest first."]

@@ -16,7 +16,6 @@ import requests
 from litwatch.jobs.config import ConfigError, WebConfig, load_config
 from litwatch.notifications.links import BadLink
 from litwatch.watchers.ratings import DOWN, UP, ratings_of
-from litwatch.watchers.readers import reader_tracked, unsubscribed
 from litwatch.watchers.store import open_store
 from tests.conftest import API_KEY, SMTP_PASSWORD, baseline, free_port, pmids_in, scenario_config
 from tests.web_helpers import (
@@ -148,7 +147,7 @@ def test_without_web_digests_carry_no_web_links(tmp_path: Path, ncbi, smtp, litw
 
 
 def test_shared_address_gets_no_unsubscribe_link(tmp_path: Path, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
-    extra = f'[[recipient]]\nemail = "list@example.org"\nunsubscribe = false\n'
+    extra = '[[recipient]]\nemail = "list@example.org"\nunsubscribe = false\n'
     cfg = delivered_scenario(tmp_path, ncbi, smtp, litwatch, extra=extra)
     message = digest_to(smtp, "list@example.org")
     assert message["List-Unsubscribe"] is None
@@ -159,7 +158,7 @@ def test_shared_address_gets_no_unsubscribe_link(tmp_path: Path, ncbi, smtp, lit
         r = requests.post(token, data={"List-Unsubscribe": "One-Click"}, timeout=10)
     assert r.status_code == 409
     with _store(cfg) as store:
-        assert unsubscribed(store) == {}
+        assert store.readers.unsubscribed() == {}
 
 
 # -- one-click actions: GET shows, POST acts, once --------------------------------------------------
@@ -209,9 +208,9 @@ def test_rating_link_get_changes_nothing_post_rates_once(tmp_path: Path, ncbi, s
         assert "Track it" in page.text
         assert session.post(track, data={"csrf": csrf_of(page.text)}, timeout=10).status_code == 200
     with _store(cfg) as store:
-        assert [p for p, _ in reader_tracked(store, ANN)] == [NEW[1]]
-        assert reader_tracked(store, BOB) == []
-        assert any(t.pmid == NEW[1] and t.origin == "web" for t in store.tracked())
+        assert [p for p, _ in store.readers.tracked(ANN)] == [NEW[1]]
+        assert store.readers.tracked(BOB) == []
+        assert any(t.pmid == NEW[1] and t.origin == "web" for t in store.tracked.all())
     r = litwatch("track", "list", "--config", str(cfg))
     assert NEW[1] in r.out
 

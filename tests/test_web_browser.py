@@ -13,9 +13,8 @@ import pytest
 
 from litwatch.jobs.config import load_config
 from litwatch.watchers.ratings import ratings_of
-from litwatch.watchers.readers import unsubscribed
 from litwatch.watchers.store import open_store
-from tests.conftest import PUBMED_LINK, Q_BTK, Q_RILZA, add_itp_article, baseline
+from tests.conftest import PUBMED_LINK, Q_BTK, add_itp_article, baseline
 from tests.fakes.pubmed_xml import esc
 from tests.web_helpers import (
     ANN,
@@ -179,7 +178,7 @@ def test_unsubscribe_in_the_browser_then_the_next_run_skips_only_that_reader(tmp
     with running_web(cfg):
         page.goto(footer.group(1))
         with _store(cfg) as store:
-            assert unsubscribed(store) == {}, "opening the link changed nothing"
+            assert store.readers.unsubscribed() == {}, "opening the link changed nothing"
         page.get_by_role("button", name="Unsubscribe").click()
         page.wait_for_selector(".done")
         assert "You are unsubscribed" in page.locator("main").inner_text()

@@ -86,7 +86,7 @@ def _ris_author(name: str) -> str:
 
 
 def _parse_ris(text: str) -> list[LibraryPaper]:
-    import rispy
+    import rispy  # noqa: PLC0415
 
     records = rispy.loads(text, skip_unknown_tags=True)
     out: list[LibraryPaper] = []
@@ -108,7 +108,7 @@ def _parse_ris(text: str) -> list[LibraryPaper]:
 
 
 def _parse_bibtex(text: str) -> list[LibraryPaper]:
-    from bibtexparser.entrypoint import parse_string
+    from bibtexparser.entrypoint import parse_string  # noqa: PLC0415
 
     library = parse_string(text)
     out: list[LibraryPaper] = []

@@ -50,14 +50,15 @@ from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from litwatch.jobs import parts
 from litwatch.jobs.commands.status import gather, health
-from litwatch.jobs.config import WEB_ADMIN_PASSWORD_ENV, Config, ConfigError, RecipientConfig, load_config
+from litwatch.jobs.config import WEB_ADMIN_PASSWORD_ENV, Config, RecipientConfig, load_config
 from litwatch.notifications.exports import pubmed_url
 from litwatch.notifications.links import BadLink, Claim, LinkSigner
-from litwatch.watchers import readers
 from litwatch.watchers.articles import Article
+from litwatch.watchers.errors import ConfigError, StoreError
 from litwatch.watchers.ratings import DOWN, UP, rating_value, ratings_of, record_rating, undo_rating
-from litwatch.watchers.store import Store, StoreError, open_store
+from litwatch.watchers.store import Store
 
 log = logging.getLogger("litwatch.web")
 
@@ -202,10 +203,7 @@ class WebApp:
 
     @contextmanager
     def _store(self, *, migrate: bool = False) -> Iterator[Store]:
-        config = self.config
-        store = open_store(
-            path=config.store_path, url=config.store.url, migrate=migrate, timeout=config.store.busy_timeout
-        )
+        store = parts.make_store(self.config, migrate=migrate)
         try:
             yield store
         finally:
@@ -276,7 +274,7 @@ class WebApp:
 
     @staticmethod
     def article(store: Store, pmid: str) -> Article | None:
-        return store.articles([pmid]).get(pmid) if pmid else None
+        return store.articles.get([pmid]).get(pmid) if pmid else None
 
     def nav(self, reader: Reader) -> dict[str, str]:
         root = f"{self.base_path}r/{reader.token}/"
@@ -346,7 +344,7 @@ def build_app(config: Config, *, clock: Callable[[], float] = time.time) -> Star
         token_id = LinkSigner.token_id(token)
         with web._store() as store:
             article = web.article(store, claim.pmid)
-            used = readers.link_used(store, token_id)
+            used = store.readers.link_used(token_id)
             if used is not None:
                 return web.page(
                     "used.html.j2", 409 if request.method == "POST" else 410,
@@ -365,11 +363,12 @@ def build_app(config: Config, *, clock: Callable[[], float] = time.time) -> Star
             if claim.action in ("up", "down") and not web.rating_limit.allow(reader.email.lower()):
                 raise PageError(429, "Too many ratings", "Too many ratings in a minute: wait a moment and press the button again. Nothing was changed.")
             with store.transaction():
-                if not readers.use_link(store, token_id, reader.email, claim.action, claim.pmid):
-                    return web.page("used.html.j2", 409, used=_local(readers.link_used(store, token_id)), claim=claim,
+                if not store.readers.use_link(token_id, reader.email, claim.action, claim.pmid):
+                    return web.page("used.html.j2", 409, used=_local(store.readers.link_used(token_id)), claim=claim,
                                     article=article, home=web.signer.url(reader.email, "home"))
                 if claim.action == "track":
-                    readers.track_for_reader(store, reader.email, claim.pmid)
+                    store.tracked.add(claim.pmid, "web")
+                    store.readers.track(reader.email, claim.pmid)
                 else:
                     record_rating(store, reader.email, claim.pmid, UP if claim.action == "up" else DOWN, source="web")
         log.info("web: %s %s by a reader", claim.action, claim.pmid)
@@ -382,7 +381,7 @@ def build_app(config: Config, *, clock: Callable[[], float] = time.time) -> Star
             if not r.unsubscribe:
                 return PlainTextResponse("This address's digests are set by the administrator.\n", status_code=409)
             with web._store() as store:
-                readers.set_subscribed(store, r.email, False, via="one-click")
+                store.readers.set_subscribed(r.email, False, via="one-click")
             log.info("web: a reader unsubscribed (one-click)")
             return PlainTextResponse("Unsubscribed.\n")
         return subscription(request, form, reader)
@@ -398,10 +397,10 @@ def build_app(config: Config, *, clock: Callable[[], float] = time.time) -> Star
                 want = form.get("do")
                 if want not in ("unsubscribe", "subscribe"):
                     raise PageError(400, "Unknown request", "Nothing was changed.")
-                changed = readers.set_subscribed(store, r.email, want == "subscribe", via="web")
+                changed = store.readers.set_subscribed(r.email, want == "subscribe", via="web")
                 if changed:
                     log.info("web: a reader %s", "subscribed again" if want == "subscribe" else "unsubscribed")
-            since = readers.unsubscribed(store).get(r.email.lower())
+            since = store.readers.unsubscribed().get(r.email.lower())
         csrf, new = web.csrf_pair(request)
         response = web.page(
             "subscription.html.j2",
@@ -422,8 +421,8 @@ def build_app(config: Config, *, clock: Callable[[], float] = time.time) -> Star
     def archive(request: Request, form: dict[str, str]) -> Response:
         reader = home_reader(request)
         with web._store() as store:
-            sent = list(readers.sent_to(store, reader.email))
-            since = readers.unsubscribed(store).get(reader.email.lower())
+            sent = store.readers.sent_to(reader.email)
+            since = store.readers.unsubscribed().get(reader.email.lower())
         rows = [{"id": i, "sent": _local(at), "subject": s} for i, at, s in sent]
         return web.reader_page(request, reader, "archive.html.j2", "Archive", rows=rows,
                                since=_local(since) if since else "")
@@ -432,7 +431,7 @@ def build_app(config: Config, *, clock: Callable[[], float] = time.time) -> Star
         if not delivery_id.isdigit():
             raise PageError(404, "Not found", "No such digest.")
         with web._store() as store:
-            found = readers.delivered_message(store, reader.email, int(delivery_id))
+            found = store.readers.delivered_message(reader.email, int(delivery_id))
         if found is None:
             raise PageError(404, "Not found", "No such digest among those sent to you.")
         return found
@@ -463,8 +462,8 @@ def build_app(config: Config, *, clock: Callable[[], float] = time.time) -> Star
         total = 0
         if words:
             with web._store() as store:
-                sent = readers.sent_articles(store, reader.email)
-                articles = store.articles(p for p, _, _ in sent)
+                sent = store.readers.sent_articles(reader.email)
+                articles = store.articles.get(p for p, _, _ in sent)
             for pmid, delivery_id, sent_at in sorted(sent, key=lambda r: (r[2], int(r[0])), reverse=True):
                 a = articles.get(pmid)
                 if a is None:
@@ -494,7 +493,7 @@ def build_app(config: Config, *, clock: Callable[[], float] = time.time) -> Star
                     undone = pmid
                     log.info("web: a rating of %s undone", pmid)
             mine = ratings_of(store, reader.email)
-            articles = store.articles(r.pmid for r in mine)
+            articles = store.articles.get(r.pmid for r in mine)
         rows = [{"rating": r, "article": articles.get(r.pmid), "url": pubmed_url(r.pmid), "at": _local(r.rated_at)}
                 for r in reversed(mine)]
         return web.reader_page(request, reader, "ratings.html.j2", "Ratings", rows=rows, undone=undone)
@@ -508,13 +507,13 @@ def build_app(config: Config, *, clock: Callable[[], float] = time.time) -> Star
                 pmid = form.get("pmid", "")
                 if not pmid.isdigit():
                     raise PageError(400, "Unknown request", "Nothing was changed.")
-                if readers.untrack_for_reader(store, reader.email, pmid):
+                if store.readers.untrack(reader.email, pmid):
                     removed = pmid
-            mine = readers.reader_tracked(store, reader.email)
+            mine = store.readers.tracked(reader.email)
             # shared: the config's, `track add`'s and follow = "announced"'s; not what other readers tracked
-            everyone = [t for t in store.tracked() if t.origin != "web" and t.pmid not in {p for p, _ in mine}]
-            counts = store.citation_counts()
-            articles = store.articles([p for p, _ in mine] + [t.pmid for t in everyone])
+            everyone = [t for t in store.tracked.all() if t.origin != "web" and t.pmid not in {p for p, _ in mine}]
+            counts = store.citations.counts()
+            articles = store.articles.get([p for p, _ in mine] + [t.pmid for t in everyone])
         rows = [{"pmid": p, "article": articles.get(p), "url": pubmed_url(p), "at": _local(at), "citations": counts.get(p, 0)}
                 for p, at in mine]
         shared = [{"pmid": t.pmid, "article": articles.get(t.pmid), "url": pubmed_url(t.pmid), "citations": counts.get(t.pmid, 0)}
@@ -532,7 +531,7 @@ def build_app(config: Config, *, clock: Callable[[], float] = time.time) -> Star
         weeks = [monday - timedelta(weeks=i) for i in range(CHART_WEEKS - 1, -1, -1)]
         counts = {w: 0 for w in weeks}
         since = weeks[0].isoformat()
-        for seen in readers.new_hits_since(store, watch, since):
+        for seen in store.readers.new_hits_since(watch, since):
             day = datetime.fromisoformat(seen).date()
             start = day - timedelta(days=day.weekday())
             if start in counts:
@@ -543,7 +542,7 @@ def build_app(config: Config, *, clock: Callable[[], float] = time.time) -> Star
         reader = home_reader(request)
         mine = _reader_watches(reader)
         with web._store() as store:
-            counts = store.watch_counts()
+            counts = store.watches.counts()
             rows = []
             for i, w in enumerate(mine):
                 weekly = _weekly(store, w.name)
@@ -594,7 +593,7 @@ def build_app(config: Config, *, clock: Callable[[], float] = time.time) -> Star
         info = gather(config)
         ok, reason = health(config, info)
         with web._store() as store:
-            gone = readers.unsubscribed(store)
+            gone = store.readers.unsubscribed()
         return web.page("admin.html.j2", info=info, ok=ok, reason=reason, cron=config.schedule.cron,
                         unsubscribed=sorted(gone.items()))
 
@@ -650,12 +649,9 @@ class SecurityHeaders:
     """ASGI middleware: the security headers on every response (a handler's own CSP wins), and one
     log line per request with any token cut out of the path."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    @property
-    def state(self) -> Any:
-        return getattr(self.app, "state")
+    def __init__(self, app: Starlette) -> None:
+        self.app: ASGIApp = app
+        self.state = app.state  # the WebApp, for tests and the server
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

@@ -15,7 +15,8 @@ import socket
 import threading
 from typing import Any
 
-from litwatch.jobs.config import Config, ConfigError
+from litwatch.jobs.config import Config
+from litwatch.watchers.errors import EXIT_OK, ConfigError
 
 log = logging.getLogger("litwatch.web")
 
@@ -146,4 +147,9 @@ def web(config: Config, args: Any = None) -> int:
         for handler in root.handlers:
             handler.setLevel(logging.INFO)
     WebServer(config).run()
-    return 0
+    return EXIT_OK
+
+
+def command(args: Any, config: Config) -> int:
+    """`litwatch web` (COMMANDS in jobs/cli/main.py)."""
+    return web(config, args)
