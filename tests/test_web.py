@@ -148,7 +148,7 @@ def test_without_web_digests_carry_no_web_links(tmp_path: Path, ncbi, smtp, litw
 
 
 def test_shared_address_gets_no_unsubscribe_link(tmp_path: Path, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
-    extra = f'[[recipient]]\nemail = "list@example.org"\nunsubscribe = false\n'
+    extra = '[[recipient]]\nemail = "list@example.org"\nunsubscribe = false\n'
     cfg = delivered_scenario(tmp_path, ncbi, smtp, litwatch, extra=extra)
     message = digest_to(smtp, "list@example.org")
     assert message["List-Unsubscribe"] is None

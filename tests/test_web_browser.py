@@ -15,7 +15,7 @@ from litwatch.jobs.config import load_config
 from litwatch.watchers.ratings import ratings_of
 from litwatch.watchers.readers import unsubscribed
 from litwatch.watchers.store import open_store
-from tests.conftest import PUBMED_LINK, Q_BTK, Q_RILZA, add_itp_article, baseline
+from tests.conftest import PUBMED_LINK, Q_BTK, add_itp_article, baseline
 from tests.fakes.pubmed_xml import esc
 from tests.web_helpers import (
     ANN,

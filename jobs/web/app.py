@@ -650,12 +650,9 @@ class SecurityHeaders:
     """ASGI middleware: the security headers on every response (a handler's own CSP wins), and one
     log line per request with any token cut out of the path."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    @property
-    def state(self) -> Any:
-        return getattr(self.app, "state")
+    def __init__(self, app: Starlette) -> None:
+        self.app: ASGIApp = app
+        self.state = app.state  # the WebApp, for tests and the server
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
