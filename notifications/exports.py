@@ -49,7 +49,8 @@ def pubmed_url(pmid: str) -> str:
 
 
 def split_pages(pages: str) -> tuple[str, str]:
-    """PubMed's MedlinePgn -> (start, end): '123-9' -> ('123', '129'); 'e70152' -> ('e70152', '')."""
+    """PubMed's MedlinePgn -> (start, end): '123-9' -> ('123', '129'); 'S12-S19' -> ('S12', 'S19');
+    an e-locator is one article number, never a range: 'e70152' and 'e01965-19' stay whole."""
     pages = pages.strip()
     if not pages:
         return "", ""
@@ -58,8 +59,15 @@ def split_pages(pages: str) -> tuple[str, str]:
     start, end = start.strip(), end.strip()
     if not sep or not end:
         return start, ""
-    if start.isdigit() and end.isdigit() and len(end) < len(start):
-        end = start[: len(start) - len(end)] + end  # PubMed abbreviates: 1234-56 means 1234-1256
+    if start.isdigit() and end.isdigit():
+        if len(end) < len(start):
+            end = start[: len(start) - len(end)] + end  # PubMed abbreviates: 1234-56 means 1234-1256
+        return start, end
+    prefix = start.rstrip("0123456789")
+    if prefix and start != prefix and end.startswith(prefix) and end[len(prefix) :].isdigit():
+        return start, end  # S12-S19, e70001-e70009: a range of article numbers
+    if prefix and start != prefix and end.isdigit():
+        return first, ""  # e01965-19: PubMed's e-locator (a number with a suffix), not a range
     return start, end
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import gc
-import html
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -24,9 +23,11 @@ from datetime import date
 from typing import Any, NamedTuple
 
 from litwatch.watchers import ncbi_xml
+from litwatch.watchers.markup import INLINE_TAGS, html_to_text, sanitize, truncate_text
 from litwatch.watchers.ncbi_xml import NCBIXMLError
 
 __all__ = [
+    "INLINE_TAGS",
     "AbstractSection",
     "Article",
     "ArticleParseError",
@@ -44,13 +45,15 @@ __all__ = [
 _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MONTH_NUMBERS = {name.lower(): number for number, name in enumerate(_MONTH_NAMES, start=1)}
 _SEASON_MONTHS = {"spring": 3, "summer": 6, "autumn": 9, "fall": 9, "winter": 12}
-# PubMed's inline markup, the only tags kept in `title_html` and `AbstractSection.html`.
-INLINE_TAGS = frozenset({"i", "b", "sup", "sub", "u"})
-# In escaped text every "<" opens a tag the parser wrote, and names/attributes hold no "<" or ">".
-_TAG_RE = re.compile(r"<(/?)([^\s>/]*)[^>]*>")
-_MATH_RE = re.compile(r"<math\b[^>]*>(.*?)</math>", re.DOTALL)
-_LAYOUT_WS_RE = re.compile(r">[ \t\r]*\n\s*<")  # indentation between MathML tags
+# Stored text is capped: one hostile record must not make a message no server accepts (a 30 MB
+# abstract made a 41 MB digest) nor grow the store.  Past a cap, text ends with "…" and lists stop.
+MAX_TITLE_CHARS = 3_000  # the longest real titles are under 1,000
+MAX_ABSTRACT_CHARS = 40_000  # all sections together; real abstracts stay far below 10,000
+MAX_FIELD_CHARS = 1_000  # every other text field: names, journal, volume, identifiers, ...
+MAX_AUTHORS = 3_000  # physics-style author lists reach about 3,000
+MAX_LIST_ITEMS = 500  # keywords, MeSH headings, publication types, comments/corrections, databank ids
 _YEAR_RE = re.compile(r"\d{4}")
+_E_LOCATOR_RE = re.compile(r"[eE]\d{1,12}(?:-\d{1,4})?")  # an article number: e2025001, e01965-19
 
 
 class ArticleParseError(ValueError):
@@ -64,34 +67,10 @@ class ArticleParseError(ValueError):
 # -- text helpers -----------------------------------------------------------------------------
 
 
-def _math_to_text(match: re.Match[str]) -> str:
-    inner = _LAYOUT_WS_RE.sub("><", match.group(1))
-    return _TAG_RE.sub("", inner).strip()
-
-
-def _keep_inline_tag(match: re.Match[str]) -> str:
-    name = match.group(2)
-    return f"<{match.group(1)}{name}>" if name in INLINE_TAGS else ""
-
-
-def safe_inline_html(escaped: str) -> str:
-    """Escaped parser output -> safe HTML: only bare <i> <b> <sup> <sub> <u> tags kept, MathML as text."""
-    if "<" not in escaped:
-        return escaped.strip()
-    if "<math" in escaped:
-        escaped = _MATH_RE.sub(_math_to_text, escaped)
-    return _TAG_RE.sub(_keep_inline_tag, escaped).strip()
-
-
-def html_to_text(fragment: str) -> str:
-    """Safe inline HTML -> plain text: tags dropped, entities unescaped, whitespace collapsed."""
-    if "<" in fragment:
-        if "<math" in fragment:
-            fragment = _MATH_RE.sub(_math_to_text, fragment)
-        fragment = _TAG_RE.sub("", fragment)
-    if "&" in fragment:
-        fragment = html.unescape(fragment)
-    return " ".join(fragment.split())
+def safe_inline_html(escaped: str, max_chars: int | None = None) -> str:
+    """Escaped parser output -> safe HTML: only bare <i> <b> <sup> <sub> <u> tags kept (balanced,
+    bounded in depth and number), MathML as text; see `litwatch.watchers.markup`."""
+    return sanitize(escaped, max_chars=max_chars)
 
 
 def _text(value: Any) -> str:
@@ -100,6 +79,8 @@ def _text(value: Any) -> str:
         return ""
     if not isinstance(value, str):
         raise TypeError(f"expected text, found {type(value).__name__}")
+    if len(value) > MAX_FIELD_CHARS:
+        return truncate_text(html_to_text(value[: MAX_FIELD_CHARS * 8]), MAX_FIELD_CHARS)
     return html_to_text(value)
 
 
@@ -147,13 +128,15 @@ class Author:
     fore_name: str = ""
     initials: str = ""
     collective: str = ""
+    suffix: str = ""  # "Jr", "Sr", "3rd": father and son differ only here
 
     @property
     def display(self) -> str:
-        """'Smith JA' for a person, the group name for a collective."""
+        """'Smith JA' ('Smith JA Jr' with a suffix) for a person, the group name for a collective."""
         if self.collective:
             return self.collective
-        return f"{self.last_name} {self.initials}".strip() or self.fore_name
+        name = f"{self.last_name} {self.initials}".strip() or self.fore_name
+        return f"{name} {self.suffix}" if self.suffix and name else name
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +192,7 @@ class Article:
     journal_iso: str = ""
     volume: str = ""
     issue: str = ""
-    pages: str = ""
+    pages: str = ""  # MedlinePgn as PubMed shows it ("123-9", or an e-locator such as "e01965-19")
     pub_date: PubDate = field(default_factory=PubDate)
     epub_date: str = ""  # ISO date (YYYY-MM-DD) of ArticleDate DateType="Electronic", or ""
     doi: str = ""
@@ -223,6 +206,7 @@ class Article:
     entrez_date: str = ""  # ISO date of PubMedPubDate PubStatus="entrez" (or "pubmed"), or ""
     publication_status: str = ""  # "ppublish", "epublish", "aheadofprint", ...
     databank_ids: tuple[str, ...] = ()  # e.g. ClinicalTrials.gov NCT numbers from DataBankList
+    pii: str = ""  # the publisher's item identifier (ELocationID EIdType="pii"): not pages
 
     @property
     def title(self) -> str:
@@ -453,9 +437,9 @@ def _convert(pmid: str, citation: Mapping[str, Any], pubmed_data: Mapping[str, A
     article = citation["Article"]
     journal = article.get("Journal") or {}
     journal_issue = journal.get("JournalIssue") or {}
-    title_html = safe_inline_html(article.get("ArticleTitle") or "")
+    title_html = safe_inline_html(article.get("ArticleTitle") or "", MAX_TITLE_CHARS)
     if not title_html:
-        title_html = safe_inline_html(article.get("VernacularTitle") or "")
+        title_html = safe_inline_html(article.get("VernacularTitle") or "", MAX_TITLE_CHARS)
     locations: dict[str, str] = {}
     for location in _each(article.get("ELocationID")):
         locations.setdefault(location.attributes.get("EIdType", ""), _text(location))
@@ -467,23 +451,32 @@ def _convert(pmid: str, citation: Mapping[str, Any], pubmed_data: Mapping[str, A
         journal_iso=_text(journal.get("ISOAbbreviation")),
         volume=_text(journal_issue.get("Volume")),
         issue=_text(journal_issue.get("Issue")),
-        pages=_pages(article.get("Pagination"), locations),
+        pages=_pages(article.get("Pagination"), locations.get("pii", "")),
         pub_date=_pub_date(journal_issue.get("PubDate") or {}),
         epub_date=_epub_date(article.get("ArticleDate")),
         doi=_article_id(pubmed_data, "doi") or locations.get("doi", ""),
         pmcid=_article_id(pubmed_data, "pmc"),
         abstract=_abstract(article.get("Abstract")),
-        publication_types=tuple(_text(t) for t in _lists(article.get("PublicationTypeList"))),
+        publication_types=tuple(_text(t) for t in _capped(_lists(article.get("PublicationTypeList")))),
         mesh_headings=tuple(
-            _text(heading.get("DescriptorName")) for heading in _lists(citation.get("MeshHeadingList"))
+            _text(heading.get("DescriptorName")) for heading in _capped(_lists(citation.get("MeshHeadingList")))
         ),
-        keywords=tuple(k for k in map(_text, _lists(citation.get("KeywordList"))) if k),
+        keywords=tuple(_capped(k for k in map(_text, _lists(citation.get("KeywordList"))) if k)),
         language=next((_text(lang) for lang in _each(article.get("Language"))), ""),
         comments_corrections=_comments_corrections(citation.get("CommentsCorrectionsList")),
         entrez_date=_entrez_date(pubmed_data.get("History")),
         publication_status=_text(pubmed_data.get("PublicationStatus")),
         databank_ids=_databank_ids(article.get("DataBankList")),
+        pii=locations.get("pii", "") or _article_id(pubmed_data, "pii"),
     )
+
+
+def _capped(items: Iterable[Any], n: int = MAX_LIST_ITEMS) -> Iterator[Any]:
+    """The first `n` items."""
+    for i, item in enumerate(items):
+        if i >= n:
+            return
+        yield item
 
 
 def _lists(value: Any) -> Iterable[Any]:
@@ -493,11 +486,13 @@ def _lists(value: Any) -> Iterable[Any]:
 
 
 def _authors(value: Any) -> tuple[Author, ...]:
-    authors = []
+    authors: list[Author] = []
     for author_list in _each(value):
         if author_list.attributes.get("Type", "authors") != "authors":
             continue  # editors (book chapters)
         for author in author_list:
+            if len(authors) >= MAX_AUTHORS:
+                break
             if author.attributes.get("ValidYN") == "N":
                 continue  # a misspelt name PubMed keeps only for searching
             collective = _text(author.get("CollectiveName"))
@@ -509,12 +504,16 @@ def _authors(value: Any) -> tuple[Author, ...]:
                     last_name=_text(author.get("LastName")),
                     fore_name=_text(author.get("ForeName")),
                     initials=_text(author.get("Initials")),
+                    suffix=_text(author.get("Suffix")),
                 )
             )
     return tuple(authors)
 
 
-def _pages(pagination: Any, locations: Mapping[str, str]) -> str:
+def _pages(pagination: Any, pii: str) -> str:
+    """MedlinePgn as given (StartPage-EndPage without it); else an e-locator given as the pii
+    ('e01965-19', PubMed's own citation style).  A publisher item identifier such as
+    'S1569-9048(12)00312-6' is no page number and is never shown as one."""
     if pagination:
         pages = _text(pagination.get("MedlinePgn"))
         if pages:
@@ -522,7 +521,7 @@ def _pages(pagination: Any, locations: Mapping[str, str]) -> str:
         start, end = _text(pagination.get("StartPage")), _text(pagination.get("EndPage"))
         if start:
             return f"{start}-{end}" if end else start
-    return locations.get("pii", "")
+    return pii if _E_LOCATOR_RE.fullmatch(pii) else ""
 
 
 def _pub_date(value: Mapping[str, Any]) -> PubDate:
@@ -560,13 +559,18 @@ def _article_id(pubmed_data: Mapping[str, Any], id_type: str) -> str:
 
 def _abstract(value: Any) -> tuple[AbstractSection, ...]:
     sections = []
+    budget = MAX_ABSTRACT_CHARS
     for abstract in _each(value):
         for text in _each(abstract.get("AbstractText")):
+            if budget <= 0:
+                break
             attributes = text.attributes
-            label = " ".join(attributes.get("Label", "").split())
-            html_text = safe_inline_html(text)
+            label = truncate_text(" ".join(attributes.get("Label", "")[: MAX_FIELD_CHARS * 2].split()), 200)
+            html_text = safe_inline_html(text, budget)
+            budget -= len(html_text)
             if label or html_text:
-                sections.append(AbstractSection(label, html_text, attributes.get("NlmCategory", "")))
+                category = truncate_text(attributes.get("NlmCategory", ""), 100)
+                sections.append(AbstractSection(label, html_text, category))
     return tuple(sections)
 
 
@@ -577,7 +581,9 @@ def _comments_corrections(value: Any) -> tuple[CommentCorrection, ...]:
         ref_type = entry.attributes.get("RefType", "")
         if ref_type == "Cites":
             continue
-        entries.append(CommentCorrection(ref_type, _text(entry.get("RefSource")), _text(entry.get("PMID"))))
+        if len(entries) >= MAX_LIST_ITEMS:
+            break
+        entries.append(CommentCorrection(truncate_text(ref_type, 100), _text(entry.get("RefSource")), _text(entry.get("PMID"))))
     return tuple(entries)
 
 
@@ -595,6 +601,6 @@ def _databank_ids(value: Any) -> tuple[str, ...]:
     for bank in _lists(value):
         for number in _lists(bank.get("AccessionNumberList")):
             text = _text(number)
-            if text and text not in ids:
+            if text and text not in ids and len(ids) < MAX_LIST_ITEMS:
                 ids.append(text)
     return tuple(ids)
