@@ -90,8 +90,9 @@ def _ris_author(article_author: Author) -> str:
     if article_author.collective:
         return _one_line(article_author.collective)
     given = article_author.fore_name or article_author.initials
+    suffix = f", {article_author.suffix}" if article_author.suffix else ""  # RIS: "Last, First, Suffix"
     if article_author.last_name and given:
-        return _one_line(f"{article_author.last_name}, {given}")
+        return _one_line(f"{article_author.last_name}, {given}{suffix}")
     return _one_line(article_author.last_name or given)
 
 

@@ -19,6 +19,8 @@ from litwatch.notifications.exports import articles_to_csv, articles_to_ris, spl
 from litwatch.notifications.model import Digest, Entry
 from litwatch.notifications.render import ATTACHMENT_BUDGET_BYTES, HTML_BUDGET_BYTES, render_digest
 from litwatch.watchers.articles import (
+    AbstractSection,
+    Author,
     MAX_ABSTRACT_CHARS,
     MAX_FIELD_CHARS,
     MAX_LIST_ITEMS,
@@ -221,3 +223,107 @@ def test_attachments_stay_within_their_budget() -> None:
     assert re.search(r"the first \d+ of 120 articles", plain), plain[-600:]
     html = message.get_body(("html",))
     assert html is not None and len(str(html.get_content()).encode()) < HTML_BUDGET_BYTES
+
+
+# -- A5: BibTeX: no field can end early and add others -------------------------------------------------
+
+BREAKOUT = "x}, title = {\\input{/etc/passwd}}, note = {"
+
+
+def test_bibtex_export_of_hostile_records_parses_back_field_for_field() -> None:
+    """A DOI `10.1/x}, title = {\\input{/etc/passwd}}, note = {` added fields; every field is now escaped
+    (text) or left out (verbatim fields that cannot hold it); bibtexparser reads back exactly one
+    entry per article, with only the fields written, none of them holding `\\input`."""
+    import bibtexparser
+
+    hostile = [
+        Article(
+            pmid="41300010",
+            title_html=esc("Lone } brace " + BREAKOUT),
+            authors=(
+                Author(last_name="Smith" + BREAKOUT, fore_name="J}", initials="J", suffix="Jr}"),
+                Author(collective="Group } and {"),
+            ),
+            journal="J " + BREAKOUT,
+            journal_iso="J\\",
+            volume="1}",
+            issue="{2",
+            pages="3}-4",
+            doi="10.1/" + BREAKOUT,
+            pmcid="PMC1" + BREAKOUT,
+            keywords=("k}", "{k"),
+            language="eng}",
+            abstract=(AbstractSection("Background}", esc(BREAKOUT)),),
+        ),
+        Article(pmid="41300011", title_html="A normal {paired} title", doi="10.1000/xyz(123)<4>;5"),
+    ]
+    text = articles_to_bibtex(hostile)
+    library = bibtexparser.parse_string(text)
+    assert not library.failed_blocks and len(library.blocks) == 2, text
+    first, second = library.entries
+    assert first.key == "pmid41300010" and second.key == "pmid41300011"
+    written = {"title", "author", "journal", "shortjournal", "volume", "number", "pages", "pmid", "url",
+               "abstract", "keywords", "language"}  # fmt: skip
+    assert set(first.fields_dict) == written, "no field added, and the DOI/PMCID that could not be written left out"
+    assert "note" not in first.fields_dict
+    for field in first.fields:
+        assert "\\input" not in str(field.value), field
+        assert _bibtex_braces_balanced(str(field.value)), field
+    assert second["doi"] == "10.1000/xyz(123)<4>;5", "a real DOI stays verbatim"
+    assert second["title"] == "A normal {\\{}paired{\\}} title"
+
+
+def _bibtex_braces_balanced(value: str) -> bool:
+    """Brace depth as BibTeX counts it (an escaped brace counts too): never below zero, zero at the end."""
+    depth = 0
+    for char in value:
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if depth < 0:
+            return False
+    return depth == 0
+
+
+# -- E17, E18: author suffixes; pii is no page; e-locators stay whole ---------------------------------------
+
+
+def test_author_suffixes_are_kept_and_shown() -> None:
+    """Father and son differ only by their suffix."""
+    xml = make_article("41300020", "Father and son").replace(
+        "<Initials>J</Initials></Author>",
+        "<Initials>J</Initials><Suffix>Jr</Suffix></Author>"
+        '<Author ValidYN="Y"><LastName>Smith</LastName><ForeName>John</ForeName><Initials>J</Initials>'
+        "<Suffix>Sr</Suffix></Author>"
+        '<Author ValidYN="Y"><LastName>Doe</LastName><ForeName>Ann</ForeName><Initials>A</Initials>'
+        "<Suffix>3rd</Suffix></Author>",
+    )
+    article = parse_one(xml)
+    assert [a.display for a in article.authors] == ["Smith J Jr", "Smith J Sr", "Doe A 3rd"]
+    assert Article.from_json(article.to_json()) == article
+    assert "Smith J Jr, Smith J Sr, Doe A 3rd" in render(article).decode()
+    ris = articles_to_ris([article])
+    assert "AU  - Smith, John, Jr" in ris and "AU  - Smith, John, Sr" in ris
+    assert "Smith J Jr; Smith J Sr" in articles_to_csv([article])
+    assert "author = {Smith, Jr, John and Smith, Sr, John and Doe, 3rd, Ann}" in articles_to_bibtex([article])
+
+
+def test_a_publisher_item_identifier_is_not_shown_as_pages() -> None:
+    pii = make_article("41300021", "Ahead of print", status="aheadofprint").replace(
+        '<ELocationID EIdType="pii" ValidYN="Y">e41300021</ELocationID>',
+        '<ELocationID EIdType="pii" ValidYN="Y">S1569-9048(12)00312-6</ELocationID>'
+        '<ELocationID EIdType="doi" ValidYN="Y">10.1016/j.resp.2012.09.010</ELocationID>',
+    )
+    article = parse_one(pii)
+    assert article.pages == "" and article.pii == "S1569-9048(12)00312-6"
+    assert "S1569" not in articles_to_ris([article]) and "pages" not in articles_to_bibtex([article])
+
+
+def test_e_locators_stay_as_pubmed_shows_them() -> None:
+    article = parse_one(make_article("41300022", "mBio article", pages="e01965-19"))
+    assert article.pages == "e01965-19"
+    assert split_pages("e01965-19") == ("e01965-19", "")
+    assert "SP  - e01965-19" in articles_to_ris([article]) and "EP  -" not in articles_to_ris([article])
+    assert "pages = {e01965-19}" in articles_to_bibtex([article])
+    assert "e01965-19" in render(article).decode()
+    # an e-locator given only as the ELocationID (no MedlinePgn) is PubMed's citation too
+    assert parse_one(make_article("41300023", "No pages")).pages == "e41300023"
+    assert split_pages("S12-S19") == ("S12", "S19") and split_pages("123-9") == ("123", "129")

@@ -558,7 +558,7 @@ def _article_id(pubmed_data: Mapping[str, Any], id_type: str) -> str:
 
 
 def _abstract(value: Any) -> tuple[AbstractSection, ...]:
-    sections = []
+    sections: list[AbstractSection] = []
     budget = MAX_ABSTRACT_CHARS
     for abstract in _each(value):
         for text in _each(abstract.get("AbstractText")):
@@ -576,7 +576,7 @@ def _abstract(value: Any) -> tuple[AbstractSection, ...]:
 
 def _comments_corrections(value: Any) -> tuple[CommentCorrection, ...]:
     """CommentIn, ErratumIn, RetractionIn, ... ('Cites' entries are reference lists: skipped)."""
-    entries = []
+    entries: list[CommentCorrection] = []
     for entry in _lists(value):
         ref_type = entry.attributes.get("RefType", "")
         if ref_type == "Cites":
