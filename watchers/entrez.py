@@ -16,11 +16,13 @@ this process: the pacer stays the one rate control and `requests_made` stays exa
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import multiprocessing
 import os
 import random
+import re
 import threading
 import time
 from collections import deque
@@ -51,6 +53,26 @@ PARSE_IN_WORKERS_FROM = 3  # batches; a smaller fetch is parsed here (starting a
 
 class EntrezError(Exception):
     """E-utilities could not give a valid answer, even after retries."""
+
+
+# NCBI's own error texts (the <ERROR> element of an HTTP 200 answer) that asking again will not
+# change: a request NCBI cannot serve, whatever the moment.  Every other NCBI error ("Search
+# Backend failed", "External viewer error: ... Timeout") is retried as temporary.
+_PERMANENT_NCBI_ERRORS = (
+    "id list is empty",
+    "idlist is empty",
+    "empty id list",
+    "cannot retrieve history",
+    "can not retrieve history",
+    "invalid db name",
+    "can not retrieve dbinfo",
+    "neither query_key nor id",
+    "invalid uid",
+    "invalid query_key",
+    "cannot be larger than",  # 'retstart' cannot be larger than 9998
+)
+_NCBI_ERROR_RE = re.compile(rb"<ERROR>(.*?)</ERROR>", re.DOTALL)
+_NCBI_ERROR_SCAN = 65_536  # NCBI's error answers are short; a long answer is not searched further
 
 
 class _Retryable(Exception):
@@ -200,6 +222,10 @@ class EntrezClient:
             if resp.status_code != 200:
                 raise EntrezError(self._redact(f"{endpoint}: HTTP {resp.status_code}: {_snippet(body)}"))
             _reject_non_xml(endpoint, resp, body)
+            try:
+                _reject_ncbi_error(endpoint, body)
+            except EntrezError as exc:
+                raise EntrezError(self._redact(str(exc))) from None
             return check(body)
 
         retrying = tenacity.Retrying(
@@ -357,6 +383,31 @@ def _reject_non_xml(endpoint: str, resp: requests.Response, body: bytes) -> None
         raise _Retryable(f"{endpoint}: error answer: {message}")
     if head.startswith((b"<!doctype html", b"<html")):
         raise _Retryable(f"{endpoint}: an HTML page instead of XML: {_snippet(body)}")
+
+
+def ncbi_error_text(body: bytes) -> str:
+    """NCBI's own words from the <ERROR> elements of an answer, on one printable line ('' if none)."""
+    head = body[:_NCBI_ERROR_SCAN]
+    if b"<ERROR>" not in head:
+        return ""
+    texts = []
+    for match in _NCBI_ERROR_RE.finditer(head):
+        text = html.unescape(match.group(1).decode("utf-8", "replace"))
+        text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+        if text:
+            texts.append(text)
+    line = "; ".join(texts)
+    return line if len(line) <= 500 else line[:497] + "..."
+
+
+def _reject_ncbi_error(endpoint: str, body: bytes) -> None:
+    """An answer carrying NCBI's <ERROR>: its words, not retried when asking again cannot help."""
+    message = ncbi_error_text(body)
+    if not message:
+        return
+    if any(phrase in message.lower() for phrase in _PERMANENT_NCBI_ERRORS):
+        raise EntrezError(f"{endpoint}: NCBI answered: {message} (not retried: the same request gets the same answer)")
+    raise _Retryable(f"{endpoint}: NCBI answered: {message}")
 
 
 def _xml(body: bytes) -> Any:
