@@ -130,7 +130,15 @@ def article_to_bibtex_entry(article: Article) -> Any:  # a bibtexparser.model.En
     add("abstract", latex(article.abstract_text))
     add("keywords", latex(", ".join(article.keywords)))
     add("language", latex(article.language))
-    return BibEntry("article", f"pmid{article.pmid}", fields)
+    entry_type = "article"
+    if article.is_book:  # @incollection (a chapter, in its book) or @book
+        entry_type = "incollection" if article.record_type == "chapter" else "book"
+        fields[:] = [f for f in fields if f.key not in ("journal", "shortjournal")]
+        add("booktitle", _protect_title(article.book_title))
+        add("editor", " and ".join(n for n in (_name(a) for a in article.editors) if n))
+        add("publisher", latex(article.publisher))
+        add("address", latex(article.publisher_location))
+    return BibEntry(entry_type, f"pmid{article.pmid}", fields)
 
 
 def articles_to_bibtex(articles: Iterable[Article | Entry]) -> str:

@@ -132,6 +132,15 @@ def article_to_ris_record(article: Article) -> dict[str, Any]:
         "language": article.language,
         "name_of_database": "PubMed",
     }
+    if article.is_book:  # a chapter (CHAP, in the book T2) or a whole book (BOOK)
+        record["type_of_reference"] = "CHAP" if article.record_type == "chapter" else "BOOK"
+        record["journal_name"] = record["alternate_title1"] = ""
+        record["secondary_title"] = article.book_title
+        record["secondary_authors"] = [a for a in (_ris_author(x) for x in article.editors) if a]
+        record["publisher"] = article.publisher
+        record["place_published"] = article.publisher_location
+        if article.bookshelf_url:
+            record["urls"] = [pubmed_url(article.pmid), article.bookshelf_url]
     return {key: value for key, value in record.items() if value}
 
 
@@ -156,7 +165,7 @@ def _csv_row(item: Article | Entry) -> list[str]:
         article.pmid,
         _cell(article.title),
         _cell("; ".join(a.display for a in article.authors)),
-        _cell(article.journal_iso or article.journal),
+        _cell(article.journal_iso or article.journal or article.book_title or article.publisher),
         str(year) if year else "",
         _cell(article.doi),
         _cell(article.pmcid),

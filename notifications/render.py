@@ -311,7 +311,10 @@ def highlight_terms(text: str, terms: Iterable[str]) -> Markup:
 
 
 def _source_line(article: Article) -> str:
-    """'Cancer Rep (Hoboken). 2025 Feb;8(2):e70152.' (the parts that are known)."""
+    """'Cancer Rep (Hoboken). 2025 Feb;8(2):e70152.' (the parts that are known); for a book or
+    chapter 'In: GeneReviews®. Seattle (WA): University of Washington, Seattle; 1993.'"""
+    if article.is_book:
+        return article.book_citation
     journal = (article.journal_iso or article.journal).strip().rstrip(".")
     volume = article.volume
     if article.issue:
@@ -402,6 +405,8 @@ def _entry_view(
 ) -> EntryView:
     article = entry.article
     links = [Link("PubMed", pubmed_url(article.pmid))]
+    if article.bookshelf_url:
+        links.append(Link("NCBI Bookshelf", article.bookshelf_url))
     if article.doi:
         links.append(Link("DOI", DOI_URL.format(doi=urllib.parse.quote(article.doi, safe="/:;()"))))
     if article.pmcid:

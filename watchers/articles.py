@@ -207,6 +207,15 @@ class Article:
     publication_status: str = ""  # "ppublish", "epublish", "aheadofprint", ...
     databank_ids: tuple[str, ...] = ()  # e.g. ClinicalTrials.gov NCT numbers from DataBankList
     pii: str = ""  # the publisher's item identifier (ELocationID EIdType="pii"): not pages
+    # Books (PubmedBookArticle: GeneReviews chapters, NCBI Bookshelf reports).  `record_type` is
+    # "" for a journal article, "chapter" for a part of a book (title_html is the chapter's
+    # title, book_title the book's), "book" for a whole book (title_html is the book's title).
+    record_type: str = ""
+    book_title: str = ""  # plain text
+    publisher: str = ""
+    publisher_location: str = ""
+    editors: tuple[Author, ...] = ()
+    book_accession: str = ""  # NCBI Bookshelf id, "NBK1403"
 
     @property
     def title(self) -> str:
@@ -240,6 +249,30 @@ class Article:
     def first_author(self) -> str:
         """'Smith JA' (or the group name) for the first author, '' when there are none."""
         return self.authors[0].display if self.authors else ""
+
+    @property
+    def is_book(self) -> bool:
+        """True for a book or a chapter of one (PubmedBookArticle)."""
+        return bool(self.record_type)
+
+    @property
+    def book_citation(self) -> str:
+        """'In: GeneReviews®. Seattle (WA): University of Washington, Seattle; 1993.' for a chapter,
+        'Southampton (UK): NIHR Journals Library; 2017 Feb.' for a book ('' for a journal article)."""
+        if not self.is_book:
+            return ""
+        place = ": ".join(p for p in (self.publisher_location, self.publisher) if p)
+        tail = "; ".join(p for p in (place, self.pub_date.display()) if p)
+        head = f"In: {self.book_title.rstrip('.')}" if self.book_title else ""
+        text = ". ".join(p for p in (head, tail) if p)
+        return text + "." if text else ""
+
+    @property
+    def bookshelf_url(self) -> str:
+        """The NCBI Bookshelf page of a book or chapter ('' without a Bookshelf id)."""
+        if not re.fullmatch(r"NBK\d{1,10}", self.book_accession):
+            return ""
+        return f"https://www.ncbi.nlm.nih.gov/books/{self.book_accession}/"
 
     @property
     def is_ahead_of_print(self) -> bool:
@@ -327,6 +360,7 @@ def _build(cls: type[Any], data: Mapping[str, Any]) -> Any:
 
 _NESTED: dict[str, type[Any]] = {
     "authors": Author,
+    "editors": Author,
     "abstract": AbstractSection,
     "comments_corrections": CommentCorrection,
 }
@@ -337,7 +371,7 @@ _STRING_TUPLES = ("publication_types", "mesh_headings", "keywords", "databank_id
 
 
 def parse_pubmed_xml(data: bytes, *, bad: list[ArticleParseError] | None = None) -> list[Article]:
-    """Articles of an efetch PubmedArticleSet, in document order (book articles and deletions skipped).
+    """Articles and books of an efetch PubmedArticleSet, in document order (deletions skipped).
 
     Raises NCBIXMLError when the document cannot be read.  A record that cannot be converted
     raises ArticleParseError, or, when a `bad` list is given, is appended to it and skipped, so
@@ -353,7 +387,7 @@ def parse_pubmed_xml(data: bytes, *, bad: list[ArticleParseError] | None = None)
         except ArticleParseError as exc:
             failed.append(exc)
 
-    record = ncbi_xml.read(data, escape=True, each=("PubmedArticle", convert))
+    record = ncbi_xml.read(data, escape=True, each=(("PubmedArticle", "PubmedBookArticle"), convert))
     tag = getattr(record, "tag", None)
     if tag != "PubmedArticleSet":
         raise NCBIXMLError(f"expected a PubmedArticleSet, found {tag or type(record).__name__}")
@@ -413,24 +447,71 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _article(item: Any) -> Article:
-    """One PubmedArticle element -> Article; any failure becomes ArticleParseError."""
+    """One PubmedArticle (or PubmedBookArticle) element -> Article; any failure becomes ArticleParseError."""
     pmid = ""
     try:
+        if getattr(item, "tag", "") == "PubmedBookArticle":
+            document = item["BookDocument"]
+            book_data = item.get("PubmedBookData") or {}
+            pmid = _text(document.get("PMID")) or _article_id(book_data, "pubmed")
+            _check_pmid(pmid)
+            return _convert_book(pmid, document, book_data)
         citation = item["MedlineCitation"]
         pubmed_data = item.get("PubmedData") or {}
         pmid = _text(citation.get("PMID"))
         if not pmid:
             pmid = _article_id(pubmed_data, "pubmed")
-        if not pmid:
-            raise ArticleParseError("PubmedArticle without a PMID")
-        if not (pmid.isascii() and pmid.isdigit() and len(pmid) <= 12):
-            bad, pmid = pmid, ""
-            raise ArticleParseError(f"invalid PMID {bad[:40]!r}")
+        _check_pmid(pmid)
         return _convert(pmid, citation, pubmed_data)
     except ArticleParseError:
         raise
     except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
         raise ArticleParseError(f"cannot read PubmedArticle ({type(exc).__name__}: {exc})", pmid) from exc
+
+
+def _check_pmid(pmid: str) -> None:
+    if not pmid:
+        raise ArticleParseError("PubmedArticle without a PMID")
+    if not (pmid.isascii() and pmid.isdigit() and len(pmid) <= 12):
+        raise ArticleParseError(f"invalid PMID {pmid[:40]!r}")
+
+
+def _convert_book(pmid: str, document: Mapping[str, Any], book_data: Mapping[str, Any]) -> Article:
+    """A PubmedBookArticle: a chapter (with its own ArticleTitle) or a whole book."""
+    book = document["Book"]
+    publisher = book.get("Publisher") or {}
+    chapter_html = safe_inline_html(document.get("ArticleTitle") or "", MAX_TITLE_CHARS)
+    book_html = safe_inline_html(book.get("BookTitle") or "", MAX_TITLE_CHARS)
+    title_html = chapter_html or book_html
+    if not title_html:
+        title_html = safe_inline_html(document.get("VernacularTitle") or "", MAX_TITLE_CHARS)
+    locations: dict[str, str] = {}
+    for location in _each(book.get("ELocationID")):
+        locations.setdefault(location.attributes.get("EIdType", ""), _text(location))
+    own = _authors(document.get("AuthorList"))
+    return Article(
+        pmid=pmid,
+        title_html=title_html,
+        authors=own or _authors(book.get("AuthorList")),
+        volume=_text(book.get("Volume")),
+        pages=_pages(document.get("Pagination"), ""),
+        pub_date=_pub_date(book.get("PubDate") or {}),
+        doi=_article_id(document, "doi") or _article_id(book_data, "doi") or locations.get("doi", ""),
+        pmcid=_article_id(document, "pmc") or _article_id(book_data, "pmc"),
+        abstract=_abstract(document.get("Abstract")),
+        publication_types=tuple(_text(t) for t in _capped(_each(document.get("PublicationType")))),
+        keywords=tuple(_capped(k for k in map(_text, _lists(document.get("KeywordList"))) if k)),
+        language=next((_text(lang) for lang in _each(document.get("Language"))), ""),
+        entrez_date=_entrez_date(book_data.get("History")),
+        publication_status=_text(book_data.get("PublicationStatus")),
+        pii=locations.get("pii", ""),
+        record_type="chapter" if chapter_html else "book",
+        book_title=html_to_text(book_html) if chapter_html else "",
+        publisher=_text(publisher.get("PublisherName")),
+        publisher_location=_text(publisher.get("PublisherLocation")),
+        editors=_authors(book.get("AuthorList"), "editors") + _authors(document.get("AuthorList"), "editors"),
+        book_accession=_article_id(document, "bookaccession"),
+    )
 
 
 def _convert(pmid: str, citation: Mapping[str, Any], pubmed_data: Mapping[str, Any]) -> Article:
@@ -485,11 +566,12 @@ def _lists(value: Any) -> Iterable[Any]:
         yield from items
 
 
-def _authors(value: Any) -> tuple[Author, ...]:
+def _authors(value: Any, kind: str = "authors") -> tuple[Author, ...]:
+    """The people of the AuthorLists of this Type ("authors", or "editors" of a book)."""
     authors: list[Author] = []
     for author_list in _each(value):
-        if author_list.attributes.get("Type", "authors") != "authors":
-            continue  # editors (book chapters)
+        if author_list.attributes.get("Type", "authors") != kind:
+            continue
         for author in author_list:
             if len(authors) >= MAX_AUTHORS:
                 break

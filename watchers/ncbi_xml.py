@@ -76,12 +76,17 @@ class _OfflineDataHandler(DataHandler):
     """Biopython's DataHandler that reads DTDs/XSDs from local files only."""
 
     def __init__(
-        self, validate: bool, escape: bool, ignore_errors: bool, each: tuple[str, Callable[[Any], None]] | None = None
+        self,
+        validate: bool,
+        escape: bool,
+        ignore_errors: bool,
+        each: tuple[str | tuple[str, ...], Callable[[Any], None]] | None = None,
     ) -> None:
         super().__init__(validate, escape, ignore_errors)
         self._dtd_depth = 0
         if each:
-            self._each_tag, self._each = each
+            tags, self._each = each
+            self._each_tags = frozenset((tags,) if isinstance(tags, str) else tags)
             self.endElementHandler = self._end_element_each  # type: ignore[method-assign]
         # Hand text to Biopython in large chunks, not one call per line or entity: same record, faster.
         # (pyexpat flushes the buffer before every other callback and whenever a handler is swapped.)
@@ -177,7 +182,7 @@ class _OfflineDataHandler(DataHandler):
         tag is handed over and taken out of the record, so a long document is never one tree."""
         element = self.element
         super().endElementHandler(name)
-        if element.tag != self._each_tag:
+        if element.tag not in self._each_tags:
             return
         root = self.element
         if root is None or root is not self.record:
@@ -201,11 +206,17 @@ class _OfflineDataHandler(DataHandler):
             raise NCBIXMLError(_one_line(f"NCBI returned an error: {exc}")) from None
 
 
-def read(data: bytes, *, escape: bool = False, each: tuple[str, Callable[[Any], None]] | None = None) -> Any:
+def read(
+    data: bytes,
+    *,
+    escape: bool = False,
+    each: tuple[str | tuple[str, ...], Callable[[Any], None]] | None = None,
+) -> Any:
     """Parse one NCBI XML document like `Bio.Entrez.read(validate=True)`, offline and guarded.
 
     With ``escape=True`` strings are HTML-escaped and inline markup (<i>, <sup>, ...) is kept as tags.
-    With ``each=(tag, callback)`` every child of the document element with that tag is passed to
+    With ``each=(tag, callback)`` every child of the document element with that tag (or one of
+    those tags, given a tuple) is passed to
     `callback` as soon as it is complete (in document order) and left out of the returned record:
     a 400-record efetch answer is then never in memory as one tree.  A callback exception ends
     the parse as an NCBIXMLError.
