@@ -412,8 +412,9 @@ def article_records(data: bytes) -> tuple[list[ArticleRecord], list[tuple[str, s
     return records, [(exc.pmid, str(exc)) for exc in bad]
 
 
-def worker_started() -> None:
-    """Run once in a parse worker process as it starts (watchers.entrez).
+def worker_started(dtd_cache: str | None = None) -> None:
+    """Run once in a parse worker process as it starts (watchers.entrez); `dtd_cache`: the folder of
+    DTDs fetched at run time (watchers.dtds), read by this process's parser too.
 
     A worker is handed one multi-megabyte efetch answer after another.  glibc serves such
     buffers from mmap at first, but raises its threshold after the first is freed and then takes
@@ -421,6 +422,7 @@ def worker_started() -> None:
     instead of 42).  A fixed threshold (M_MMAP_THRESHOLD, 1 MiB) keeps them in mmap, returned to
     the system when freed.  Elsewhere (no glibc), nothing is changed.
     """
+    ncbi_xml.use_dtd_cache(dtd_cache)
     try:
         import ctypes
 

@@ -31,6 +31,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -39,6 +40,7 @@ import tenacity
 
 from litwatch.watchers import ncbi_xml
 from litwatch.watchers.articles import ArticleRecord, article_records, worker_started
+from litwatch.watchers.dtds import DtdCache
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +141,10 @@ class EntrezClient:
         pacer: Pacer = PROCESS_PACER,
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
+        dtd_cache: str | os.PathLike[str] | None = None,
     ) -> None:
+        """`dtd_cache`: the folder (beside the store) where DTDs that Biopython does not bundle are
+        fetched to (watchers.dtds); without it such answers are read with a stand-in DTD."""
         self.email = email
         self.api_key = api_key or None
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
@@ -154,6 +159,9 @@ class EntrezClient:
         self._sleep = sleep
         self._session = session or requests.Session()
         self._session.headers["User-Agent"] = f"{TOOL} (mailto:{email})"
+        self.dtd_cache = os.fspath(dtd_cache) if dtd_cache is not None else None
+        self._dtds = DtdCache(None if self.dtd_cache is None else Path(self.dtd_cache), self._session)
+        ncbi_xml.use_dtd_cache(self.dtd_cache)
         self.requests_made = 0
         # PMID -> why: records PubMed served that cannot be converted (skipped, not fatal)
         self.unreadable: dict[str, str] = {}
@@ -226,6 +234,7 @@ class EntrezClient:
                 _reject_ncbi_error(endpoint, body)
             except EntrezError as exc:
                 raise EntrezError(self._redact(str(exc))) from None
+            self._dtds.prepare(body)  # a DTD newer than Biopython: fetched, or stood in for
             return check(body)
 
         retrying = tenacity.Retrying(
@@ -277,7 +286,7 @@ class EntrezClient:
         batches = list(_batches(sorted(set(pmids), key=int), FETCH_BATCH))
         if not batches:
             return
-        with _parse_pool(len(batches)) as parsers, ThreadPoolExecutor(1, thread_name_prefix="litwatch-efetch") as downloads:
+        with _parse_pool(len(batches), self.dtd_cache) as parsers, ThreadPoolExecutor(1, thread_name_prefix="litwatch-efetch") as downloads:
 
             def download(batch: list[str]) -> tuple[bytes, Future[Any] | None]:
                 body = self._request("efetch", _efetch_params(batch), _whole_article_set)
@@ -472,7 +481,7 @@ def _usable_cpus() -> int:
 
 
 @contextmanager
-def _parse_pool(batches: int) -> Iterator[Executor | None]:
+def _parse_pool(batches: int, dtd_cache: str | None = None) -> Iterator[Executor | None]:
     """Worker processes to parse `batches` efetch answers, or None: parse them in this process
     (a small fetch, one CPU, or a platform that cannot start them)."""
     workers = min(PARSE_WORKERS, _usable_cpus(), batches)
@@ -482,7 +491,7 @@ def _parse_pool(batches: int) -> Iterator[Executor | None]:
     try:
         # spawn: a fresh interpreter, never a fork of this threaded process
         pool = ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn"), initializer=worker_started
+            workers, mp_context=multiprocessing.get_context("spawn"), initializer=worker_started, initargs=(dtd_cache,)
         )
     except (OSError, ImportError, NotImplementedError) as exc:
         log.info("efetch: parsing in this process (no worker processes: %s)", exc)

@@ -13,6 +13,7 @@ never carries a ``<`` or ``>`` that is not part of a tag Biopython wrote.
 from __future__ import annotations
 
 import io
+import os
 import posixpath
 import re
 import xml.etree.ElementTree as ET
@@ -29,7 +30,15 @@ from Bio.Entrez.Parser import (
     ValidationError,
 )
 
-__all__ = ["MAX_XML_BYTES", "NCBIXMLError", "read"]
+__all__ = [
+    "MAX_XML_BYTES",
+    "NCBIXMLError",
+    "dtd_available",
+    "is_ncbi_host",
+    "read",
+    "stand_in_dtd",
+    "use_dtd_cache",
+]
 
 #: Documents larger than this (200 MiB) are refused before parsing.
 MAX_XML_BYTES = 200 * 1024 * 1024
@@ -52,8 +61,59 @@ def _one_line(text: object) -> str:
     return line
 
 
-def _is_ncbi_host(host: str) -> bool:
+def is_ncbi_host(host: str) -> bool:
+    """True for nlm.nih.gov and its subdomains (dtd.nlm.nih.gov, eutils.ncbi.nlm.nih.gov, ...)."""
     return host == "nlm.nih.gov" or host.endswith(".nlm.nih.gov")
+
+
+_is_ncbi_host = is_ncbi_host
+
+# Folders of DTDs fetched at run time (watchers.dtds), looked in after Biopython's own.
+_dtd_cache_dirs: tuple[str, ...] = ()
+# "pubmed_250101.dtd" -> ("pubmed", "250101"): a DTD family and its date
+_DATED_DTD = re.compile(r"([A-Za-z][A-Za-z0-9-]*?)_(\d{6})\.dtd\Z")
+
+
+def use_dtd_cache(folder: str | os.PathLike[str] | None) -> None:
+    """Also read DTDs from `folder` (the cache that watchers.dtds fills), in this process."""
+    global _dtd_cache_dirs  # noqa: PLW0603 - one setting per process (parse workers get theirs at start)
+    _dtd_cache_dirs = (os.fspath(folder),) if folder else ()
+
+
+def usable_file_name(name: str) -> bool:
+    """A bare DTD/module file name (no folder, no scheme): what may be looked up or stored."""
+    return bool(_FILE_NAME.match(name)) and name not in (".", "..")
+
+
+def _bundled_dirs() -> list[str]:
+    return [d for d in (DataHandler.local_dtd_dir, DataHandler.global_dtd_dir) if d]
+
+
+def dtd_available(name: str, extra_dirs: tuple[str, ...] = ()) -> bool:
+    """True when the parser can read DTD `name`: bundled with Biopython, or in a cache folder."""
+    if not usable_file_name(name):
+        return False
+    return any(os.path.isfile(os.path.join(d, name)) for d in (*_bundled_dirs(), *_dtd_cache_dirs, *extra_dirs))
+
+
+def stand_in_dtd(name: str) -> str:
+    """The newest bundled DTD of the family of `name` ("pubmed_250101.dtd" for "pubmed_270101.dtd"),
+    or '' when `name` is not a dated DTD or none of its family is bundled."""
+    match = _DATED_DTD.match(name)
+    if not match:
+        return ""
+    family = match.group(1)
+    best = ""
+    for folder in _bundled_dirs():
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for candidate in names:
+            found = _DATED_DTD.match(candidate)
+            if found and found.group(1) == family and (not best or found.group(2) > _DATED_DTD.match(best).group(2)):  # type: ignore[union-attr]
+                best = candidate
+    return best
 
 
 def _local_name(system_id: str, *, top_level: bool, kind: str) -> str:
@@ -70,6 +130,16 @@ def _local_name(system_id: str, *, top_level: bool, kind: str) -> str:
     if not _FILE_NAME.match(name):
         raise NCBIXMLError(_one_line(f"{kind} {system_id!r}: not a usable file name"))
     return name
+
+
+def _open_cached(name: str) -> Any:
+    """DTD `name` from a cache folder (an open binary file), or None."""
+    for folder in _dtd_cache_dirs:
+        try:
+            return open(os.path.join(folder, name), "rb")  # noqa: SIM115 - closed by the caller
+        except OSError:
+            continue
+    return None
 
 
 class _OfflineDataHandler(DataHandler):
@@ -112,7 +182,14 @@ class _OfflineDataHandler(DataHandler):
         if not systemId:
             raise NCBIXMLError("external DTD without a system identifier")
         name = _local_name(systemId, top_level=self._dtd_depth == 0, kind="DTD")
-        handle = self.open_dtd_file(name)
+        handle = self.open_dtd_file(name) or _open_cached(name)
+        if handle is None and self._dtd_depth == 0:
+            # A DTD newer than this Biopython, not fetched (watchers.dtds warns): read the answer
+            # with the newest bundled one of its family, skipping the elements it does not know.
+            stand_in = stand_in_dtd(name)
+            if stand_in:
+                handle = self.open_dtd_file(stand_in)
+                self.validating = False
         if handle is None:
             raise NCBIXMLError(f"DTD {name} is not bundled with Biopython; refusing to download it")
         self._dtd_depth += 1

@@ -44,6 +44,7 @@ def make_client(config: Config) -> EntrezClient:
         base_url=config.ncbi.base_url,
         timeout=config.ncbi.timeout,
         retries=config.ncbi.retries,
+        dtd_cache=config.store_path.parent / "ncbi-dtds",  # DTDs newer than Biopython (watchers.dtds)
     )
 
 
