@@ -50,10 +50,13 @@ _SEASON_MONTHS = {"spring": 3, "summer": 6, "autumn": 9, "fall": 9, "winter": 12
 MAX_TITLE_CHARS = 3_000  # the longest real titles are under 1,000
 MAX_ABSTRACT_CHARS = 40_000  # all sections together; real abstracts stay far below 10,000
 MAX_FIELD_CHARS = 1_000  # every other text field: names, journal, volume, identifiers, ...
-MAX_AUTHORS = 3_000  # physics-style author lists reach about 3,000
+MAX_AUTHORS = 6_000  # physics collaborations reach 5,000 (ATLAS + CMS, 2015)
 MAX_LIST_ITEMS = 500  # keywords, MeSH headings, publication types, comments/corrections, databank ids
 _YEAR_RE = re.compile(r"\d{4}")
-_E_LOCATOR_RE = re.compile(r"[eE]\d{1,12}(?:-\d{1,4})?")  # an article number: e2025001, e01965-19
+# A publisher item identifier proper (Elsevier's S1569-9048(12)00312-6, ACP's 0003-4819-155-11-...):
+# an ISSN first, or the year in brackets.  Any other pii is an article number or e-locator as the
+# journal cites it (448, e01965-19, ENEURO.0089-19.2019, BSR20182466), which PubMed shows as pages.
+_PUBLISHER_ITEM_ID_RE = re.compile(r"S?\d{4}-\d{3}[\dXx]|.*\(")
 
 
 class ArticleParseError(ValueError):
@@ -596,7 +599,7 @@ def _authors(value: Any, kind: str = "authors") -> tuple[Author, ...]:
 
 def _pages(pagination: Any, pii: str) -> str:
     """MedlinePgn as given (StartPage-EndPage without it); else an e-locator given as the pii
-    ('e01965-19', PubMed's own citation style).  A publisher item identifier such as
+    ('e01965-19', '448': an article number, as PubMed cites it).  A publisher item identifier such as
     'S1569-9048(12)00312-6' is no page number and is never shown as one."""
     if pagination:
         pages = _text(pagination.get("MedlinePgn"))
@@ -605,7 +608,9 @@ def _pages(pagination: Any, pii: str) -> str:
         start, end = _text(pagination.get("StartPage")), _text(pagination.get("EndPage"))
         if start:
             return f"{start}-{end}" if end else start
-    return pii if _E_LOCATOR_RE.fullmatch(pii) else ""
+    if not pii or len(pii) > 40 or any(c.isspace() for c in pii) or _PUBLISHER_ITEM_ID_RE.match(pii):
+        return ""
+    return pii
 
 
 def _pub_date(value: Mapping[str, Any]) -> PubDate:
