@@ -529,6 +529,7 @@ def _convert(pmid: str, citation: Mapping[str, Any], pubmed_data: Mapping[str, A
     locations: dict[str, str] = {}
     for location in _each(article.get("ELocationID")):
         locations.setdefault(location.attributes.get("EIdType", ""), _text(location))
+    ids = _article_ids(pubmed_data)
     return Article(
         pmid=pmid,
         title_html=title_html,
@@ -540,8 +541,8 @@ def _convert(pmid: str, citation: Mapping[str, Any], pubmed_data: Mapping[str, A
         pages=_pages(article.get("Pagination"), locations.get("pii", "")),
         pub_date=_pub_date(journal_issue.get("PubDate") or {}),
         epub_date=_epub_date(article.get("ArticleDate")),
-        doi=_article_id(pubmed_data, "doi") or locations.get("doi", ""),
-        pmcid=_article_id(pubmed_data, "pmc"),
+        doi=ids.get("doi") or locations.get("doi", ""),
+        pmcid=ids.get("pmc", ""),
         abstract=_abstract(article.get("Abstract")),
         publication_types=tuple(_text(t) for t in _capped(_lists(article.get("PublicationTypeList")))),
         mesh_headings=tuple(
@@ -553,7 +554,7 @@ def _convert(pmid: str, citation: Mapping[str, Any], pubmed_data: Mapping[str, A
         entrez_date=_entrez_date(pubmed_data.get("History")),
         publication_status=_text(pubmed_data.get("PublicationStatus")),
         databank_ids=_databank_ids(article.get("DataBankList")),
-        pii=locations.get("pii", "") or _article_id(pubmed_data, "pii"),
+        pii=locations.get("pii") or ids.get("pii", ""),
     )
 
 
@@ -591,7 +592,7 @@ def _authors(value: Any, kind: str = "authors") -> tuple[Author, ...]:
                     last_name=_text(author.get("LastName")),
                     fore_name=_text(author.get("ForeName")),
                     initials=_text(author.get("Initials")),
-                    suffix=_text(author.get("Suffix")),
+                    suffix=_text(suffix) if (suffix := author.get("Suffix")) else "",
                 )
             )
     return tuple(authors)
@@ -635,6 +636,18 @@ def _epub_date(value: Any) -> str:
             if iso:
                 return iso
     return ""
+
+
+def _article_ids(pubmed_data: Mapping[str, Any]) -> dict[str, str]:
+    """IdType -> the first non-empty ArticleId of that type (one pass over the list)."""
+    found: dict[str, str] = {}
+    for article_id in _lists(pubmed_data.get("ArticleIdList")):
+        id_type = article_id.attributes.get("IdType", "pubmed")
+        if id_type not in found:
+            text = _text(article_id)
+            if text:
+                found[id_type] = text
+    return found
 
 
 def _article_id(pubmed_data: Mapping[str, Any], id_type: str) -> str:
