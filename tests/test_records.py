@@ -327,3 +327,31 @@ def test_e_locators_stay_as_pubmed_shows_them() -> None:
     # an e-locator given only as the ELocationID (no MedlinePgn) is PubMed's citation too
     assert parse_one(make_article("41300023", "No pages")).pages == "e41300023"
     assert split_pages("S12-S19") == ("S12", "S19") and split_pages("123-9") == ("123", "129")
+
+
+# -- the sanitiser, on random markup (hypothesis) ------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_TAGS = ["i", "b", "sup", "sub", "u", "math", "math-x", "mi", "span"]
+_pieces = st.one_of(
+    st.sampled_from([f"<{t}>" for t in _TAGS] + [f"</{t}>" for t in _TAGS] + ["&amp;", "&lt;", " ", "\n  "]),
+    st.text(alphabet="abcXYZ 12", min_size=1, max_size=5),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_pieces, max_size=60), st.one_of(st.none(), st.integers(min_value=1, max_value=40)))
+def test_sanitised_markup_is_always_balanced_bounded_and_kept_text(pieces: list[str], max_chars: int | None) -> None:
+    fragment = "".join(pieces)
+    out = sanitize(fragment, max_chars=max_chars)
+    audit = balance(out)
+    assert not audit.stack and not audit.errors, out
+    assert audit.deepest <= MAX_INLINE_DEPTH
+    assert set(re.findall(r"</?([^\s>/]*)", out)) <= INLINE_TAGS
+    assert sanitize(out) == out, "idempotent: stored HTML sanitised again is unchanged"
+    if max_chars is None and "math" not in fragment:
+        from litwatch.watchers.markup import html_to_text
+
+        assert html_to_text(out) == html_to_text(fragment), "no text lost"
