@@ -355,3 +355,22 @@ def test_sanitised_markup_is_always_balanced_bounded_and_kept_text(pieces: list[
         from litwatch.watchers.markup import html_to_text
 
         assert html_to_text(out) == html_to_text(fragment), "no text lost"
+
+
+def test_a_record_stored_before_the_caps_is_capped_as_it_is_read() -> None:
+    """A 30 MB abstract already in a store (queued before the fix) never reaches a message whole."""
+    from litwatch.watchers.articles import AbstractSection as Section
+
+    huge = "Zanubrutinib was given to adults. " * 900_000
+    stored = Article(
+        pmid="41300030",
+        title_html="<i>" * 20_000 + "Old" + "</i>" * 20_000,
+        abstract=(Section("Background", huge), Section("Results", huge)),
+        keywords=tuple(f"k{i}" for i in range(5_000)),
+    ).to_json()
+    assert len(stored) > 60_000_000
+    article = Article.from_json(stored)
+    assert sum(len(s.html) for s in article.abstract) <= MAX_ABSTRACT_CHARS + 2
+    assert balance(article.title_html).deepest <= MAX_INLINE_DEPTH
+    assert len(article.keywords) == MAX_LIST_ITEMS
+    assert len(render(article)) < 1_000_000

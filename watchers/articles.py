@@ -308,6 +308,7 @@ class Article:
                 kwargs[name] = tuple(str(item) for item in kwargs[name])
         if "pub_date" in kwargs:
             kwargs["pub_date"] = _build(PubDate, kwargs["pub_date"] or {})
+        _cap_stored(kwargs)
         return cls(**kwargs)
 
     def to_json(self) -> str:
@@ -317,6 +318,30 @@ class Article:
     @classmethod
     def from_json(cls, text: str) -> Article:
         return cls.from_dict(json.loads(text))
+
+
+def _cap_stored(kwargs: dict[str, Any]) -> None:
+    """A record stored before text was capped (or markup bounded) is capped as it is read, so that
+    nothing downstream (digest, attachments, feeds) ever gets it whole.  Costs a few len() calls."""
+    title = kwargs.get("title_html")
+    if isinstance(title, str) and len(title) > MAX_TITLE_CHARS:
+        kwargs["title_html"] = sanitize(title, max_chars=MAX_TITLE_CHARS)
+    sections = kwargs.get("abstract") or ()
+    if sum(len(section.html) for section in sections) > MAX_ABSTRACT_CHARS:
+        budget, capped = MAX_ABSTRACT_CHARS, []
+        for section in sections:
+            if budget <= 0:
+                break
+            html_text = sanitize(section.html, max_chars=budget)
+            budget -= len(html_text)
+            capped.append(AbstractSection(section.label[:200], html_text, section.category[:100]))
+        kwargs["abstract"] = tuple(capped)
+    for name in ("authors", "editors"):
+        if len(kwargs.get(name) or ()) > MAX_AUTHORS:
+            kwargs[name] = kwargs[name][:MAX_AUTHORS]
+    for name in (*_STRING_TUPLES, "comments_corrections"):
+        if len(kwargs.get(name) or ()) > MAX_LIST_ITEMS:
+            kwargs[name] = kwargs[name][:MAX_LIST_ITEMS]
 
 
 class ArticleRecord(NamedTuple):
