@@ -67,7 +67,7 @@ def test_a_temporary_ncbi_error_is_retried_and_named(ncbi) -> None:  # noqa: ANN
 
 
 def test_ncbi_error_text_is_one_printable_line() -> None:
-    body = "<eFetchResult><ERROR>a &amp; b\n\x1b[2Jc</ERROR><ERROR>second</ERROR></eFetchResult>".encode()
+    body = b"<eFetchResult><ERROR>a &amp; b\n\x1b[2Jc</ERROR><ERROR>second</ERROR></eFetchResult>"
     assert ncbi_error_text(body) == "a & b [2Jc; second"
     assert ncbi_error_text(b"<PubmedArticleSet></PubmedArticleSet>") == ""
     assert ncbi_error_text(f"<x><ERROR>{esc('<b>')}</ERROR></x>".encode()) == "<b>"

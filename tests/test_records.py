@@ -9,30 +9,32 @@ import subprocess
 import sys
 import textwrap
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from html.parser import HTMLParser
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from litwatch.notifications.bibtex import articles_to_bibtex
 from litwatch.notifications.exports import articles_to_csv, articles_to_ris, split_pages
 from litwatch.notifications.model import Digest, Entry
 from litwatch.notifications.render import ATTACHMENT_BUDGET_BYTES, HTML_BUDGET_BYTES, render_digest
 from litwatch.watchers.articles import (
-    AbstractSection,
-    Author,
     MAX_ABSTRACT_CHARS,
     MAX_FIELD_CHARS,
     MAX_LIST_ITEMS,
     MAX_TITLE_CHARS,
+    AbstractSection,
     Article,
+    Author,
     parse_pubmed_xml,
 )
-from litwatch.watchers.markup import MAX_INLINE_DEPTH, MAX_INLINE_TAGS, INLINE_TAGS, sanitize
+from litwatch.watchers.markup import INLINE_TAGS, MAX_INLINE_DEPTH, MAX_INLINE_TAGS, sanitize
 from tests.fakes.pubmed_xml import article_set, esc, make_article
 
 SENDER = "litwatch <litwatch@example.org>"
-CREATED = datetime(2026, 11, 30, 7, 0, tzinfo=timezone.utc)
+CREATED = datetime(2026, 11, 30, 7, 0, tzinfo=UTC)
 
 
 def parse_one(xml: str) -> Article:
@@ -330,9 +332,6 @@ def test_e_locators_stay_as_pubmed_shows_them() -> None:
 
 
 # -- the sanitiser, on random markup (hypothesis) ------------------------------------------------------------
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 _TAGS = ["i", "b", "sup", "sub", "u", "math", "math-x", "mi", "span"]
 _pieces = st.one_of(
