@@ -373,3 +373,21 @@ def test_a_record_stored_before_the_caps_is_capped_as_it_is_read() -> None:
     assert balance(article.title_html).deepest <= MAX_INLINE_DEPTH
     assert len(article.keywords) == MAX_LIST_ITEMS
     assert len(render(article)) < 1_000_000
+
+
+def test_a_run_announces_a_record_of_20000_nested_tags(tmp_path, ncbi, smtp) -> None:  # noqa: ANN001
+    """The issue's run: a real `litwatch run` (a child process, so that a crash is a failed test and
+    not a dead pytest) stores, queues and delivers the record instead of dying with SIGSEGV."""
+    from tests.conftest import Q_BTK, add_itp_article, baseline, run_subprocess, scenario_config
+
+    ncbi.rate_limit = ncbi.rate_limit_with_key = None
+    base = baseline(ncbi)
+    cfg = scenario_config(tmp_path, ncbi, smtp=smtp)
+    assert run_subprocess("run", "--config", str(cfg)).returncode == 0
+    smtp.received.clear()
+    add_itp_article(ncbi, "41300040", days_ago=0, title="<i>" * 20_000 + "Deep" + "</i>" * 20_000)
+    ncbi.add_search(Q_BTK, base + ["41300040"])
+    done = run_subprocess("run", "--config", str(cfg), timeout=120)
+    assert done.returncode == 0, (done.returncode, done.stderr[-1000:])
+    (message,) = smtp.messages()
+    assert "41300040" in message.as_string()
