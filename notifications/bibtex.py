@@ -19,6 +19,12 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+import bibtexparser
+from bibtexparser.library import Library
+from bibtexparser.model import Block, Field
+from bibtexparser.model import Entry as BibEntry
+from pylatexenc.latexencode import RULE_DICT, UnicodeToLatexConversionRule, UnicodeToLatexEncoder
+
 from litwatch.notifications.exports import pubmed_url, split_pages
 from litwatch.notifications.model import Entry
 from litwatch.watchers.articles import Article, Author
@@ -27,7 +33,7 @@ __all__ = ["article_to_bibtex_entry", "articles_to_bibtex", "latex"]
 
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 
-_encoders: dict[bool, Any] = {}
+_encoders: dict[bool, UnicodeToLatexEncoder] = {}
 
 
 def _braces_balanced(text: str) -> bool:
@@ -54,8 +60,6 @@ def latex(text: str, *, balanced: bool | None = None) -> str:
         balanced = _braces_balanced(text)
     encoder = _encoders.get(balanced)
     if encoder is None:
-        from pylatexenc.latexencode import RULE_DICT, UnicodeToLatexConversionRule, UnicodeToLatexEncoder
-
         rules: list[Any] = ["defaults"]
         if not balanced:
             braces = {ord("{"): r"\textbraceleft", ord("}"): r"\textbraceright"}
@@ -99,10 +103,8 @@ def _name(author: Author) -> str:
     return f"{last}, {latex(given)}" if given and last else last or latex(given)
 
 
-def article_to_bibtex_entry(article: Article) -> Any:  # a bibtexparser.model.Entry
+def article_to_bibtex_entry(article: Article) -> BibEntry:
     """One Article as a bibtexparser Entry (values LaTeX-encoded, empty fields left out)."""
-    from bibtexparser.model import Entry as BibEntry
-    from bibtexparser.model import Field
 
     start, end = split_pages(article.pages)
     pages = f"{start}--{end}" if end else start
@@ -143,10 +145,8 @@ def article_to_bibtex_entry(article: Article) -> Any:  # a bibtexparser.model.En
 
 def articles_to_bibtex(articles: Iterable[Article | Entry]) -> str:
     """BibTeX text (one @article per article), '' for no articles."""
-    import bibtexparser
-    from bibtexparser.library import Library
 
-    entries = [article_to_bibtex_entry(a.article if isinstance(a, Entry) else a) for a in articles]
+    entries: list[Block] = [article_to_bibtex_entry(a.article if isinstance(a, Entry) else a) for a in articles]
     if not entries:
         return ""
     library = Library(entries)

@@ -188,7 +188,7 @@ class _OfflineDataHandler(DataHandler):
             # with the newest bundled one of its family, skipping the elements it does not know.
             stand_in = stand_in_dtd(name)
             if stand_in:
-                handle = self.open_dtd_file(stand_in)  # type: ignore[no-untyped-call]
+                handle = self.open_dtd_file(stand_in)
                 self.validating = False
         if handle is None:
             raise NCBIXMLError(f"DTD {name} is not bundled with Biopython; refusing to download it")
