@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import functools
 import gc
+import itertools
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -584,10 +585,7 @@ def _convert(pmid: str, citation: Mapping[str, Any], pubmed_data: Mapping[str, A
 
 def _capped(items: Iterable[Any], n: int = MAX_LIST_ITEMS) -> Iterator[Any]:
     """The first `n` items."""
-    for i, item in enumerate(items):
-        if i >= n:
-            return
-        yield item
+    return itertools.islice(items, n)
 
 
 def _lists(value: Any) -> Iterable[Any]:
@@ -691,12 +689,14 @@ def _abstract(value: Any) -> tuple[AbstractSection, ...]:
             if budget <= 0:
                 break
             attributes = text.attributes
-            label = truncate_text(" ".join(attributes.get("Label", "")[: MAX_FIELD_CHARS * 2].split()), 200)
+            label = " ".join(attributes.get("Label", "")[: MAX_FIELD_CHARS * 2].split())
+            if len(label) > 200:
+                label = truncate_text(label, 200)
             html_text = safe_inline_html(text, budget)
             budget -= len(html_text)
             if label or html_text:
-                category = truncate_text(attributes.get("NlmCategory", ""), 100)
-                sections.append(AbstractSection(label, html_text, category))
+                category = attributes.get("NlmCategory", "")
+                sections.append(AbstractSection(label, html_text, category[:100]))
     return tuple(sections)
 
 
