@@ -163,3 +163,21 @@ def test_parse_workers_read_the_cached_dtd(tmp_path: Path) -> None:
             pytest.skip("no worker processes on this machine")
         records, bad = pool.submit(article_records, body).result(timeout=60)
     assert [r.pmid for r in records] == ["41400006"] and bad == []
+
+
+@pytest.mark.parametrize("system_id", [
+    "https://dtd.nlm.nih.gov/ncbi/pubmed/out/",
+    "https://dtd.nlm.nih.gov/ncbi/pubmed/out/..",
+    "https://dtd.nlm.nih.gov/ncbi/pubmed/out/.hidden.dtd",
+])
+def test_a_dtd_name_that_is_no_plain_file_name_is_never_fetched_or_written(
+    tmp_path: Path, ncbi, dtd_host: FakeDtdHost, system_id: str  # noqa: ANN001
+) -> None:
+    from litwatch.watchers.dtds import DtdCache
+
+    body = answer("pubmed_360101.dtd", make_article("41400007", "x")).replace(
+        b"https://dtd.nlm.nih.gov/ncbi/pubmed/out/pubmed_360101.dtd", system_id.encode()
+    )
+    cache = tmp_path / "cache" / "ncbi-dtds"
+    DtdCache(cache).prepare(body)
+    assert dtd_host.requests == [] and not (tmp_path / "cache").exists()

@@ -105,6 +105,8 @@ class DtdCache:
             self._ready.add(name)
 
     def _prepare(self, system_id: str, name: str) -> None:
+        if not ncbi_xml.usable_file_name(name):
+            return  # the parser refuses it: nothing to fetch, nothing to write
         if ncbi_xml.dtd_available(name, (str(self.folder),) if self.folder else ()):
             return
         if self.folder is None:
@@ -117,7 +119,7 @@ class DtdCache:
         text = self._fetch(parts.hostname or "", parts.path)
         found: list[tuple[str, bytes]] = [(name, text)]
         directory = posixpath.dirname(parts.path)
-        for module in _modules(text)[:MAX_MODULES]:
+        for module in _modules(text)[:MAX_MODULES]:  # plain file names only (_modules checks)
             if not ncbi_xml.dtd_available(module, (str(self.folder),)):  # noqa: SIM102
                 found.append((module, self._fetch(parts.hostname or "", f"{directory}/{module}")))
         self.folder.mkdir(parents=True, exist_ok=True)
