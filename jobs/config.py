@@ -79,6 +79,11 @@ class NcbiConfig(_Table):
     )
     base_url: Url = Field(default=DEFAULT_BASE_URL, description="E-utilities base URL.")
     timeout: float = Field(default=60.0, gt=0, description="Read timeout of one request, in seconds.")
+    deadline: float = Field(
+        default=300.0,
+        gt=0,
+        description="The longest one request may take, answer included, in seconds (then it is retried).",
+    )
     retries: int = Field(default=5, ge=0, le=20, description="Retries of a failed request before the run fails.")
 
     @model_validator(mode="after")

@@ -35,7 +35,7 @@ from urllib.parse import quote_plus
 import requests
 import tenacity
 
-from litwatch.watchers import ncbi_xml
+from litwatch.watchers import httpio, ncbi_xml
 from litwatch.watchers.articles import ArticleRecord, article_records, worker_started
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,8 @@ class EntrezClient:
         base_url: str = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/",
         timeout: float = 60.0,
         connect_timeout: float = 10.0,
+        deadline: float = 300.0,
+        max_body: int = ncbi_xml.MAX_XML_BYTES,
         retries: int = 5,
         backoff: float = 2.0,
         max_backoff: float = 60.0,
@@ -122,6 +124,8 @@ class EntrezClient:
         self.api_key = api_key or None
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.timeout = (connect_timeout, timeout)
+        self.deadline = max(deadline, timeout)  # the whole request, answer included
+        self.max_body = max_body  # decoded bytes
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -130,7 +134,7 @@ class EntrezClient:
         # window from ever holding a fourth (eleventh) request start.
         self.interval = 0.105 if self.api_key else 0.34
         self._sleep = sleep
-        self._session = session or requests.Session()
+        self._session = session or httpio.session()
         self._session.headers["User-Agent"] = f"{TOOL} (mailto:{email})"
         self.requests_made = 0
         # PMID -> why: records PubMed served that cannot be converted (skipped, not fatal)
@@ -148,6 +152,14 @@ class EntrezClient:
         if self.api_key:
             text = text.replace(self.api_key, "***").replace(quote_plus(self.api_key), "***")
         return text
+
+    def _redact_bytes(self, body: bytes) -> bytes:
+        """An answer without the API key in it (NCBI echoes it in some errors): every snippet of the
+        answer shown, logged or stored is cut from this, so no part of the key survives the cut."""
+        if self.api_key:
+            for form in {self.api_key, quote_plus(self.api_key)}:
+                body = body.replace(form.encode(), b"***")
+        return body
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -183,15 +195,33 @@ class EntrezClient:
                     prepared = self._session.prepare_request(requests.Request("GET", url, params=all_params))
                 settings = self._session.merge_environment_settings(prepared.url, {}, None, None, None)
             except requests.RequestException as exc:
-                raise EntrezError(self._redact(f"{endpoint}: {type(exc).__name__}: {_cause(exc)}")) from None
+                raise EntrezError(self._redact(f"{endpoint}: {type(exc).__name__}: {_cause(exc, self._redact)}")) from None
             self.pacer.wait(self.interval)
             with self._count_lock:
                 self.requests_made += 1
-            try:
-                resp = self._session.send(prepared, timeout=self.timeout, **settings)
-                body = resp.content
-            except requests.RequestException as exc:
-                raise _Retryable(f"{endpoint}: {type(exc).__name__}: {self._redact(_cause(exc))}") from None
+            settings["stream"] = True
+            with httpio.deadline(self.deadline) as watch:
+                try:
+                    resp = self._session.send(prepared, timeout=self.timeout, allow_redirects=False, **settings)
+                    if resp.is_redirect or resp.status_code in (301, 302, 303, 307, 308):
+                        resp.close()
+                        target = _host_of(resp.headers.get("Location", ""))
+                        raise EntrezError(
+                            f"{endpoint}: HTTP {resp.status_code}: NCBI redirected the request to {target or '?'}; "
+                            "litwatch follows no redirect (it could carry the API key elsewhere): check [ncbi] base_url"
+                        )
+                    body = httpio.read_body(resp, self.max_body)
+                except httpio.BodyTooLarge as exc:
+                    raise EntrezError(f"{endpoint}: {exc}; refused") from None
+                except requests.RequestException as exc:
+                    if watch.expired:
+                        raise _Retryable(
+                            f"{endpoint}: no complete answer within {self.deadline:g} s (the deadline of a request)"
+                        ) from None
+                    raise _Retryable(f"{endpoint}: {type(exc).__name__}: {_cause(exc, self._redact)}") from None
+            if watch.expired:  # the last bytes arrived as the watchdog shut the socket
+                raise _Retryable(f"{endpoint}: no complete answer within {self.deadline:g} s (the deadline of a request)")
+            body = self._redact_bytes(body)  # before any part of it is cut out for a message
             if resp.status_code == 429:
                 retry_after = _retry_after(resp.headers.get("Retry-After"))
                 raise _Retryable(f"{endpoint}: HTTP 429 (rate limited)", retry_after if retry_after else 1.0)
@@ -321,15 +351,36 @@ class EntrezClient:
 # -- answers --------------------------------------------------------------------------------------
 
 
-def _cause(exc: BaseException) -> str:
-    """The innermost reason of a requests error, without the request URL that urllib3 repeats."""
+def _cause(exc: BaseException, redact: Callable[[str], str] = str) -> str:
+    """The innermost reason of a requests error, without the request URL that urllib3 repeats.
+
+    `redact` is applied to the whole text before it is cut: a secret cut in half is not found."""
     inner: BaseException = exc
     while inner.__context__ is not None or inner.__cause__ is not None:
         inner = inner.__cause__ or inner.__context__  # type: ignore[assignment]
-    text = str(inner)
-    if "Failed to resolve" in text or "Name or service not known" in text:
-        return "cannot resolve the host name"
+    text = redact(str(inner))
+    if "Failed to resolve" in text or "Name or service not known" in text or "Temporary failure in name resolution" in text:
+        host = _unresolved_host(str(exc))
+        return f"cannot resolve the host name {host}" if host else "cannot resolve the host name"
     return text.split(" (Caused by ")[0].split(": /")[0][:200] or type(inner).__name__
+
+
+def _unresolved_host(text: str) -> str:
+    """The host urllib3 names in a connection error ("HTTPSConnectionPool(host='x', port=443)")."""
+    import re
+
+    found = re.search(r"host='([^']{1,253})'", text)
+    return found.group(1) if found else ""
+
+
+def _host_of(url: str) -> str:
+    """The host (and port) of a URL, for a message; nothing else of it (no path, no query)."""
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).netloc.rsplit("@", 1)[-1][:100]
+    except ValueError:
+        return ""
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -43,6 +43,7 @@ def make_client(config: Config) -> EntrezClient:
         api_key=config.api_key(),
         base_url=config.ncbi.base_url,
         timeout=config.ncbi.timeout,
+        deadline=config.ncbi.deadline,
         retries=config.ncbi.retries,
     )
 
@@ -50,7 +51,7 @@ def make_client(config: Config) -> EntrezClient:
 def make_icite(config: Config) -> ICiteClient | None:
     if "icite" not in config.tracked.sources:
         return None
-    return ICiteClient(config.tracked.icite_url, timeout=config.ncbi.timeout)
+    return ICiteClient(config.tracked.icite_url, timeout=config.ncbi.timeout, deadline=config.ncbi.deadline)
 
 
 def make_deliverer(config: Config) -> Deliverer:
@@ -507,7 +508,7 @@ def _add_everyday_commands(sub, common: argparse.ArgumentParser, fmt: type) -> N
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(
+        return terminal.printable_json(
             {
                 "time": datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="seconds"),
                 "level": record.levelname.lower(),
@@ -515,7 +516,6 @@ class _JsonFormatter(logging.Formatter):
                 "message": record.getMessage(),
                 **({"exception": self.formatException(record.exc_info)} if record.exc_info else {}),
             },
-            ensure_ascii=False,
         )
 
 
@@ -525,7 +525,7 @@ def setup_logging(verbose: int, quiet: bool, fmt: str) -> None:
     if fmt == "json":
         handler.setFormatter(_JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("litwatch: %(levelname)s: %(message)s"))
+        handler.setFormatter(terminal.PrintableFormatter("litwatch: %(levelname)s: %(message)s"))
     handler.setLevel(level)  # also for libraries whose loggers set a lower level of their own
     root = logging.getLogger()
     root.handlers[:] = [handler]
@@ -546,7 +546,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if json_logs:
             log.error("%s", message)
         else:
-            print(f"litwatch: {message}", file=sys.stderr)
+            print(f"litwatch: {terminal.printable(message)}", file=sys.stderr)
         return code
 
     terminal.configure(quiet=getattr(args, "quiet", False), log_format=getattr(args, "log_format", "text"))

@@ -34,6 +34,22 @@ def printable(text: str) -> str:
     return text.translate(_UNPRINTABLE)
 
 
+def printable_json(data: object, **kwargs: object) -> str:
+    """`json.dumps(data, ensure_ascii=False)` with every character `printable` would replace
+    written as a \\uXXXX escape instead: the same data, nothing that drives a terminal."""
+    import json
+
+    text = json.dumps(data, ensure_ascii=False, **kwargs)  # type: ignore[arg-type]
+    return text.translate({c: f"\\u{c:04x}" for c in _UNPRINTABLE})
+
+
+class PrintableFormatter(logging.Formatter):
+    """Log lines on a terminal: whatever a message carries (NCBI's words, a title) is `printable`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
 class StatusLine:
     """One line on a terminal, rewritten in place (at most every `interval` seconds)."""
 

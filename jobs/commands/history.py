@@ -10,7 +10,7 @@ from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 from litwatch.jobs.config import Config
-from litwatch.jobs.cli.terminal import printable
+from litwatch.jobs.cli.terminal import printable, printable_json
 from litwatch.jobs.commands.export import parse_since
 from litwatch.notifications.exports import pubmed_url
 from litwatch.watchers.articles import Article
@@ -106,7 +106,7 @@ def _cut(text: str, width: int) -> str:
 def history(config: Config, *, since: str | None, watch: str | None, as_json: bool) -> int:
     records = history_records(config, since=since, watch=watch)
     if as_json:
-        print(json.dumps(records, ensure_ascii=False, indent=2))
+        print(printable_json(records, indent=2))
         return 0
     if not records:
         since_text = f" since {since}" if since else ""
@@ -215,7 +215,7 @@ def show(config: Config, pmid: str, *, as_json: bool) -> int:
             "cited_by": context["cited_by"],
             "announced": [{"recipient": r, "sent_at": s} for r, s in context["announced"]],
         }
-        print(json.dumps(data, ensure_ascii=False, indent=2))
+        print(printable_json(data, indent=2))
         return 0
     sys.stdout.write(printable(format_article(article, context, _tz(config))))
     return 0

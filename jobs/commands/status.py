@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta
 
+from litwatch.jobs.cli.terminal import printable, printable_json
 from litwatch.jobs.config import Config
 from litwatch.jobs.run.schedule import next_fire, schedule_period
 from litwatch.watchers.store import open_store
@@ -79,30 +80,35 @@ def health(config: Config, info: dict) -> tuple[bool, str]:
     return True, f"last successful run {info['last_success']}"
 
 
+def _say(text: str) -> None:
+    """Print a line that carries the store's words (NCBI's errors, titles): made `printable`."""
+    print(printable(text))
+
+
 def status(config: Config, *, as_json: bool, check: bool) -> int:
     info = gather(config)
     ok, reason = health(config, info)
     info["healthy"] = ok
     info["health"] = reason
     if as_json:
-        print(json.dumps(info, indent=2, ensure_ascii=False))
+        _say(printable_json(info, indent=2))
     elif check:
-        print(("healthy: " if ok else "unhealthy: ") + reason)
+        _say(("healthy: " if ok else "unhealthy: ") + reason)
     else:
-        print(f"store:          {info['store']} ({info['articles']} articles)")
-        print(f"health:         {'ok' if ok else 'FAILING'} ({reason})")
-        print(f"next run:       {info['next_run']} (litwatch serve; [schedule] cron = {config.schedule.cron!r})")
-        print(f"tracked papers: {info['tracked_papers']}")
+        _say(f"store:          {info['store']} ({info['articles']} articles)")
+        _say(f"health:         {'ok' if ok else 'FAILING'} ({reason})")
+        _say(f"next run:       {info['next_run']} (litwatch serve; [schedule] cron = {config.schedule.cron!r})")
+        _say(f"tracked papers: {info['tracked_papers']}")
         pend = ", ".join(f"{k}: {v}" for k, v in info["pending_items"].items()) or "none"
-        print(f"pending items:  {pend}")
+        _say(f"pending items:  {pend}")
         if info["deliveries_in_doubt"]:
-            print(f"in doubt:       {len(info['deliveries_in_doubt'])} digests will be resent")
+            _say(f"in doubt:       {len(info['deliveries_in_doubt'])} digests will be resent")
         if info["recent_alerts"]:
             last = info["recent_alerts"][0]
-            print(f"last alert:     {last['sent']} ({last['kind']}; sent to [digest] admin)")
-        print("last runs:")
+            _say(f"last alert:     {last['sent']} ({last['kind']}; sent to [digest] admin)")
+        _say("last runs:")
         for r in info["runs"]:
-            print(
+            _say(
                 f"  #{r['id']:<4} {r['started'][:19]}  {r['outcome']:<9} {r['duration_s'] or 0:>6.1f}s  "
                 f"new={r['new_articles']} citations={r['new_citations']} corrections={r['corrections']} "
                 f"sent={r['digests_sent']} requests={r['requests']}"

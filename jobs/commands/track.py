@@ -11,7 +11,7 @@ import re
 import sys
 
 from litwatch.jobs.config import Config
-from litwatch.jobs.cli.terminal import printable
+from litwatch.jobs.cli.terminal import printable, printable_json
 from litwatch.watchers.store import open_store
 
 _PMID = re.compile(r"^[1-9][0-9]{0,9}$")
@@ -97,7 +97,7 @@ def tracked_rows(config: Config) -> list[dict]:
 def track_list(config: Config, *, as_json: bool = False) -> int:
     rows = tracked_rows(config)
     if as_json:
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        print(printable_json(rows, indent=2))
         return 0
     if not rows:
         print("no tracked papers")
