@@ -698,9 +698,18 @@ class Store:
         """When the last successful run finished, or None."""
         return self.value("SELECT MAX(finished_at) FROM runs WHERE outcome = 'ok'")
 
-    def abandon_stale_runs(self) -> int:
-        """Runs left "running" by a process that died; called under the run lock."""
+    def abandon_stale_runs(self, error: str | None = None) -> int:
+        """Runs left "running" by a process that died; called under the run lock.
+
+        With `error` (why the process died, when it is known: "killed by SIGSEGV"), they are
+        recorded as failed with that error; else as abandoned.  Both count as failed runs for the
+        admin alert."""
         with self.transaction():
+            if error is not None:
+                return self.execute(
+                    "UPDATE runs SET outcome = 'failed', finished_at = ?, error = ? WHERE outcome = 'running'",
+                    (now_iso(), error),
+                ).rowcount
             return self.execute(
                 "UPDATE runs SET outcome = 'abandoned', finished_at = ? WHERE outcome = 'running'", (now_iso(),)
             ).rowcount

@@ -117,6 +117,10 @@ def run_once(config: Config):  # -> RunSummary
         icite = make_icite(config)
         finished = False  # the run ended, well or not (not interrupted by Ctrl-C)
         try:
+            if store.abandon_stale_runs():
+                # A run died (a signal, a power cut) before its own alert check: count it now,
+                # before this run can die the same way, so that the admin hears of it.
+                check_and_alert(config, store, deliverer)
             advice = advice_for_run(config, store, datetime.now().astimezone())
             if advice:
                 log.warning("%s", advice)
