@@ -27,10 +27,15 @@ from typing import Protocol
 class DeliveryError(Exception):
     """The digest was not delivered; `in_doubt` when it may have been accepted all the same."""
 
-    def __init__(self, message: str, *, in_doubt: bool = False, temporary: bool = True) -> None:
+    def __init__(
+        self, message: str, *, in_doubt: bool = False, temporary: bool = True, message_refused: bool = False
+    ) -> None:
         super().__init__(message)
         self.in_doubt = in_doubt
         self.temporary = temporary
+        # The server refused this message for good after reading it (552 too large, 554 content):
+        # another message, without the culprit, may well go through.
+        self.message_refused = message_refused
 
 
 class Deliverer(Protocol):
@@ -147,6 +152,7 @@ class SmtpDeliverer:
                 raise DeliveryError(
                     f"smtp: message to {recipient} refused: {exc.smtp_code} {_text(exc.smtp_error)}",
                     temporary=exc.smtp_code < 500,
+                    message_refused=exc.smtp_code >= 500,
                 ) from None
             except (OSError, smtplib.SMTPException) as exc:
                 raise DeliveryError(

@@ -625,9 +625,20 @@ class Store:
         )
 
     def mark_failed(self, delivery_id: int, error: str) -> None:
-        """Not accepted: the delivery is closed and its items go back to the queue."""
-        self.execute("UPDATE deliveries SET status = 'failed', error = ? WHERE id = ?", (error, delivery_id))
+        """Not accepted: the delivery is closed and its items go back to the queue.  Its message
+        is dropped (the items go out in a new one): the store does not grow with each attempt."""
+        self.execute(
+            "UPDATE deliveries SET status = 'failed', error = ?, message = ? WHERE id = ?", (error, b"", delivery_id)
+        )
         self.execute("UPDATE queue SET delivery_id = NULL WHERE delivery_id = ?", (delivery_id,))
+
+    def set_aside(self, delivery_id: int, error: str) -> None:
+        """Refused for good, with its items alone in it (a mail server that will never take them):
+        the items stay with this delivery, so they are never queued again and hold back nothing;
+        the message is dropped."""
+        self.execute(
+            "UPDATE deliveries SET status = 'set_aside', error = ?, message = ? WHERE id = ?", (error, b"", delivery_id)
+        )
 
     def note_delivery_error(self, delivery_id: int, error: str) -> None:
         """Acceptance unknown: the delivery stays "sending" and is resent as it is next time."""

@@ -32,7 +32,7 @@ from litwatch.watchers.entrez import EntrezClient, EntrezError
 from litwatch.watchers.icite import ICiteClient, ICiteError
 from litwatch.watchers.search import SearchResult, collect_ids
 from litwatch.watchers.spool import ArticleSpool
-from litwatch.watchers.store import Store, StoreError, Tracked, now_iso
+from litwatch.watchers.store import QueueItem, Store, StoreError, Tracked, now_iso
 from litwatch.watchers.tracked import ALWAYS_ANNOUNCE, correction_notices, query_terms
 
 log = logging.getLogger("litwatch.run")
@@ -514,41 +514,102 @@ class Pipeline:
             queued = self.store.pending(r.email)
             if not queued and not self.config.digest.send_empty:
                 continue
-            items = [Item(q.kind, q.pmid, q.reason) for q in queued]
-            queue_ids = [q.id for q in queued]
-            del queued
-            digest = self.digest_for(r, items)
-            domain = self.config.digest.sender.rpartition("@")[2]
-            message_id = make_msgid(idstring=f"litwatch.{run_id}", domain=domain)
-            message = self.render(digest, message_id)
-            subject = _subject(message)
-            with self.store.transaction():
-                delivery_id = self.store.create_delivery(
-                    r.email, message_id, subject, self.deliverer.method, message, run_id, queue_ids
-                )
-            self._attempt(delivery_id, r.email, message, summary)
+            refused = self._send_items(r, queued, run_id, summary, probing=False)
+            if refused is None:
+                continue
+            if len(queued) > 1:
+                self._set_aside_refused(r, queued, run_id, summary, refused)
+            elif queued:
+                self._report_set_aside(r, queued[0], refused, summary)
+            else:
+                summary.failed += 1
+                summary.errors.append(f"digest to {r.email}: {refused}")
+                log.error("digest to %s not delivered: %s", r.email, refused)
+
+    def _send_items(
+        self, r: RecipientConfig, queued: list[QueueItem], run_id: int, summary: RunSummary, *, probing: bool
+    ) -> DeliveryError | None:
+        """Render and deliver one digest of these queued items; the refusal, when the server
+        refused the message for good after reading it (`DeliveryError.message_refused`)."""
+        items = [Item(q.kind, q.pmid, q.reason) for q in queued]
+        digest = self.digest_for(r, items)
+        del items
+        domain = self.config.digest.sender.rpartition("@")[2]
+        message_id = make_msgid(idstring=f"litwatch.{run_id}", domain=domain)
+        message = self.render(digest, message_id)
+        subject = _subject(message)
+        with self.store.transaction():
+            delivery_id = self.store.create_delivery(
+                r.email, message_id, subject, self.deliverer.method, message, run_id, [q.id for q in queued]
+            )
+        return self._attempt(delivery_id, r.email, message, summary, probing=probing, alone=len(queued) == 1)
+
+    def _set_aside_refused(
+        self, r: RecipientConfig, queued: list[QueueItem], run_id: int, summary: RunSummary, first: DeliveryError
+    ) -> None:
+        """The server refused a digest for good (552: too large; 554: its content): the items it will
+        not take must not hold back the others.  Halve the items until each refused group is one
+        item; deliver every half the server takes, set the lone refused items aside, tell the admin.
+        One culprit among n items costs about 2 log2(n) attempts, all in this run."""
+        log.warning("digest to %s refused for good (%s): finding the items the server refuses", r.email, first)
+        groups = [queued]
+        while groups:
+            group = groups.pop()
+            middle = len(group) // 2
+            for half in (group[middle:], group[:middle]):  # popped last-in: the older half goes first
+                refused = self._send_items(r, half, run_id, summary, probing=True)
+                if refused is None:
+                    continue
+                if len(half) > 1:
+                    groups.append(half)
+                    continue
+                self._report_set_aside(r, half[0], refused, summary)
+
+    def _report_set_aside(self, r: RecipientConfig, item: QueueItem, refused: DeliveryError, summary: RunSummary) -> None:
+        from litwatch.jobs.run.alerts import alert_set_aside
+
+        why = f"PMID {item.pmid} ({item.kind}) to {r.email} set aside: the mail server refused it for good ({refused})"
+        summary.failed += 1
+        summary.errors.append(why)
+        log.error("%s", why)
+        alert_set_aside(self.config, self.store, self.deliverer, why)
 
     def _attempt(
-        self, delivery_id: int, recipient: str, message: bytes, summary: RunSummary, *, resend: bool = False
-    ) -> None:
+        self,
+        delivery_id: int,
+        recipient: str,
+        message: bytes,
+        summary: RunSummary,
+        *,
+        resend: bool = False,
+        probing: bool = False,
+        alone: bool = False,
+    ) -> DeliveryError | None:
         """Deliver, then record the outcome.  `resend`: a delivery an earlier run left in doubt; it may
         already be with the recipient, so a temporary refusal now keeps it "sending" (resent as it is
-        next time), never puts its items back into a new message."""
+        next time), never puts its items back into a new message.  Returns the refusal when the
+        server refused the message for good after reading it; `alone`: the message holds one item,
+        which is then set aside; `probing`: such a refusal is part of finding the culprit (not an error
+        of the run by itself)."""
         with self.store.transaction():
             self.store.delivery_attempted(delivery_id)
         try:
             crashpoint("before_data")
             self.deliverer.deliver(message, self.config.digest.sender, recipient)
         except DeliveryError as exc:
-            summary.failed += 1
-            summary.errors.append(f"digest to {recipient}: {exc}")
-            log.error("digest to %s not delivered: %s", recipient, exc)
+            refused_for_good = exc.message_refused and not exc.in_doubt and not resend
+            if not refused_for_good:  # else the caller halves the digest and reports what it sets aside
+                summary.failed += 1
+                summary.errors.append(f"digest to {recipient}: {exc}")
+                log.error("digest to %s not delivered: %s", recipient, exc)
             with self.store.transaction():
                 if exc.in_doubt or (resend and exc.temporary):
                     self.store.note_delivery_error(delivery_id, str(exc))
+                elif refused_for_good and alone:
+                    self.store.set_aside(delivery_id, str(exc))
                 else:
                     self.store.mark_failed(delivery_id, str(exc))
-            return
+            return exc if refused_for_good else None
         crashpoint("after_accept")
         with self.store.transaction():
             self.store.mark_sent(delivery_id)
@@ -559,6 +620,7 @@ class Pipeline:
         crashpoint("after_sent")
         summary.sent += 1
         log.info("digest to %s delivered (%s)", recipient, self.deliverer.describe())
+        return None
 
     def _update_feeds(self, summary: RunSummary) -> None:
         """Rewrite the Atom feeds ([feed]); a failure is reported, never stops the deliveries."""
