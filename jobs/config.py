@@ -41,6 +41,30 @@ class ConfigError(Exception):
     """A configuration problem, as one line: `FILE: KEY: PROBLEM`."""
 
 
+def _authority(url: str) -> str:
+    """`user:password@host:port` of a URL (up to the first `/`, `?` or `#` after the scheme)."""
+    rest = url.split("://", 1)[1] if "://" in url else url
+    return re.split(r"[/?#]", rest, maxsplit=1)[0]
+
+
+def store_url_problem(url: str) -> str | None:
+    """What is wrong with a PostgreSQL store URL (`[store] url`, `migrate-store --to`), never
+    quoting it (it may hold a password); None when it will do."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        return "must start with postgresql:// (a SQLite store is given as a file path)"
+    if _authority(url).count("@") > 1:
+        return "the user name or password holds an unencoded '@' (write it as %40)"
+    if not re.fullmatch(r"[^\s]+", url):
+        return "holds white space"
+    return None
+
+
+def url_has_password(url: str) -> bool:
+    """Whether a URL carries a password (`user:PASSWORD@`, `?password=`)."""
+    user = _authority(url).rpartition("@")[0]
+    return ":" in user or re.search(r"[?&]password=", url, re.IGNORECASE) is not None
+
+
 def _email(value: str) -> str:
     if not _EMAIL.match(value):
         raise ValueError(f"not an e-mail address: {value!r}")
@@ -108,8 +132,8 @@ class StoreConfig(_Table):
 
     @model_validator(mode="after")
     def _check_url(self) -> StoreConfig:
-        if self.url is not None and not self.url.startswith(("postgresql://", "postgres://")):
-            raise ValueError("url: must start with postgresql://")
+        if self.url is not None and (problem := store_url_problem(self.url)):
+            raise ValueError(f"url: {problem}")
         return self
 
 

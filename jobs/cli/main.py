@@ -80,8 +80,12 @@ def lock_for(config: Config):  # noqa: ANN201
 def warn_if_readable(config: Config) -> None:
     """A file holding a secret should not be readable by others: the config file when it holds the
     API key or a chat URL, and the SMTP password file (which holds the password, not the config)."""
+    from litwatch.jobs.config import url_has_password
+
     holders = []
-    if config.ncbi.api_key or any(n.url for n in config.notify):
+    if config.ncbi.api_key or any(n.url for n in config.notify) or (
+        config.store.url and url_has_password(config.store.url)
+    ):
         holders.append(config.source)
     if config.smtp and config.smtp.password_file:
         holders.append(config.resolve(config.smtp.password_file))
@@ -400,7 +404,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  litwatch migrate-store --to postgresql://litwatch@db.example.org/litwatch\n"
         "  litwatch migrate-store --to /var/lib/litwatch/litwatch.db",
     )
-    p.add_argument("--to", required=True, metavar="URL_OR_PATH", help="the new store: postgresql://... or a SQLite file")
+    p.add_argument(
+        "--to",
+        required=True,
+        metavar="URL_OR_PATH",
+        help="the new store: postgresql://... (no password in it: set PGPASSWORD or use ~/.pgpass, or type it "
+        "when asked on a terminal) or a SQLite file",
+    )
     p.set_defaults(func=cmd_migrate_store)
     _add_everyday_commands(sub, common, fmt)
     return parser
@@ -534,7 +544,7 @@ def setup_logging(verbose: int, quiet: bool, fmt: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("urllib3", "apscheduler", "filelock"):
+    for noisy in ("urllib3", "apscheduler", "filelock", "apprise"):  # apprise's DEBUG lines name chat URLs
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 

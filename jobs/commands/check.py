@@ -100,7 +100,7 @@ def check_smtp(config: Config, report: Report) -> None:
 
 
 def check_notify(config: Config, report: Report) -> None:
-    from litwatch.jobs.run.notify import NotifyError, apprise_available, resolve_url, target_name
+    from litwatch.jobs.run.notify import NotifyError, apprise_available, apprise_muted, resolve_url, target_name
 
     if not config.notify:
         return
@@ -116,7 +116,9 @@ def check_notify(config: Config, report: Report) -> None:
         except NotifyError as exc:
             report.problem(f"chat {name}: {exc}")
             continue
-        if apprise.Apprise().add(url):
+        with apprise_muted():
+            understood = apprise.Apprise().add(url)
+        if understood:
             report.ok(f"chat {name}: an Apprise URL (nothing sent)")
         else:
             report.problem(f"chat {name}: not a URL Apprise understands")

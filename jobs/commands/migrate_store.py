@@ -82,6 +82,49 @@ def copy_tables(source: Store, target: Store) -> None:
             )
 
 
+PASSWORD_ENV = "PGPASSWORD"
+
+
+def _check_target(to: str, url: str | None) -> None:
+    """The target as `[store] url` is checked; a password in it is refused (it would be in the
+    process list, for every user of the machine to read): PGPASSWORD, ~/.pgpass or a prompt."""
+    from litwatch.jobs.cli.main import UsageError
+    from litwatch.jobs.config import store_url_problem, url_has_password
+
+    if url is None:
+        if "://" in to:
+            scheme = to.split("://", 1)[0][:20]
+            raise UsageError(
+                f"migrate-store: --to {scheme}://...: not a store litwatch can write; "
+                "give a postgresql:// URL or a SQLite file path"
+            )
+        return
+    if problem := store_url_problem(url):
+        raise UsageError(f"migrate-store: --to: {problem}")
+    if url_has_password(url):
+        raise UsageError(
+            "migrate-store: --to: leave the password out of the URL (every user can read a command line); "
+            f"set {PASSWORD_ENV} or use ~/.pgpass, or run it on a terminal and type it when asked"
+        )
+
+
+def _open_target(url: str) -> Store:
+    """The PostgreSQL target; when the server wants a password that neither PGPASSWORD nor
+    ~/.pgpass gives, it is asked for on the terminal (not echoed) and kept in this process only."""
+    from litwatch.watchers.store import StoreError
+
+    try:
+        return open_store(url=url)
+    except StoreError as exc:
+        if "no password supplied" not in str(exc) or not sys.stdin.isatty():
+            raise
+    import getpass
+    import os
+
+    os.environ[PASSWORD_ENV] = getpass.getpass("PostgreSQL password for the target: ")
+    return open_store(url=url)
+
+
 def migrate_store(config: Config, to: str, *, out: TextIO | None = None) -> int:
     """Copy the configured store into `to` (a postgresql:// URL or a SQLite path); exit code."""
     from litwatch.jobs.cli.main import EXIT_FAILED, EXIT_OK, UsageError
@@ -90,6 +133,7 @@ def migrate_store(config: Config, to: str, *, out: TextIO | None = None) -> int:
     if not to.strip():
         raise UsageError("migrate-store: --to is empty (give a postgresql:// URL or a SQLite file path)")
     url: str | None = to if is_url(to) else None
+    _check_target(to, url)
     path: Path | None = None if url else Path(to).expanduser().resolve()
     if path is not None and not config.store.url and path == config.store_path.resolve():
         raise UsageError(f"migrate-store: --to {path} is the current store")
@@ -98,7 +142,7 @@ def migrate_store(config: Config, to: str, *, out: TextIO | None = None) -> int:
 
     with run_lock(store_path=config.store_path, url=config.store.url):
         with open_store(path=config.store_path, url=config.store.url) as source:
-            with open_store(path=path, url=url) as target:
+            with _open_target(url) if url else open_store(path=path) as target:
                 busy = {t: n for t, n in counts(target).items() if n}
                 if busy:
                     detail = ", ".join(f"{t}: {n}" for t, n in busy.items())

@@ -23,6 +23,8 @@ import json
 import logging
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from email.utils import make_msgid
 from typing import TYPE_CHECKING
@@ -180,17 +182,29 @@ def _redact(text: str, url: str) -> str:
     return text
 
 
+@contextmanager
+def apprise_muted() -> Iterator[_Collect]:
+    """Apprise's own log lines (its DEBUG line "Loaded JSON URL: ..." holds the whole URL, token
+    and all) kept out of litwatch's log, whatever -vv asks: collected (WARNING and up) instead."""
+    logger = logging.getLogger("apprise")
+    collect = _Collect()
+    saved = logger.propagate, logger.level
+    logger.propagate = False
+    logger.setLevel(logging.WARNING)
+    logger.addHandler(collect)
+    try:
+        yield collect
+    finally:
+        logger.removeHandler(collect)
+        logger.propagate = saved[0]
+        logger.setLevel(saved[1])
+
+
 def send(url: str, title: str, body: str) -> None:
     """Send one message through Apprise; raises NotifyError (never naming the URL)."""
     import apprise
 
-    logger = logging.getLogger("apprise")
-    collect = _Collect()
-    saved = logger.propagate, logger.level
-    logger.propagate = False  # Apprise's own lines may hold the URL
-    logger.setLevel(logging.WARNING)
-    logger.addHandler(collect)
-    try:
+    with apprise_muted() as collect:
         sender = apprise.Apprise()
         if not sender.add(url):
             raise NotifyError("not a URL Apprise understands (see https://github.com/caronc/apprise/wiki)")
@@ -198,10 +212,6 @@ def send(url: str, title: str, body: str) -> None:
             ok = sender.notify(body=body, title=title, body_format=apprise.NotifyFormat.MARKDOWN)
         except Exception as exc:  # noqa: BLE001 - a plugin's own failure is a failed message
             raise NotifyError(_redact(f"{type(exc).__name__}: {exc}", url)) from None
-    finally:
-        logger.removeHandler(collect)
-        logger.propagate = saved[0]
-        logger.setLevel(saved[1])
     if not ok:
         reason = "; ".join(_redact(line, url) for line in collect.lines[-2:])
         raise NotifyError("not delivered" + (f" ({reason})" if reason else ""))
