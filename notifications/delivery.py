@@ -199,12 +199,20 @@ class OutboxDeliverer:
         parsed = email.message_from_bytes(_before_attachments(message), policy=email.policy.default)
         name = outbox_name(parsed, recipient)
         html = parsed.get_body(preferencelist=("html",))
+        written: list[Path] = []
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             if html is not None:
-                write_atomic(self.folder / f"{name}.html", html.get_content().encode("utf-8"))
+                written.append(write_atomic(self.folder / f"{name}.html", html.get_content().encode("utf-8")))
             write_atomic(self.folder / f"{name}.eml", message)
         except OSError as exc:
+            # All or nothing: an .html without its .eml (a full disk) would be a second copy of
+            # the digest once the items go out again under another name.
+            for path in written:
+                try:
+                    path.unlink()
+                except OSError:
+                    pass
             raise DeliveryError(f"outbox {self.folder}: cannot write: {exc.strerror or exc}") from None
 
 

@@ -185,7 +185,7 @@ def scenario_config(
     recipients = recipients if recipients is not None else ["haematology@example.org"]
     lines = [
         "[ncbi]",
-        'email = "lab@example.org"',
+        'email = "lab@haematology-unit.org"',  # not an example domain: run and check would warn
         f"base_url = {toml_str(ncbi.base_url)}",
         "timeout = 5",
         f"retries = {retries}",

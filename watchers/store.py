@@ -754,6 +754,8 @@ class SqliteStore(Store):
 
     def __init__(self, path: Path, *, timeout: float = 30.0) -> None:
         self.path = path
+        if path.is_dir():
+            raise StoreError(f"{path}: is a folder; [store] path names the SQLite database file (e.g. litwatch.db)")
         new = not path.exists()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -839,6 +841,18 @@ def _sqlite_error(location: str, exc: sqlite3.Error) -> StoreError:
     return StoreError(f"{location}: {text}")
 
 
+def require_psycopg() -> Any:
+    """The psycopg module, or a one-line StoreError saying how to install it."""
+    try:
+        import psycopg
+    except ImportError:
+        raise StoreError(
+            "[store] url is a PostgreSQL store, and PostgreSQL support is not installed: "
+            "pip install 'litwatch[postgres]'"
+        ) from None
+    return psycopg
+
+
 def open_store(
     *, path: Path | None = None, url: str | None = None, migrate: bool = True, timeout: float = 30.0
 ) -> Store:
@@ -847,6 +861,7 @@ def open_store(
     `timeout`: SQLite's busy timeout, seconds to wait for a lock another process holds.
     """
     if url:
+        require_psycopg()
         from litwatch.watchers.pgstore import PostgresStore
 
         store: Store = PostgresStore(url)

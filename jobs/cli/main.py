@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import stat
 import sys
 from collections.abc import Sequence
@@ -18,6 +19,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from litwatch.jobs.cli import terminal
+from litwatch.jobs.cli.output import OutputError
 from litwatch.jobs.config import CONFIG_ENV, DEFAULT_CONFIG, Config, ConfigError, config_path, load_config
 from litwatch.jobs.run.lock import EX_TEMPFAIL, LockBusy, run_lock
 from litwatch.notifications.delivery import Deliverer, DeliveryError, OutboxDeliverer, SmtpDeliverer
@@ -28,6 +30,7 @@ from litwatch.watchers.store import Store, StoreError, open_store
 log = logging.getLogger("litwatch")
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_PIPE = 141  # standard output was closed by its reader (128 + SIGPIPE)
 
 
 class UsageError(Exception):
@@ -149,7 +152,15 @@ def run_once(config: Config):  # -> RunSummary
     return summary
 
 
+def warn_if_placeholder(config: Config) -> None:
+    from litwatch.jobs.config import placeholder_warning
+
+    if warning := placeholder_warning(config):
+        log.warning("%s", warning)
+
+
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
+    warn_if_placeholder(config)
     return EXIT_OK if run_once(config).outcome == "ok" else EXIT_FAILED
 
 
@@ -177,6 +188,14 @@ def cmd_preview(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_send_test(args: argparse.Namespace, config: Config) -> int:
     from litwatch.jobs.commands.preview import send_test
+    from litwatch.jobs.config import Email
+    from pydantic import TypeAdapter, ValidationError
+
+    if args.to is not None:
+        try:
+            TypeAdapter(Email).validate_python(args.to)
+        except ValidationError:
+            raise UsageError(f"send-test --to: not an e-mail address: {args.to!r}") from None
 
     return send_test(config, to=args.to)
 
@@ -196,6 +215,7 @@ def cmd_init(args: argparse.Namespace, config: Config | None) -> int:
 def cmd_check(args: argparse.Namespace, config: Config) -> int:
     from litwatch.jobs.commands.check import check
 
+    warn_if_placeholder(config)
     return check(config, quiet=args.quiet)
 
 
@@ -212,7 +232,7 @@ def cmd_history(args: argparse.Namespace, config: Config) -> int:
 def cmd_show(args: argparse.Namespace, config: Config) -> int:
     from litwatch.jobs.commands.history import show
 
-    if not args.pmid.isdigit():
+    if not (args.pmid.isascii() and args.pmid.isdigit()):
         raise UsageError(f"not a PMID: {args.pmid!r}")
     return show(config, args.pmid, as_json=args.json)
 
@@ -251,6 +271,17 @@ def _version() -> str:
         return "unknown"
 
 
+def _seconds(value: str) -> float:
+    """A duration in seconds, 0 or more (argparse: a bad one is a one-line usage error)."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not seconds >= 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds: {value!r}")
+    return seconds
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
@@ -258,16 +289,27 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
+    def add_common(p: argparse.ArgumentParser, *, top: bool) -> None:
+        # Accepted before the command and after it: the command's own copy has no default, so
+        # that it never overwrites what was given before the command.
+        def default(value: object) -> object:
+            return value if top else argparse.SUPPRESS
+
+        p.add_argument(
+            "-c",
+            "--config",
+            metavar="FILE",
+            default=default(None),
+            help=f"config file (default: ${CONFIG_ENV}, else ./{DEFAULT_CONFIG})",
+        )
+        p.add_argument(
+            "-v", "--verbose", action="count", default=default(0), help="progress and a run summary (-vv: debug)"
+        )
+        p.add_argument("-q", "--quiet", action="store_true", default=default(False), help="only errors")
+        p.add_argument("--log-format", choices=("text", "json"), default=default("text"), help="log lines on stderr")
+
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "-c",
-        "--config",
-        metavar="FILE",
-        help=f"config file (default: ${CONFIG_ENV}, else ./{DEFAULT_CONFIG})",
-    )
-    common.add_argument("-v", "--verbose", action="count", default=0, help="progress and a run summary (-vv: debug)")
-    common.add_argument("-q", "--quiet", action="store_true", help="only errors")
-    common.add_argument("--log-format", choices=("text", "json"), default="text", help="log lines on stderr")
+    add_common(common, top=False)
 
     parser = _Parser(
         prog="litwatch",
@@ -279,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
         "example:\n  litwatch run --config /etc/litwatch/litwatch.toml -v",
     )
     parser.add_argument("--version", action="version", version=f"litwatch {_version()}")
+    add_common(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     _add_setup_commands(sub, common, fmt)
@@ -384,7 +427,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--grace",
-        type=float,
+        type=_seconds,
         default=60.0,
         metavar="SECONDS",
         help="on SIGTERM/SIGINT, let a run in progress finish for this long, else abandon it and exit 1 "
@@ -570,8 +613,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = load_config(config_path(args.config))
         warn_if_readable(config)
         return args.func(args, config)
-    except (ConfigError, UsageError) as exc:
+    except (ConfigError, UsageError, OutputError) as exc:
         return fail(str(exc), EXIT_USAGE)
+    except BrokenPipeError:
+        # `litwatch check | head -1`: the reader has gone; nothing more to say to it (exit 141,
+        # 128 + SIGPIPE, like other commands in a pipe).  Python's flush at exit must not complain.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_PIPE
     except LockBusy as exc:
         return fail(f"{exc}; not running", EX_TEMPFAIL)
     except (StoreError, EntrezError, DeliveryError) as exc:

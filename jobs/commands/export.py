@@ -93,10 +93,9 @@ def export(
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
-        from litwatch.notifications.delivery import write_atomic
+        from litwatch.jobs.cli.output import write_output
 
-        output.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(output, text.encode("utf-8"), 0o644)
+        write_output(output, text.encode("utf-8"))
     where = f" to {output}" if output else ""
     if count:
         log.info("exported %d article%s as %s%s", count, "s" if count != 1 else "", fmt, where)

@@ -32,8 +32,10 @@ def preview(config: Config, *, recipient: str | None, out: Path | None) -> int:
         client.close()
     message = email.message_from_bytes(raw, policy=email.policy.default)
     if out is not None:
+        from litwatch.jobs.cli.output import write_output
+
         html = message.get_body(preferencelist=("html",))
-        out.write_text(html.get_content() if html else "", encoding="utf-8")
+        write_output(out, (html.get_content() if html else "").encode("utf-8"))
         print(f"{len(digest.entries)} articles, {len(digest.corrections)} notices: written to {out}")
     else:
         text = message.get_body(preferencelist=("plain",))

@@ -14,14 +14,14 @@ from litwatch.jobs.config import Config
 from litwatch.jobs.cli.terminal import printable, printable_json
 from litwatch.watchers.store import open_store
 
-_PMID = re.compile(r"^[1-9][0-9]{0,9}$")
+_PMID = re.compile(r"[1-9][0-9]{0,9}")
 
 
 def _check_pmids(pmids: list[str]) -> None:
     from litwatch.jobs.cli.main import UsageError
 
     for p in pmids:
-        if not _PMID.match(p):
+        if not _PMID.fullmatch(p):
             raise UsageError(f"not a PMID: {p!r}")
 
 

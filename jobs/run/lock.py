@@ -21,15 +21,32 @@ class LockBusy(Exception):
     """Another run holds the lock."""
 
 
+def lock_path(store_path: Path) -> Path:
+    """The lock file of a SQLite store: beside the database itself, symbolic links resolved, so
+    that every config reaching the same file (through a link, or another relative path) takes
+    the same lock."""
+    real = store_path.resolve()
+    return real.with_name(real.name + ".lock")
+
+
 @contextmanager
 def file_lock(store_path: Path) -> Iterator[None]:
-    path = store_path.with_name(store_path.name + ".lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    from litwatch.watchers.store import StoreError
+
+    path = lock_path(store_path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise StoreError(f"{store_path}: cannot create the store's folder: a file is in the way in {path.parent}") from None
+    except OSError as exc:
+        raise StoreError(f"{store_path}: cannot create the store's folder {path.parent}: {exc.strerror or exc}") from None
     lock = filelock.FileLock(str(path), timeout=0, mode=0o600)
     try:
         lock.acquire()
     except filelock.Timeout:
         raise LockBusy(f"another litwatch run holds {path}") from None
+    except OSError as exc:
+        raise StoreError(f"{store_path}: cannot take the run lock {path}: {exc.strerror or exc}") from None
     try:
         yield
     finally:
@@ -44,10 +61,10 @@ def advisory_lock(url: str) -> Iterator[None]:
     schemas of one database do not block each other.  Connection errors are `StoreError`s with
     the URL's password redacted; if the connection dies, the server releases the lock.
     """
-    import psycopg
+    from litwatch.watchers.store import StoreError, require_psycopg
 
+    psycopg = require_psycopg()
     from litwatch.watchers.pgstore import pg_error, redact_url
-    from litwatch.watchers.store import StoreError
 
     location = redact_url(url)
     key_sql = "%s, hashtext(COALESCE(current_schema(), ''))"
