@@ -372,3 +372,80 @@ def test_offline_names_the_host_it_cannot_resolve(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(EntrezError) as caught:
         client.esearch("zanubrutinib")
     assert "cannot resolve the host name eutils.ncbi.nlm.nih.gov" in str(caught.value)
+
+
+# -- F29: wording -------------------------------------------------------------------------------------
+
+
+def _text_and_html(entries: int, max_items: int) -> tuple[str, str]:
+    from datetime import datetime, timezone
+
+    from litwatch.notifications.model import Digest, Entry
+    from litwatch.notifications.render import render_digest
+    from tests.test_render import bulk_article
+
+    digest = Digest(
+        recipient="lab@haematology-unit.org",
+        created=datetime(2026, 11, 30, 8, 0, tzinfo=timezone.utc),
+        entries=tuple(Entry(bulk_article(i), watches=("BTK",)) for i in range(entries)),
+    )
+    msg = render_digest(digest, sender="litwatch@haematology-unit.org", message_id="<1@haematology-unit.org>", max_items=max_items)
+    return msg.get_body(("plain",)).get_content(), msg.get_body(("html",)).get_content()
+
+
+def test_counts_read_right_in_the_singular_and_for_two(ncbi: FakeEutils) -> None:
+    from litwatch.notifications.model import PaperRef
+    from litwatch.watchers.entrez import EntrezClient, EntrezError, Pacer
+
+    text, html = _text_and_html(2, 1)
+    flat = " ".join(text.split())
+    assert "The first is listed here." in flat and "first 1 are" not in flat
+    assert "Attached, with both articles" in flat and "with all 2" not in flat + html and "with both articles" in html
+    text, html = _text_and_html(1, 50)
+    assert "Attached, with the article" in " ".join(text.split()) and "with all 1" not in text + html
+    assert not [line for line in text.splitlines() if line.strip() == "DOI:"], "no lone DOI: line"
+    assert PaperRef("1", "Rilzabrutinib in immune thrombocytopenia.", "Kuter DJ", 2022).label() == (
+        "Kuter DJ 2022, \u201cRilzabrutinib in immune thrombocytopenia\u201d, PMID 1"
+    )
+    ncbi.fail_next("500", count=5)
+    client = EntrezClient(email="lab@haematology-unit.org", base_url=ncbi.base_url, retries=0, pacer=Pacer())
+    with pytest.raises(EntrezError, match=r"gave up after 1 attempt\)"):
+        client.esearch("zanubrutinib")
+
+
+def test_run_preview_and_alert_wording_for_one(tmp_path: Path, ncbi: FakeEutils, smtp, litwatch) -> None:  # noqa: ANN001
+    from tests.conftest import Q_BTK, add_itp_article
+
+    base = baseline(ncbi, 3)
+    cfg = scenario_config(tmp_path, ncbi, smtp=smtp)
+    assert litwatch("run", "--config", str(cfg)).code == 0
+    add_itp_article(ncbi, "41100001", days_ago=0)
+    ncbi.add_search(Q_BTK, base + ["41100001"])
+    smtp.stop()  # the article stays queued
+    r = litwatch("run", "--config", str(cfg), "-v")
+    smtp.start()
+    assert r.code == 1
+    assert "fetching 1 record" in r.err and "1 records" not in r.err
+    r = litwatch("preview", "--out", str(tmp_path / "p.html"), "--config", str(cfg))
+    assert r.code == 0 and r.out.startswith("1 article, 0 notices: written to"), r.out
+    from litwatch.jobs.run.alerts import find_problems
+    from litwatch.watchers.store import open_store
+
+    with open_store(path=tmp_path / "other.db") as store:
+        run_id = store.start_run()
+        store.finish_run(run_id, "failed", error="x")
+        problems, _ = find_problems(store, 1, __import__("datetime").datetime.now(__import__("datetime").UTC))
+    assert [p.headline for p in problems] == ["the last run failed"]
+
+
+def test_status_shows_a_run_whose_process_is_gone_as_abandoned(tmp_path: Path, litwatch) -> None:  # noqa: ANN001
+    from litwatch.watchers.store import open_store
+
+    cfg = write(tmp_path)
+    with open_store(path=tmp_path / "litwatch.db") as store:
+        store.start_run()  # left "running": its process was killed
+    r = litwatch("status", "--config", str(cfg))
+    assert "abandoned" in r.out and "running" not in r.out, r.out
+    with run_lock(store_path=tmp_path / "litwatch.db"):  # while a run really holds the lock: running
+        r = litwatch("status", "--config", str(cfg))
+    assert " running " in r.out, r.out

@@ -35,6 +35,7 @@ from urllib.parse import quote_plus
 import requests
 import tenacity
 
+from litwatch.notifications.wording import count
 from litwatch.watchers import httpio, ncbi_xml
 from litwatch.watchers.articles import ArticleRecord, article_records, worker_started
 
@@ -246,7 +247,7 @@ class EntrezClient:
             return retrying(attempt)
         except _Retryable as exc:
             what = str(exc) if str(exc).startswith(f"{endpoint}:") else f"{endpoint}: {exc}"
-            raise EntrezError(self._redact(f"{what} (gave up after {self.retries + 1} attempts)")) from None
+            raise EntrezError(self._redact(f"{what} (gave up after {count(self.retries + 1, 'attempt')})")) from None
 
     # -- E-utilities ----------------------------------------------------------------------------
 
@@ -329,7 +330,7 @@ class EntrezClient:
             return _parse_article_set(body)
         except _Retryable as exc:
             if self.retries == 0:
-                raise EntrezError(self._redact(f"{exc} (gave up after 1 attempts)")) from None
+                raise EntrezError(self._redact(f"{exc} (gave up after 1 attempt)")) from None
             log.info("retrying efetch after: %s", self._redact(str(exc)))
             self._sleep(min(self.backoff, self.max_backoff) * random.uniform(0.5, 1.0))
             return self._request("efetch", _efetch_params(batch), _parse_article_set, tried=1)  # type: ignore[no-any-return]
@@ -343,7 +344,7 @@ class EntrezClient:
             links = self._request("elink", params, _parse_links)
             missing = set(batch) - set(links)
             if missing:
-                raise EntrezError(f"elink: no LinkSet for {len(missing)} of {len(batch)} papers")
+                raise EntrezError(f"elink: no LinkSet for {len(missing)} of {count(len(batch), 'paper')}")
             out.update(links)
         return out
 

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 import requests
 import tenacity
 
+from litwatch.notifications.wording import count
 from litwatch.watchers import httpio
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ class ICiteClient:
         try:
             return retrying(attempt)
         except _Retry as exc:
-            raise ICiteError(f"{exc} (gave up after {self.retries + 1} attempts)") from None
+            raise ICiteError(f"{exc} (gave up after {count(self.retries + 1, 'attempt')})") from None
 
     def cited_by(self, pmids: Iterable[str]) -> dict[str, set[str]]:
         """Citing PMIDs of each PMID iCite knows (PMIDs it does not know are absent)."""

@@ -509,6 +509,15 @@ class Store:
             params.append(watch)
         return self.rows(sql + " ORDER BY d.sent_at, q.id", params)
 
+    def sent_messages(self, since: str | None = None) -> list[tuple[Any, ...]]:
+        """(sent_at, recipient, message_id, subject) of every message delivered, items or not."""
+        sql = "SELECT sent_at, recipient, message_id, subject FROM deliveries WHERE status = 'sent'"
+        params: list[Any] = []
+        if since:
+            sql += " AND sent_at >= ?"
+            params.append(since)
+        return self.rows(sql + " ORDER BY sent_at, id", params)
+
     # -- exports, feeds, `litwatch show` ----------------------------------------------------------
 
     def stored_articles(self, *, watch: str | None = None, since: str | None = None) -> list[tuple[Article, str]]:

@@ -512,7 +512,9 @@ def _add_everyday_commands(sub, common: argparse.ArgumentParser, fmt: type) -> N
         formatter_class=fmt,
         help="what was announced, when, to whom and why",
         description="Every delivered digest and chat message, oldest first: when, to whom, and each article "
-        "with why it was there (the watch that found it, the tracked paper it cites, a retraction).",
+        "with why it was there (the watch that found it, the tracked paper it cites, a retraction); a digest "
+        "without articles (a first run's notes) by its subject.  `send-test` mails are not digests and are "
+        "not listed.",
         epilog="examples:\n  litwatch history --since 2026-11-01\n  litwatch history --watch 'BTK inhibitors in ITP'",
     )
     p.add_argument("--since", metavar="DATE", help="only deliveries on or after DATE (YYYY-MM-DD, UTC)")

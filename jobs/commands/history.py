@@ -69,6 +69,7 @@ def history_records(config: Config, *, since: str | None = None, watch: str | No
 
     with open_store(path=config.store_path, url=config.store.url) as store:
         rows = [r for r in store.history(since=parse_since(since), watch=watch) if r[2] in KIND_ORDER]
+        messages = store.sent_messages(since=parse_since(since)) if watch is None else []
         pmids = {r[3] for r in rows} | {r[4] for r in rows if r[2] == "citation"}
         articles = store.articles(pmids)
     names = target_names(config)
@@ -94,6 +95,20 @@ def history_records(config: Config, *, since: str | None = None, watch: str | No
             item = {"pmid": pmid, "kind": kind, "title": article.title if article else "", "reasons": []}
             record["items"].append(item)
         item["reasons"].append({"kind": kind, "reason": reason, "why": _why(kind, reason, articles)})
+    for sent_at, recipient, message_id, subject in messages:
+        if message_id not in by_message:  # a digest of notes only (a first run's baselines), or empty
+            record = {
+                "sent_at": sent_at,
+                "recipient": recipient,
+                "to": _recipient_label(recipient, names),
+                "message_id": message_id,
+                "subject": subject,
+                "items": [],
+            }
+            by_message[message_id] = record
+            out.append(record)
+    order = {m[2]: i for i, m in enumerate(messages)}  # when they were sent, to the second, then sent first
+    out.sort(key=lambda r: (r["sent_at"] or "", order.get(r["message_id"], len(order))))
     for record in out:
         record["items"].sort(key=lambda i: (KIND_ORDER.get(i["kind"], 9), -int(i["pmid"])))
     return out
@@ -117,6 +132,11 @@ def history(config: Config, *, since: str | None, watch: str | None, as_json: bo
     width = 100
     for record in records:
         n = len(record["items"])
+        if not n:
+            what = record.get("subject") or "no articles"
+            print(printable(f"{_local(record['sent_at'], tz)}  to {record['to']}  (no articles: {what})"))
+            print()
+            continue
         print(f"{_local(record['sent_at'], tz)}  to {record['to']}  ({n} item{'s' if n != 1 else ''})")
         for item in record["items"]:
             title = item["title"] or "(title not stored)"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from litwatch.jobs.config import Config
 from litwatch.notifications.digest import Item
+from litwatch.notifications.wording import count
 from litwatch.watchers.store import open_store
 
 
@@ -36,7 +37,7 @@ def preview(config: Config, *, recipient: str | None, out: Path | None) -> int:
 
         html = message.get_body(preferencelist=("html",))
         write_output(out, (html.get_content() if html else "").encode("utf-8"))
-        print(f"{len(digest.entries)} articles, {len(digest.corrections)} notices: written to {out}")
+        print(f"{count(len(digest.entries), 'article')}, {count(len(digest.corrections), 'notice')}: written to {out}")
     else:
         text = message.get_body(preferencelist=("plain",))
         sys.stdout.write(f"Subject: {message['Subject']}\nTo: {message['To']}\n\n")
@@ -83,5 +84,8 @@ def send_test(config: Config, *, to: str | None, count: int = 5) -> int:
             print(f"litwatch: test digest to {recipient} failed: {exc}", file=sys.stderr)
             failures += 1
         else:
-            print(f"test digest sent to {recipient} ({deliverer.describe()}, {len(digest.entries)} sample articles)")
+            print(
+                f"test digest sent to {recipient} ({deliverer.describe()}, {count(len(digest.entries), 'sample article')}; "
+                "not recorded: `litwatch history` lists real digests only)"
+            )
     return 1 if failures else 0

@@ -7,12 +7,26 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from litwatch.jobs.cli.terminal import printable, printable_json
 from litwatch.jobs.config import Config
+from litwatch.notifications.wording import count
 from litwatch.jobs.run.schedule import next_fire, schedule_period
 from litwatch.watchers.store import open_store
+
+
+def _a_run_holds_the_lock(config: Config) -> bool:
+    """Whether a run is in progress now.  The lock is taken and released at once when free (a run
+    starting in that instant exits 75 and runs next time)."""
+    from litwatch.jobs.run.lock import LockBusy, run_lock
+
+    try:
+        with run_lock(store_path=config.store_path, url=config.store.url):
+            return False
+    except LockBusy:
+        return True
 
 
 def gather(config: Config) -> dict:
@@ -29,6 +43,9 @@ def gather(config: Config) -> dict:
         location = store.location
         articles = store.article_count()
     last_ok = next((r for r in runs if r.outcome == "ok"), None)
+    if any(r.outcome == "running" for r in runs) and not _a_run_holds_the_lock(config):
+        # Its process is gone (killed, a crash, a power cut) and no run has marked it yet.
+        runs = [replace(r, outcome="abandoned") if r.outcome == "running" else r for r in runs]
     return {
         "store": location if not config.store.url else "postgresql (url in config)",
         "articles": articles,
@@ -95,14 +112,14 @@ def status(config: Config, *, as_json: bool, check: bool) -> int:
     elif check:
         _say(("healthy: " if ok else "unhealthy: ") + reason)
     else:
-        _say(f"store:          {info['store']} ({info['articles']} articles)")
+        _say(f"store:          {info['store']} ({count(info['articles'], 'article')})")
         _say(f"health:         {'ok' if ok else 'FAILING'} ({reason})")
         _say(f"next run:       {info['next_run']} (litwatch serve; [schedule] cron = {config.schedule.cron!r})")
         _say(f"tracked papers: {info['tracked_papers']}")
         pend = ", ".join(f"{k}: {v}" for k, v in info["pending_items"].items()) or "none"
         _say(f"pending items:  {pend}")
         if info["deliveries_in_doubt"]:
-            _say(f"in doubt:       {len(info['deliveries_in_doubt'])} digests will be resent")
+            _say(f"in doubt:       {count(len(info['deliveries_in_doubt']), 'digest')} will be resent")
         if info["recent_alerts"]:
             last = info["recent_alerts"][0]
             _say(f"last alert:     {last['sent']} ({last['kind']}; sent to [digest] admin)")

@@ -69,7 +69,11 @@ def find_problems(store: Store, threshold: int, now: datetime) -> tuple[list[Pro
     streak = failing_streak(store.runs(limit=STREAK_LOOKBACK))
     if len(streak) >= threshold:
         problems.append(
-            Problem("runs", f"the last {len(streak)} runs failed", _parse(store.last_success()))
+            Problem(
+                "runs",
+                "the last run failed" if len(streak) == 1 else f"the last {len(streak)} runs failed",
+                _parse(store.last_success()),
+            )
         )
     late = {r: since for r, since in _failing_digests(store).items() if now - since > DELIVERY_GRACE}
     if late:

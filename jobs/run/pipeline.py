@@ -27,6 +27,7 @@ from litwatch.jobs.run.crashpoints import crashpoint
 from litwatch.notifications.delivery import Deliverer, DeliveryError
 from litwatch.notifications.digest import Item, build_digest
 from litwatch.notifications.render import ATTACH_MAX, render_digest
+from litwatch.notifications.wording import count
 from litwatch.watchers.articles import Article, ArticleRecord, PubDate
 from litwatch.watchers.entrez import EntrezClient, EntrezError
 from litwatch.watchers.icite import ICiteClient, ICiteError
@@ -207,8 +208,8 @@ class Pipeline:
                 obs.notes.append(
                     (
                         watch.name,
-                        f"First run: {len(result.ids)} current hits stored as the baseline"
-                        + (f"; {len(announce)} from the last {watch.backfill_days} days are listed" if watch.backfill_days else "")
+                        f"First run: {count(len(result.ids), 'current hit')} stored as the baseline"
+                        + (f"; {len(announce)} from the last {count(watch.backfill_days, 'day')} {'is' if len(announce) == 1 else 'are'} listed" if watch.backfill_days else "")
                         + ". New hits are announced from now on.",
                         False,
                     )
@@ -220,7 +221,7 @@ class Pipeline:
                 obs.baselined[watch.name] = new
                 obs.announce[watch.name] = set()
                 obs.notes.append(
-                    (watch.name, f"The query changed: {len(new)} hits it adds are stored as the new baseline.", False)
+                    (watch.name, f"The query changed: {count(len(new), 'hit')} it adds {'is' if len(new) == 1 else 'are'} stored as the new baseline.", False)
                 )
             else:
                 new = result.ids - store.watch_hits(watch.name)
@@ -248,7 +249,7 @@ class Pipeline:
         missing = to_fetch  # (reused, not copied: a backfill's may hold 50,000)
         missing -= store.known_pmids(to_fetch) - due
         if missing:
-            log.info("fetching %d records", len(missing))
+            log.info("fetching %s", count(len(missing), "record"))
             report = terminal.progress("fetching PubMed records")
             for n, record in enumerate(self._fetch(missing), 1):
                 obs.articles.add(record)
