@@ -11,6 +11,8 @@ import stat
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -41,6 +43,25 @@ pmids = ["39973148"]
 sender = "litwatch@haematology-unit.org"
 recipients = ["haematology@haematology-unit.org"]
 """
+
+
+@contextmanager
+def unwritable(folder: Path) -> Iterator[None]:
+    """`folder` that this user cannot create files in: mode 0500, or for root (who writes anywhere)
+    the immutable attribute (chattr +i), which stops root too."""
+    if not IS_ROOT:
+        folder.chmod(0o500)
+        try:
+            yield
+        finally:
+            folder.chmod(0o700)
+        return
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("root, and no chattr +i here: cannot make a folder unwritable")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
 
 
 def write(folder: Path, text: str = CONFIG, name: str = "litwatch.toml") -> Path:
@@ -156,16 +177,15 @@ def test_a_store_folder_that_cannot_be_created_is_one_line(tmp_path: Path, litwa
     assert "afile" in one_line(r.err)
 
 
-@pytest.mark.skipif(IS_ROOT, reason="root writes anywhere")
 def test_a_store_folder_that_is_not_writable_is_one_line(tmp_path: Path, litwatch) -> None:  # noqa: ANN001
+    """A cron job under the wrong user."""
     (tmp_path / "ro").mkdir()
     cfg = write(tmp_path, CONFIG + '\n[store]\npath = "ro/litwatch.db"\n')
-    (tmp_path / "ro").chmod(0o500)
-    try:
+    with unwritable(tmp_path / "ro"):
         r = litwatch("run", "--config", str(cfg))
-    finally:
-        (tmp_path / "ro").chmod(0o700)
-    assert r.code == 1 and "ro" in one_line(r.err)
+        c = litwatch("check", "--config", str(cfg))
+    assert r.code == 1 and "ro/litwatch.db" in one_line(r.err)
+    assert c.code == 1 and any(line.startswith("PROBLEM  store:") for line in c.out.splitlines()), c.out
 
 
 def test_a_postgresql_store_without_psycopg_says_what_to_install(tmp_path: Path) -> None:
@@ -199,14 +219,10 @@ def test_init_onto_a_file_is_one_line(tmp_path: Path, litwatch) -> None:  # noqa
     assert (tmp_path / "notes.txt").read_text() == "mine\n"
 
 
-@pytest.mark.skipif(IS_ROOT, reason="root writes anywhere")
 def test_init_into_an_unwritable_folder_is_one_line(tmp_path: Path, litwatch) -> None:  # noqa: ANN001
     (tmp_path / "ro").mkdir()
-    (tmp_path / "ro").chmod(0o500)
-    try:
+    with unwritable(tmp_path / "ro"):
         r = litwatch("init", str(tmp_path / "ro"), "--email", "lab@haematology-unit.org")
-    finally:
-        (tmp_path / "ro").chmod(0o700)
     assert r.code == 2 and "cannot write" in one_line(r.err)
 
 
