@@ -149,6 +149,7 @@ def read_body(resp: requests.Response, limit: int) -> bytes:
     Raises `BodyTooLarge`; `requests` errors (a reset, a cut-short body) come through as they are.
     """
     encoding = resp.headers.get("Content-Encoding", "").strip().lower()
+    inflater: Any
     if encoding in ("", "identity"):
         inflater = None
     elif encoding in ("gzip", "x-gzip"):

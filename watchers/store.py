@@ -726,13 +726,15 @@ class Store:
         admin alert."""
         with self.transaction():
             if error is not None:
-                return self.execute(
+                cur = self.execute(
                     "UPDATE runs SET outcome = 'failed', finished_at = ?, error = ? WHERE outcome = 'running'",
                     (now_iso(), error),
-                ).rowcount
-            return self.execute(
-                "UPDATE runs SET outcome = 'abandoned', finished_at = ? WHERE outcome = 'running'", (now_iso(),)
-            ).rowcount
+                )
+            else:
+                cur = self.execute(
+                    "UPDATE runs SET outcome = 'abandoned', finished_at = ? WHERE outcome = 'running'", (now_iso(),)
+                )
+            return int(cur.rowcount)
 
     # -- failure alerts ---------------------------------------------------------------------------
 
