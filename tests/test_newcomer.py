@@ -444,6 +444,8 @@ def test_run_preview_and_alert_wording_for_one(tmp_path: Path, ncbi: FakeEutils,
     assert "fetching 1 record" in r.err and "1 records" not in r.err
     r = litwatch("preview", "--out", str(tmp_path / "p.html"), "--config", str(cfg))
     assert r.code == 0 and r.out.startswith("1 article, 0 notices: written to"), r.out
+    r = litwatch("send-test", "--config", str(cfg))
+    assert r.code == 0 and "sample articles; not recorded" in r.out, r.out + r.err
     from litwatch.jobs.run.alerts import find_problems
     from litwatch.watchers.store import open_store
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from litwatch.jobs.config import Config
 from litwatch.notifications.digest import Item
-from litwatch.notifications.wording import count
+from litwatch.notifications import wording
 from litwatch.watchers.store import open_store
 
 
@@ -37,7 +37,7 @@ def preview(config: Config, *, recipient: str | None, out: Path | None) -> int:
 
         html = message.get_body(preferencelist=("html",))
         write_output(out, (html.get_content() if html else "").encode("utf-8"))
-        print(f"{count(len(digest.entries), 'article')}, {count(len(digest.corrections), 'notice')}: written to {out}")
+        print(f"{wording.count(len(digest.entries), 'article')}, {wording.count(len(digest.corrections), 'notice')}: written to {out}")
     else:
         text = message.get_body(preferencelist=("plain",))
         sys.stdout.write(f"Subject: {message['Subject']}\nTo: {message['To']}\n\n")
@@ -85,7 +85,7 @@ def send_test(config: Config, *, to: str | None, count: int = 5) -> int:
             failures += 1
         else:
             print(
-                f"test digest sent to {recipient} ({deliverer.describe()}, {count(len(digest.entries), 'sample article')}; "
+                f"test digest sent to {recipient} ({deliverer.describe()}, {wording.count(len(digest.entries), 'sample article')}; "
                 "not recorded: `litwatch history` lists real digests only)"
             )
     return 1 if failures else 0
