@@ -197,11 +197,14 @@ class EntrezClient:
                 settings = self._session.merge_environment_settings(prepared.url, {}, None, None, None)
             except requests.RequestException as exc:
                 raise EntrezError(self._redact(f"{endpoint}: {type(exc).__name__}: {_cause(exc, self._redact)}")) from None
-            self.pacer.wait(self.interval)
-            with self._count_lock:
-                self.requests_made += 1
             settings["stream"] = True
-            with httpio.deadline(self.deadline) as watch:
+            # The deadline's watchdog is started before the pacer's wait (which it then includes:
+            # under a second), so that nothing but the send lies between the paced start and the
+            # request leaving.
+            with httpio.deadline(self.deadline + self.interval) as watch:
+                self.pacer.wait(self.interval)
+                with self._count_lock:
+                    self.requests_made += 1
                 try:
                     resp = self._session.send(prepared, timeout=self.timeout, allow_redirects=False, **settings)
                     if resp.is_redirect or resp.status_code in (301, 302, 303, 307, 308):

@@ -1,7 +1,8 @@
 """The `litwatch` command.
 
 Exit codes: 0 done; 1 the run failed (NCBI, the store or a delivery; nothing is lost and the next
-run catches up); 2 bad configuration or usage; 75 another run holds the lock (EX_TEMPFAIL).
+run catches up); 2 bad configuration or usage; 75 another run holds the lock (EX_TEMPFAIL); 141 the
+reader of standard output went away (128 + SIGPIPE).
 Silent on success unless -v: cron mails whatever a job prints.
 """
 
@@ -118,6 +119,7 @@ def run_once(config: Config):  # -> RunSummary
     from litwatch.jobs.run.pipeline import Pipeline
 
     deliverer = make_deliverer(config)
+    warn_if_placeholder(config)  # once the config is known to be usable: a warning, never a refusal
     with lock_for(config):
         store = make_store(config)
         client = make_client(config)
@@ -160,7 +162,6 @@ def warn_if_placeholder(config: Config) -> None:
 
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
-    warn_if_placeholder(config)
     return EXIT_OK if run_once(config).outcome == "ok" else EXIT_FAILED
 
 
@@ -317,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Watch PubMed: new articles for your searches, new citations and retractions of "
         "papers you track, in one digest.",
         epilog="exit codes: 0 done, 1 run failed (nothing lost; the next run catches up), "
-        "2 bad configuration or usage, 75 another run holds the lock\n\n"
+        "2 bad configuration or usage, 75 another run holds the lock, 141 the output's reader went away\n\n"
         "example:\n  litwatch run --config /etc/litwatch/litwatch.toml -v",
     )
     parser.add_argument("--version", action="version", version=f"litwatch {_version()}")
@@ -611,10 +612,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     terminal.configure(quiet=getattr(args, "quiet", False), log_format=getattr(args, "log_format", "text"))
     try:
         if not getattr(args, "needs_config", True):  # init, completion: no config file yet
-            return args.func(args, None)
-        config = load_config(config_path(args.config))
-        warn_if_readable(config)
-        return args.func(args, config)
+            code = args.func(args, None)
+        else:
+            config = load_config(config_path(args.config))
+            warn_if_readable(config)
+            code = args.func(args, config)
+        sys.stdout.flush()  # here, where a closed pipe is handled, not at exit
+        return code
     except (ConfigError, UsageError, OutputError) as exc:
         return fail(str(exc), EXIT_USAGE)
     except BrokenPipeError:
