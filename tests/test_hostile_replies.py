@@ -29,9 +29,12 @@ def _seed(ncbi: FakeEutils) -> None:
 
 def test_a_gzip_bomb_is_refused_at_the_cap_after_decompression(ncbi: FakeEutils) -> None:
     """300 KB of gzip inflating to 300 MiB: refused once 200 MiB are decoded, never held whole."""
+    from tests.fakes import gzip_bomb
+
     _seed(ncbi)
+    gzip_bomb(ncbi.bomb_bytes)  # built now (a second or two), not while the client waits for it
     ncbi.fail_next("gzip_bomb", endpoint="efetch")
-    client = _client(ncbi)
+    client = _client(ncbi, timeout=10)
     tracemalloc.start()
     try:
         with pytest.raises(EntrezError) as caught:
