@@ -35,7 +35,7 @@ from urllib.parse import quote_plus
 import requests
 import tenacity
 
-from litwatch.notifications.wording import count
+from litwatch.watchers.wording import count
 from litwatch.watchers import httpio, ncbi_xml
 from litwatch.watchers.articles import ArticleRecord, article_records, worker_started
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 import requests
 import tenacity
 
-from litwatch.notifications.wording import count
+from litwatch.watchers.wording import count
 from litwatch.watchers import httpio
 
 log = logging.getLogger(__name__)

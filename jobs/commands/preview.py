@@ -9,7 +9,7 @@ from pathlib import Path
 
 from litwatch.jobs.config import Config
 from litwatch.notifications.digest import Item
-from litwatch.notifications import wording
+from litwatch.watchers import wording
 from litwatch.watchers.store import open_store
 
 

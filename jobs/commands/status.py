@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from litwatch.jobs.cli.terminal import printable, printable_json
 from litwatch.jobs.config import Config
-from litwatch.notifications.wording import count
+from litwatch.watchers.wording import count
 from litwatch.jobs.run.schedule import next_fire, schedule_period
 from litwatch.watchers.store import open_store
 

@@ -27,7 +27,7 @@ from litwatch.jobs.run.crashpoints import crashpoint
 from litwatch.notifications.delivery import Deliverer, DeliveryError
 from litwatch.notifications.digest import Item, build_digest
 from litwatch.notifications.render import ATTACH_MAX, render_digest
-from litwatch.notifications.wording import count
+from litwatch.watchers.wording import count
 from litwatch.watchers.articles import Article, ArticleRecord, PubDate
 from litwatch.watchers.entrez import EntrezClient, EntrezError
 from litwatch.watchers.icite import ICiteClient, ICiteError
