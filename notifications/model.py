@@ -77,16 +77,3 @@ class Digest:
     notes: tuple[WatchNote, ...] = ()
     watch_terms: dict[str, tuple[str, ...]] = field(default_factory=dict)  # watch -> key terms to bold
     watch_queries: dict[str, str] = field(default_factory=dict)  # watch -> its PubMed query
-
-    @property
-    def citation_entries(self) -> tuple[Entry, ...]:
-        return tuple(e for e in self.entries if e.cites)
-
-    @property
-    def hit_entries(self) -> tuple[Entry, ...]:
-        """Entries found by a watch and not already listed as a citation."""
-        return tuple(e for e in self.entries if e.watches and not e.cites)
-
-    @property
-    def is_empty(self) -> bool:
-        return not (self.entries or self.corrections or self.notes)

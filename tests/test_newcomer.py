@@ -13,14 +13,15 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
 from litwatch.jobs.config import load_config
-from litwatch.jobs.run.lock import run_lock
 from litwatch.notifications.delivery import DeliveryError, OutboxDeliverer, outbox_name
+from litwatch.watchers.store import run_lock
 from tests.conftest import ROOT, baseline, run_subprocess, scenario_config
 from tests.fakes import FakeEutils
 
@@ -395,7 +396,7 @@ def test_offline_names_the_host_it_cannot_resolve(monkeypatch: pytest.MonkeyPatc
 
 
 def _text_and_html(entries: int, max_items: int) -> tuple[str, str]:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from litwatch.notifications.model import Digest, Entry
     from litwatch.notifications.render import render_digest
@@ -403,7 +404,7 @@ def _text_and_html(entries: int, max_items: int) -> tuple[str, str]:
 
     digest = Digest(
         recipient="lab@haematology-unit.org",
-        created=datetime(2026, 11, 30, 8, 0, tzinfo=timezone.utc),
+        created=datetime(2026, 11, 30, 8, 0, tzinfo=UTC),
         entries=tuple(Entry(bulk_article(i), watches=("BTK",)) for i in range(entries)),
     )
     msg = render_digest(digest, sender="litwatch@haematology-unit.org", message_id="<1@haematology-unit.org>", max_items=max_items)
@@ -451,8 +452,8 @@ def test_run_preview_and_alert_wording_for_one(tmp_path: Path, ncbi: FakeEutils,
     from litwatch.watchers.store import open_store
 
     with open_store(path=tmp_path / "other.db") as store:
-        run_id = store.start_run()
-        store.finish_run(run_id, "failed", error="x")
+        run_id = store.runs.start()
+        store.runs.finish(run_id, "failed", error="x")
         problems, _ = find_problems(store, 1, __import__("datetime").datetime.now(__import__("datetime").UTC))
     assert [p.headline for p in problems] == ["the last run failed"]
 
@@ -462,7 +463,7 @@ def test_status_shows_a_run_whose_process_is_gone_as_abandoned(tmp_path: Path, l
 
     cfg = write(tmp_path)
     with open_store(path=tmp_path / "litwatch.db") as store:
-        store.start_run()  # left "running": its process was killed
+        store.runs.start()  # left "running": its process was killed
     r = litwatch("status", "--config", str(cfg))
     assert "abandoned" in r.out and "running" not in r.out, r.out
     with run_lock(store_path=tmp_path / "litwatch.db"):  # while a run really holds the lock: running

@@ -16,13 +16,22 @@ from pathlib import Path
 import pytest
 from aiosmtpd.smtp import AuthResult
 
-from litwatch.jobs.cli.main import make_client, make_deliverer, make_icite
 from litwatch.jobs.config import load_config
+from litwatch.jobs.parts import make_client, make_deliverer, make_icite
 from litwatch.notifications.delivery import DeliveryError, SmtpDeliverer
-from tests.conftest import API_KEY, SMTP_PASSWORD, Q_BTK, SmtpServer, add_itp_article, free_port, run_subprocess, scenario_config
+from litwatch.watchers.entrez import EntrezClient, EntrezError, Pacer
+from tests.conftest import (
+    API_KEY,
+    Q_BTK,
+    SMTP_PASSWORD,
+    SmtpServer,
+    add_itp_article,
+    free_port,
+    run_subprocess,
+    scenario_config,
+)
 from tests.fakes import Response
 from tests.reliability_helpers import baseline, fast_retries
-from litwatch.watchers.entrez import EntrezClient, EntrezError, Pacer
 
 FILE_KEY = "file-api-key-5e6f7a"  # in the config file; the environment's key wins, and neither may show
 SECRETS = (API_KEY, SMTP_PASSWORD, FILE_KEY)
@@ -317,7 +326,7 @@ def test_warn_when_a_config_holding_a_store_password_is_readable_by_others(tmp_p
 def test_a_store_password_with_an_unencoded_at_sign_never_leaks(tmp_path: Path, litwatch) -> None:  # noqa: ANN001
     """`user:p@ss@host`: libpq would read the host as "ss@host" and name it in its error.  Refused
     as a config error (exit 2, one line), and the redaction hides the password whole."""
-    from litwatch.watchers.pgstore import redact_url
+    from litwatch.watchers.redact import redact_url
 
     cfg = _readable_config(tmp_path, "[store]\nurl = \"postgresql://lab:s3cr3t@tailpart@127.0.0.1:9/test\"\n", 0o600)
     for command in (("run",), ("status",), ("migrate-store", "--to", str(tmp_path / "copy.db"))):

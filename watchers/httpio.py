@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import requests
+import urllib3.exceptions as u3
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
@@ -180,8 +181,6 @@ def read_body(resp: requests.Response, limit: int) -> bytes:
     except zlib.error as exc:
         raise requests.exceptions.ContentDecodingError(f"cannot decode the answer: {exc}") from None
     except Exception as exc:  # urllib3's errors, as requests would have named them
-        import urllib3.exceptions as u3
-
         if isinstance(exc, u3.ProtocolError):
             raise requests.exceptions.ChunkedEncodingError(exc) from None
         if isinstance(exc, u3.ReadTimeoutError):

@@ -12,12 +12,14 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import requests
 import tenacity
 
-from litwatch.watchers.wording import count
 from litwatch.watchers import httpio
+from litwatch.watchers.errors import LitwatchError
+from litwatch.watchers.wording import count
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +27,7 @@ BATCH = 1000
 MAX_BODY = 64 * 1024 * 1024  # decoded bytes of one answer (1,000 records are well under 10 MB)
 
 
-class ICiteError(Exception):
+class ICiteError(LitwatchError):
     """iCite gave no valid answer, even after retries."""
 
 
@@ -58,8 +60,8 @@ class ICiteClient:
     def close(self) -> None:
         self._session.close()
 
-    def _get(self, pmids: list[str]) -> list[dict]:
-        def attempt() -> list[dict]:
+    def _get(self, pmids: list[str]) -> list[dict[str, Any]]:
+        def attempt() -> list[dict[str, Any]]:
             self.requests_made += 1
             with httpio.deadline(self.deadline) as watch:
                 try:

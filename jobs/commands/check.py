@@ -9,15 +9,23 @@ Exit 0 when all is well, 1 on any problem.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from litwatch.jobs.config import Config, ConfigError
-from litwatch.jobs.cli.terminal import printable
+from litwatch.jobs import parts
+from litwatch.jobs.config import Config, ConfigError, warn_if_placeholder
+from litwatch.jobs.run.notify import resolve_url, target_name
+from litwatch.jobs.terminal import printable
+from litwatch.notifications.chat import ChatDeliverer, apprise_available
+from litwatch.notifications.delivery import DeliveryError
 from litwatch.watchers.entrez import EntrezError
+from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK, StoreError
+from litwatch.watchers.redact import redact_url
 from litwatch.watchers.search import SearchResult
+from litwatch.watchers.store import open_store
 
 
 @dataclass
@@ -39,12 +47,10 @@ class Report:
 
 
 def check_watches(config: Config, report: Report) -> None:
-    from litwatch.jobs.cli.main import make_client
-
     if not config.watch:
         report.ok("no [[watch]]: tracked papers only")
         return
-    client = make_client(config)
+    client = parts.make_client(config)
     try:
         for watch in config.watch:
             try:
@@ -75,16 +81,13 @@ def check_watches(config: Config, report: Report) -> None:
 
 
 def check_smtp(config: Config, report: Report) -> None:
-    from litwatch.jobs.cli.main import make_deliverer
-    from litwatch.notifications.delivery import DeliveryError
-
     if config.smtp is None:
         report.ok(f"no [smtp]: digests are written to {config.outbox_path}")
         return
     smtp = config.smtp
     where = f"smtp {smtp.host}:{smtp.effective_port} ({smtp.security})"
     try:
-        deliverer = make_deliverer(config)
+        deliverer = parts.make_deliverer(config)
         deliverer.check()  # type: ignore[attr-defined]
     except ConfigError as exc:
         report.problem(f"{where}: {str(exc).split(': ', 1)[-1]}")
@@ -101,28 +104,19 @@ def check_smtp(config: Config, report: Report) -> None:
 
 
 def check_notify(config: Config, report: Report) -> None:
-    from litwatch.jobs.run.notify import NotifyError, apprise_available, apprise_muted, resolve_url, target_name
-
     if not config.notify:
         return
     if not apprise_available():
         report.problem("[[notify]] is configured but Apprise is not installed: pip install 'litwatch[chat]'")
         return
-    import apprise
-
     for index, target in enumerate(config.notify):
         name = target_name(target, index)
         try:
-            url = resolve_url(target)
-        except NotifyError as exc:
+            ChatDeliverer(resolve_url(target), name).check()
+        except (ConfigError, DeliveryError) as exc:
             report.problem(f"chat {name}: {exc}")
             continue
-        with apprise_muted():
-            understood = apprise.Apprise().add(url)
-        if understood:
-            report.ok(f"chat {name}: an Apprise URL (nothing sent)")
-        else:
-            report.problem(f"chat {name}: not a URL Apprise understands")
+        report.ok(f"chat {name}: an Apprise URL (nothing sent)")
 
 
 def _writable_folder(folder: Path) -> str | None:
@@ -141,9 +135,6 @@ def _writable_folder(folder: Path) -> str | None:
 
 def check_store(config: Config, report: Report) -> None:
     """What `run` needs of the store: PostgreSQL reachable, or a SQLite file that can be opened."""
-    from litwatch.watchers.pgstore import redact_url
-    from litwatch.watchers.store import StoreError, open_store
-
     if config.store.url:
         where = redact_url(config.store.url)
         try:
@@ -204,5 +195,10 @@ def check(config: Config, *, quiet: bool = False) -> int:
     if report.problems:
         n = len(report.problems)
         print(f"litwatch: {n} problem{'s' if n != 1 else ''} found", file=sys.stderr)
-        return 1
-    return 0
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def command(args: argparse.Namespace, config: Config) -> int:
+    warn_if_placeholder(config)
+    return check(config, quiet=args.quiet)

@@ -19,9 +19,10 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
-from litwatch.jobs.config import DEFAULT_CONFIG, Email, config_path, parse_config
+from litwatch.jobs.config import DEFAULT_CONFIG, Config, Email, config_path, parse_config
+from litwatch.notifications.delivery import is_loopback
+from litwatch.watchers.errors import EXIT_OK, EXIT_USAGE
 
-EXIT_USAGE = 2
 DEFAULT_PASSWORD_ENV = "LITWATCH_SMTP_PASSWORD"
 SECURITIES = ("starttls", "tls", "none")
 PORTS = {"none": 25, "starttls": 587, "tls": 465}
@@ -133,8 +134,6 @@ def _env_name(value: str) -> str | None:
 
 
 def _login(host: str, security: str) -> Callable[[str], str | None]:
-    from litwatch.notifications.delivery import is_loopback
-
     def check(value: str) -> str | None:
         if value and security == "none" and not is_loopback(host):
             return f'a login to {host} without TLS would send the password in clear text; choose security "starttls" or "tls"'
@@ -284,4 +283,8 @@ def init(args: argparse.Namespace) -> int:
         print("Next:")
         print(f"  litwatch check --config {shown}     # PubMed's reading of each query; the mail server")
         print(f"  litwatch run --config {shown} -v    # the first run stores what each watch finds now")
-    return 0
+    return EXIT_OK
+
+
+def command(args: argparse.Namespace, config: Config | None) -> int:
+    return init(args)

@@ -20,15 +20,29 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import signal
+import sys
 import threading
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
-from litwatch.jobs.config import Config
+from litwatch.jobs import parts
+from litwatch.jobs.config import Config, load_config
+from litwatch.jobs.logs import setup_logging
+from litwatch.jobs.run.alerts import check_and_alert
+from litwatch.jobs.run.once import run_once
+from litwatch.watchers.errors import (
+    EXIT_FAILED,
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_USAGE,
+    ConfigError,
+    LitwatchError,
+    LockBusy,
+)
 
 log = logging.getLogger("litwatch.serve")
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_BUSY = 0, 1, 2, 75
+EXIT_BUSY = EXIT_LOCKED
 
 
 class ChildRun:
@@ -75,18 +89,14 @@ def signal_name(signum: int) -> str:
 
 def record_killed(config: Config, signum: int) -> None:
     """A run died by `signum`: record it as failed and check for the admin alert.  Never raises."""
-    from litwatch.jobs.cli.main import lock_for, make_deliverer, make_store
-    from litwatch.jobs.run.alerts import check_and_alert
-    from litwatch.jobs.run.lock import LockBusy
-
     why = f"the run was killed by {signal_name(signum)}"
     log.error("%s; recorded as a failed run; litwatch serve goes on", why)
     try:
-        with lock_for(config):
-            store = make_store(config)
+        with parts.make_lock(config):
+            store = parts.make_store(config)
             try:
-                store.abandon_stale_runs(error=f"{why} (a crash: nothing it had not committed was kept)")
-                check_and_alert(config, store, make_deliverer(config))
+                store.runs.abandon_stale(error=f"{why} (a crash: nothing it had not committed was kept)")
+                check_and_alert(config, store, parts.make_deliverer(config))
             finally:
                 store.close()
     except LockBusy:  # another run started meanwhile: it marks the dead run abandoned itself
@@ -97,24 +107,13 @@ def record_killed(config: Config, signum: int) -> None:
 
 def _child(source: str, level: int, log_format: str) -> None:
     """The child's side: `litwatch run` with serve's logging; exits with the run's exit code."""
-    import sys
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    from litwatch.jobs.cli.main import setup_logging
-    from litwatch.jobs.config import ConfigError, load_config
-    from litwatch.jobs.run.lock import LockBusy
-    from litwatch.notifications.delivery import DeliveryError
-    from litwatch.watchers.entrez import EntrezError
-    from litwatch.watchers.store import StoreError
-
     setup_logging(0, False, log_format)
     root = logging.getLogger()
     root.setLevel(level)
     for handler in root.handlers:
         handler.setLevel(level)
-    from litwatch.jobs.cli.main import run_once
-
     try:
         config = load_config(Path(source))
     except ConfigError as exc:
@@ -125,7 +124,7 @@ def _child(source: str, level: int, log_format: str) -> None:
     except LockBusy as exc:
         log.warning("scheduled run skipped: %s", exc)
         sys.exit(EXIT_BUSY)
-    except (StoreError, EntrezError, DeliveryError, ConfigError) as exc:
+    except LitwatchError as exc:
         log.error("run failed: %s", exc)
         sys.exit(EXIT_FAILED)
     except Exception:  # a bug: logged, and serve goes on
