@@ -158,7 +158,7 @@ def _summary_line(digest: Digest, listed: int, total: int) -> str:
         text = parts[0]
     text = text[0].upper() + text[1:] + "."
     if listed < total:
-        text += f" The first {listed} are listed here."
+        text += " The first is listed here." if listed == 1 else f" The first {listed} are listed here."
     if problems := _problem_count(digest):
         text += f" {_count(problems, 'watch problem')} listed at the end."
     return text

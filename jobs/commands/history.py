@@ -4,7 +4,6 @@ article in full, with why litwatch knows it."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import textwrap
 from datetime import datetime, tzinfo
@@ -14,7 +13,7 @@ from litwatch.jobs import parts
 from litwatch.jobs.commands.export import parse_since
 from litwatch.jobs.config import Config
 from litwatch.jobs.run.notify import target_names
-from litwatch.jobs.terminal import printable
+from litwatch.jobs.terminal import printable, printable_json
 from litwatch.notifications.exports import pubmed_url
 from litwatch.watchers.announcements import Citation, Correction, Hit, Item
 from litwatch.watchers.articles import Article
@@ -82,6 +81,7 @@ def history_records(config: Config, *, since: str | None = None, watch: str | No
     """One record per delivered message, oldest first: when, to whom, and each item with why."""
     with parts.make_store(config) as store:
         rows = [r for r in store.queue.history(since=parse_since(since), watch=watch) if r[2].TYPE in KIND_ORDER]
+        messages = store.deliveries.sent_messages(since=parse_since(since)) if watch is None else []
         pmids = {r[2].pmid for r in rows} | {r[2].cited for r in rows if isinstance(r[2], Citation)}
         articles = store.articles.get(pmids)
     names = target_names(config)
@@ -108,6 +108,20 @@ def history_records(config: Config, *, since: str | None = None, watch: str | No
             item = {"pmid": pmid, "kind": kind, "title": article.title if article else "", "reasons": []}
             record["items"].append(item)
         item["reasons"].append({"kind": kind, "reason": _reason(announced), "why": _why(announced, articles)})
+    for sent_at, recipient, message_id, subject in messages:
+        if message_id not in by_message:  # a digest of notes only (a first run's baselines), or empty
+            record = {
+                "sent_at": sent_at,
+                "recipient": recipient,
+                "to": _recipient_label(recipient, names),
+                "message_id": message_id,
+                "subject": subject,
+                "items": [],
+            }
+            by_message[message_id] = record
+            out.append(record)
+    order = {m[2]: i for i, m in enumerate(messages)}  # when they were sent, to the second, then sent first
+    out.sort(key=lambda r: (r["sent_at"] or "", order.get(r["message_id"], len(order))))
     for record in out:
         record["items"].sort(key=lambda i: (KIND_ORDER.get(i["kind"], 9), -int(i["pmid"])))
     return out
@@ -120,7 +134,7 @@ def _cut(text: str, width: int) -> str:
 def history(config: Config, *, since: str | None, watch: str | None, as_json: bool) -> int:
     records = history_records(config, since=since, watch=watch)
     if as_json:
-        print(json.dumps(records, ensure_ascii=False, indent=2))
+        print(printable_json(records, indent=2))
         return EXIT_OK
     if not records:
         since_text = f" since {since}" if since else ""
@@ -131,6 +145,11 @@ def history(config: Config, *, since: str | None, watch: str | None, as_json: bo
     width = 100
     for record in records:
         n = len(record["items"])
+        if not n:
+            what = record.get("subject") or "no articles"
+            print(printable(f"{_local(record['sent_at'], tz)}  to {record['to']}  (no articles: {what})"))
+            print()
+            continue
         print(f"{_local(record['sent_at'], tz)}  to {record['to']}  ({n} item{'s' if n != 1 else ''})")
         for item in record["items"]:
             title = item["title"] or "(title not stored)"
@@ -234,7 +253,7 @@ def show(config: Config, pmid: str, *, as_json: bool) -> int:
             "cited_by": context["cited_by"],
             "announced": [{"recipient": r, "sent_at": s} for r, s in context["announced"]],
         }
-        print(json.dumps(data, ensure_ascii=False, indent=2))
+        print(printable_json(data, indent=2))
         return EXIT_OK
     sys.stdout.write(printable(format_article(article, context, _tz(config))))
     return EXIT_OK
