@@ -357,6 +357,15 @@ def report(results: dict[str, list[list[float]]], sp: dict[str, float], mem: dic
     return "\n".join(lines) + "\n", all(met)
 
 
+def kept_section(path: Path) -> str:
+    """The ranking section of an existing results file ('' when none): `python -m benchmarks`
+    rewrites the file and keeps it."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if BEGIN in text and END in text:
+        return "\n" + text[text.index(BEGIN) : text.index(END) + len(END)] + "\n"
+    return ""
+
+
 def write_section(path: Path, section: str) -> None:
     text = path.read_text(encoding="utf-8") if path.exists() else ""
     if BEGIN in text and END in text:
