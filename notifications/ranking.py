@@ -56,6 +56,8 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
+# _sklearn_note: scikit-learn and SciPy are imported where first used, deliberately: importing them
+# takes about half a second, which every `litwatch` command would otherwise pay (--help, rate, ...).
 N_FEATURES = 2**18
 SIMILAR_ENOUGH = 0.12  # cosine at which "close to ..." is worth saying
 
@@ -210,7 +212,7 @@ _COLUMNS_MAX = 1_000_000
 
 @lru_cache(maxsize=1)
 def _stop_words() -> frozenset[str]:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # noqa: PLC0415 - see _sklearn_note
 
     return frozenset(ENGLISH_STOP_WORDS)
 
@@ -218,7 +220,7 @@ def _stop_words() -> frozenset[str]:
 def _column(token: str) -> int:
     col = _COLUMNS.get(token)
     if col is None:
-        from sklearn.utils import murmurhash3_32
+        from sklearn.utils import murmurhash3_32  # noqa: PLC0415 - see _sklearn_note
 
         col = int(murmurhash3_32(token, seed=0, positive=True)) % N_FEATURES
         if len(_COLUMNS) < _COLUMNS_MAX:
@@ -230,7 +232,7 @@ def _tf(texts: Sequence[str]) -> Any:
     """Damped term frequencies (1 + log tf) of the words of each text (lower-cased, English stop
     words dropped, hashed into N_FEATURES columns with murmurhash3 as scikit-learn's
     HashingVectorizer does), CSR, one row per text."""
-    from scipy.sparse import csr_matrix
+    from scipy.sparse import csr_matrix  # noqa: PLC0415 - see _sklearn_note
 
     stop = _stop_words()
     indptr = [0]
@@ -398,8 +400,8 @@ class ReaderRanker:
         downs = sum(1 for r in self.profile.negatives if r.rated)
         if w.model == 0 or ups + downs < w.model_min_ratings or ups < 2 or downs < 2:
             return None
-        from scipy.sparse import vstack
-        from sklearn.linear_model import LogisticRegression
+        from scipy.sparse import vstack  # noqa: PLC0415 - see _sklearn_note
+        from sklearn.linear_model import LogisticRegression  # noqa: PLC0415 - see _sklearn_note
 
         rated_down = [i for i, r in enumerate(self.profile.negatives) if r.rated]
         assert self._pos_tf is not None and self._neg_tf is not None

@@ -7,7 +7,7 @@ import email
 import email.policy
 import json
 import random
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -31,7 +31,7 @@ from tests.fakes.pubmed_xml import esc
 
 LIBRARY = Path(__file__).parent / "data" / "library"
 TODAY = date(2026, 11, 30)
-CREATED = datetime(2026, 11, 30, 6, 0, tzinfo=timezone.utc)
+CREATED = datetime(2026, 11, 30, 6, 0, tzinfo=UTC)
 TRACKED_TEXT = (
     "A Case Series and Literature Review on Zanubrutinib Therapy for the Treatment of Relapsed/Refractory "
     "Immune Thrombocytopenia. Bruton tyrosine kinase inhibitor zanubrutinib raised platelet counts in ITP."

@@ -18,7 +18,6 @@ from litwatch.watchers.ratings import (
     ratings_of,
     record_rating,
     undo_rating,
-    was_sent,
 )
 from litwatch.watchers.store import open_store
 from tests.conftest import Q_BTK, TRACKED, add_itp_article, baseline, pmids_in, scenario_config
