@@ -7,24 +7,13 @@ it, the tracked papers it cites); corrections come first.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from litwatch.notifications.model import Correction, Digest, Entry, PaperRef, WatchNote
+from litwatch.watchers import announcements as a
+from litwatch.watchers.announcements import Item
 from litwatch.watchers.articles import Article
-
-RETRACTION_KINDS = ("RetractionIn", "Retracted Publication", "RetractedandRepublishedIn")
-
-
-@dataclass(frozen=True, slots=True)
-class Item:
-    """One thing to tell: kind "hit" (reason: watch), "citation" (reason: cited PMID),
-    "correction" (pmid: the tracked paper; reason: "KIND|NOTICE_PMID|SOURCE"), "note"
-    (reason: "WATCH|TEXT|problem" or "WATCH|TEXT|")."""
-
-    kind: str
-    pmid: str
-    reason: str
+from litwatch.watchers.tracked import correction_kind
 
 
 def paper_ref(pmid: str, article: Article | None) -> PaperRef:
@@ -52,32 +41,33 @@ def build_digest(
     notes: list[WatchNote] = []
     seen_notes: set[tuple[str, str]] = set()
     for item in items:
-        if item.kind == "hit":
+        if isinstance(item, a.Hit):
             watches.setdefault(item.pmid, [])
-            if item.reason not in watches[item.pmid]:
-                watches[item.pmid].append(item.reason)
-        elif item.kind == "citation":
-            cites.setdefault(item.pmid, [])
-            if item.reason not in cites[item.pmid]:
-                cites[item.pmid].append(item.reason)
-        elif item.kind == "correction":
-            kind, notice_pmid, source = (item.reason.split("|", 2) + ["", ""])[:3]
+            if item.watch not in watches[item.pmid]:
+                watches[item.pmid].append(item.watch)
+        elif isinstance(item, a.Citation):
+            cites.setdefault(item.citing, [])
+            if item.cited not in cites[item.citing]:
+                cites[item.citing].append(item.cited)
+        elif isinstance(item, a.Correction):
             corrections.append(
                 Correction(
                     paper=paper_ref(item.pmid, articles.get(item.pmid)),
-                    kind=kind,
-                    notice_pmid=notice_pmid,
-                    notice_source=source,
+                    kind=item.kind,
+                    notice_pmid=item.notice_pmid,
+                    notice_source=item.source,
                 )
             )
-        elif item.kind == "note":
-            watch, text, flag = (item.reason.split("|", 2) + ["", ""])[:3]
-            if (watch, text) not in seen_notes:
-                seen_notes.add((watch, text))
-                notes.append(WatchNote(watch=watch, text=text, is_problem=flag == "problem"))
+        else:
+            if (item.heading, item.text) not in seen_notes:
+                seen_notes.add((item.heading, item.text))
+                notes.append(WatchNote(watch=item.heading, text=item.text, is_problem=item.problem))
 
     order = {name: i for i, name in enumerate(watch_order)}
-    rank = lambda names: min((order.get(n, len(order)) for n in names), default=len(order))  # noqa: E731
+
+    def rank(names: Iterable[str]) -> int:
+        return min((order.get(n, len(order)) for n in names), default=len(order))
+
 
     def article_of(pmid: str) -> Article:
         return articles.get(pmid) or Article(pmid=pmid, title_html=f"PMID {pmid}")
@@ -105,7 +95,7 @@ def build_digest(
         ws = sorted(watches[pmid], key=lambda n: order.get(n, len(order)))
         entries.append(Entry(article=article_of(pmid), watches=tuple(ws)))
 
-    corrections.sort(key=lambda c: (c.kind not in RETRACTION_KINDS, c.paper.pmid))
+    corrections.sort(key=lambda c: (not correction_kind(c.kind).retraction, c.paper.pmid))
     return Digest(
         recipient=recipient,
         created=created,

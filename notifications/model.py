@@ -78,16 +78,3 @@ class Digest:
     watch_queries: dict[str, str] = field(default_factory=dict)  # watch -> its PubMed query
     ranked: bool = False  # entries are in score order within each section, each with its why line
     min_score: float | None = None  # ranked entries scoring below this go to the "ranked lower" list
-
-    @property
-    def citation_entries(self) -> tuple[Entry, ...]:
-        return tuple(e for e in self.entries if e.cites)
-
-    @property
-    def hit_entries(self) -> tuple[Entry, ...]:
-        """Entries found by a watch and not already listed as a citation."""
-        return tuple(e for e in self.entries if e.watches and not e.cites)
-
-    @property
-    def is_empty(self) -> bool:
-        return not (self.entries or self.corrections or self.notes)

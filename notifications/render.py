@@ -40,6 +40,7 @@ from markupsafe import Markup, escape
 from litwatch.notifications.exports import articles_to_csv, articles_to_ris, pubmed_url
 from litwatch.notifications.model import Correction, Digest, Entry, PaperRef
 from litwatch.watchers.articles import Article, html_to_text
+from litwatch.watchers.tracked import CorrectionKind, correction_kind
 
 __all__ = [
     "ATTACHMENT_KINDS",
@@ -77,37 +78,11 @@ CONCLUSION_CHARS = 400  # a long conclusions section is cut here
 # -- counting and wording -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _NoticeKind:
-    label: str  # heading shown in the notice: "Retracted"
-    verb: str  # "has been retracted"
-    counted_as: str  # "retraction" | "expression of concern" | "correction"
-    alert: bool  # shown in red
-
-
-_NOTICE_KINDS: dict[str, _NoticeKind] = {
-    "retractionin": _NoticeKind("Retracted", "has been retracted", "retraction", True),
-    "retractedpublication": _NoticeKind("Retracted", "has been retracted", "retraction", True),
-    "retractedandrepublishedin": _NoticeKind(
-        "Retracted and republished", "has been retracted and republished", "retraction", True
-    ),
-    "expressionofconcernin": _NoticeKind(
-        "Expression of concern", "has an expression of concern", "expression of concern", True
-    ),
-    "expressionofconcern": _NoticeKind(
-        "Expression of concern", "has an expression of concern", "expression of concern", True
-    ),
-    "erratumin": _NoticeKind("Correction", "has a published erratum", "correction", False),
-    "updatein": _NoticeKind("Updated", "has an updated version", "correction", False),
-}
-_OTHER_NOTICE = _NoticeKind("Notice", "has a new notice", "correction", False)
-
 _PLURALS = {"expression of concern": "expressions of concern"}
 
 
-def _notice_kind(correction: Correction) -> _NoticeKind:
-    key = re.sub(r"[^a-z]", "", correction.kind.lower())
-    return _NOTICE_KINDS.get(key, _OTHER_NOTICE)
+def _notice_kind(correction: Correction) -> CorrectionKind:
+    return correction_kind(correction.kind)
 
 
 def _count(n: int, singular: str, plural: str | None = None) -> str:

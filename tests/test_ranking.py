@@ -369,30 +369,26 @@ def test_golden_ranked_digest() -> None:
     )
 
 
-def test_a_digest_too_large_to_rank_says_so(tmp_path: Path, ncbi) -> None:  # noqa: ANN001
+def test_a_digest_too_large_to_rank_says_so(tmp_path: Path, ncbi, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
     from litwatch.jobs.config import load_config
-    from litwatch.jobs.run import pipeline
-    from litwatch.jobs.run.pipeline import Pipeline
-    from litwatch.notifications.digest import Item
+    from litwatch.jobs.parts import make_clock
+    from litwatch.jobs.run import compose
+    from litwatch.jobs.run.compose import Composer
+    from litwatch.watchers.announcements import Hit
     from litwatch.watchers.articles import ArticleRecord
     from litwatch.watchers.store import open_store
 
     config = load_config(scenario_config(tmp_path, ncbi))
-    store = open_store(path=tmp_path / "big.db")
     pmids = [str(41_000_000 + k) for k in range(6)]
-    with store.transaction():
-        store.put_articles(ArticleRecord.of(art(p, f"Article {p}")) for p in pmids)
-    run = Pipeline(config, store, None, None)  # type: ignore[arg-type]
-    items = [Item("hit", p, "BTK inhibitors in ITP") for p in pmids]
-    small = run.digest_for(config.recipients()[0], items)
-    assert small.ranked and not small.notes
-    old = pipeline.FULL_RECORDS
-    pipeline.FULL_RECORDS = 4
-    try:
-        big = run.digest_for(config.recipients()[0], items)
-    finally:
-        pipeline.FULL_RECORDS = old
-        store.close()
+    with open_store(path=tmp_path / "big.db") as store:
+        with store.transaction():
+            store.articles.put(ArticleRecord.of(art(p, f"Article {p}")) for p in pmids)
+        composer = Composer(config, store, make_clock(config))
+        items = [Hit(p, "BTK inhibitors in ITP") for p in pmids]
+        small = composer.digest(config.recipients()[0], items)
+        assert small.ranked and not small.notes
+        monkeypatch.setattr(compose, "FULL_RECORDS", 4)
+        big = composer.digest(config.recipients()[0], items)
     assert not big.ranked and len(big.entries) == 6
     assert [n.text for n in big.notes] == ["6 articles are too many to rank in one digest; they are listed newest first."]
 

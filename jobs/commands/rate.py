@@ -16,11 +16,13 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Callable
 from typing import Any
 
-from litwatch.jobs.cli.terminal import printable
+from litwatch.jobs import parts
 from litwatch.jobs.config import Config, RecipientConfig
+from litwatch.jobs.terminal import printable
+from litwatch.watchers.entrez import EntrezError
+from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK, UsageError
 from litwatch.watchers.ratings import (
     DOWN,
     UP,
@@ -31,22 +33,12 @@ from litwatch.watchers.ratings import (
     undo_rating,
     was_sent,
 )
-from litwatch.watchers.store import Store, open_store
+from litwatch.watchers.store import Store
 
 _PMID = re.compile(r"^[1-9][0-9]{0,9}$")
 
-HELP = "rate articles up or down for a reader: their next digests are ranked by it"
-DESCRIPTION = (
-    "Ratings teach litwatch what a reader wants first.  A paper rated up joins the reader's reference "
-    "set (new articles close to it rank higher), a paper rated down their negative set; with enough "
-    "ratings a model of the reader's own refines the order.  A rating takes effect at the next digest.  "
-    "The recipient defaults to the only one in the config."
-)
-
 
 def _usage(message: str) -> Exception:
-    from litwatch.jobs.cli.main import UsageError
-
     return UsageError(message)
 
 
@@ -73,13 +65,11 @@ def _check_pmids(pmids: list[str]) -> None:
 def _fetch_missing(config: Config, store: Store, pmids: list[str]) -> tuple[set[str], str]:
     """Fetch and store the records of `pmids` the store lacks.  (PMIDs PubMed has no record of,
     a one-line problem when PubMed could not be asked: '' when it could.)"""
-    from litwatch.jobs.cli.main import make_client
-    from litwatch.watchers.entrez import EntrezError
-
-    missing = [p for p in pmids if p not in store.known_pmids(pmids)]
+    known = store.articles.known(pmids)
+    missing = [p for p in pmids if p not in known]
     if not missing:
         return set(), ""
-    client = make_client(config)
+    client = parts.make_client(config)
     try:
         found = {r.pmid: r for r in client.fetch_records(missing)}
     except EntrezError as exc:
@@ -87,7 +77,7 @@ def _fetch_missing(config: Config, store: Store, pmids: list[str]) -> tuple[set[
     finally:
         client.close()
     with store.transaction():
-        store.put_articles(found.values())
+        store.articles.put(found.values())
     return {p for p in missing if p not in found}, ""
 
 
@@ -95,14 +85,14 @@ def rate(config: Config, value: int, pmids: list[str], recipient: str | None) ->
     r = resolve_recipient(config, recipient)
     _check_pmids(pmids)
     word = "up" if value == UP else "down"
-    status = 0
-    with open_store(path=config.store_path, url=config.store.url, timeout=config.store.busy_timeout) as store:
+    status = EXIT_OK
+    with parts.make_store(config) as store:
         unknown, problem = _fetch_missing(config, store, pmids)
-        titles = store.articles(pmids)
+        titles = store.articles.get(pmids)
         for p in dict.fromkeys(pmids):
             if p in unknown:
                 print(f"litwatch: PMID {p} is not in PubMed; not rated", file=sys.stderr)
-                status = 1
+                status = EXIT_FAILED
                 continue
             changed = record_rating(store, r.email, p, value, source="cli")
             a = titles.get(p)
@@ -119,34 +109,34 @@ def rate(config: Config, value: int, pmids: list[str], recipient: str | None) ->
 def undo(config: Config, pmids: list[str], recipient: str | None) -> int:
     r = resolve_recipient(config, recipient)
     _check_pmids(pmids)
-    status = 0
-    with open_store(path=config.store_path, url=config.store.url, timeout=config.store.busy_timeout) as store:
+    status = EXIT_OK
+    with parts.make_store(config) as store:
         for p in dict.fromkeys(pmids):
             if undo_rating(store, r.email, p):
                 print(f"rating removed: {p}")
             else:
                 print(f"litwatch: PMID {p} was not rated by {r.email}", file=sys.stderr)
-                status = 1
+                status = EXIT_FAILED
     return status
 
 
 def clear(config: Config, recipient: str | None) -> int:
     r = resolve_recipient(config, recipient)
-    with open_store(path=config.store_path, url=config.store.url, timeout=config.store.busy_timeout) as store:
+    with parts.make_store(config) as store:
         n = clear_ratings(store, r.email)
     print(f"{n} rating{'s' if n != 1 else ''} of {r.email} removed")
-    return 0
+    return EXIT_OK
 
 
 def rating_rows(config: Config, recipient: str | None) -> list[dict[str, Any]]:
     """Ratings with the articles' titles: the reader's, or everyone's when there are several
     recipients and none is named."""
-    with open_store(path=config.store_path, url=config.store.url, timeout=config.store.busy_timeout) as store:
+    with parts.make_store(config) as store:
         if recipient is None and len(config.recipients()) > 1:
             ratings = all_ratings(store)
         else:
             ratings = ratings_of(store, resolve_recipient(config, recipient).email)
-        articles = store.articles({x.pmid for x in ratings})
+        articles = store.articles.get({x.pmid for x in ratings})
     rows: list[dict[str, Any]] = []
     for x in ratings:
         a = articles.get(x.pmid)
@@ -158,22 +148,22 @@ def rate_list(config: Config, recipient: str | None, *, as_json: bool) -> int:
     rows = rating_rows(config, recipient)
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
-        return 0
+        return EXIT_OK
     if not rows:
         print("no ratings")
-        return 0
+        return EXIT_OK
     several = len({r["recipient"] for r in rows}) > 1
     for row in rows:
         who = f"{row['recipient']}  " if several else ""
         title = row["title"] if len(row["title"]) <= 60 else row["title"][:59] + "\u2026"
         print(printable(f"{who}{row['rating']:<5} {row['pmid']:<10} {row['rated_at'][:10]}  {title}"))
-    return 0
+    return EXIT_OK
 
 
-# -- the command line -----------------------------------------------------------------------------
+# -- the command ----------------------------------------------------------------------------------
 
 
-def cmd_rate(args: argparse.Namespace, config: Config) -> int:
+def command(args: argparse.Namespace, config: Config) -> int:
     action = args.rate_command
     if action in ("up", "down"):
         return rate(config, UP if action == "up" else DOWN, args.pmids, args.recipient)
@@ -182,49 +172,3 @@ def cmd_rate(args: argparse.Namespace, config: Config) -> int:
     if action == "clear":
         return clear(config, args.recipient)
     return rate_list(config, args.recipient, as_json=args.json)
-
-
-def add_parser(sub: Any, common: argparse.ArgumentParser, fmt: type, parser_class: type, func: Callable[..., int] = cmd_rate) -> None:
-    """`litwatch rate ...` on the `litwatch` parser's subcommands."""
-    p = sub.add_parser(
-        "rate",
-        parents=[common],
-        formatter_class=fmt,
-        help=HELP,
-        description=DESCRIPTION,
-        epilog="examples:\n  litwatch rate up 39973148 41000012\n  litwatch rate down 41000007 --recipient lab@example.org\n"
-        "  litwatch rate undo 41000007\n  litwatch rate list --json",
-    )
-    rsub = p.add_subparsers(dest="rate_command", metavar="ACTION", parser_class=parser_class)
-    rsub.required = True
-    who = argparse.ArgumentParser(add_help=False)
-    who.add_argument("--recipient", metavar="EMAIL", help="whose rating (default: the only recipient)")
-    for action, text in (
-        ("up", "more like these: they join the reader's reference set"),
-        ("down", "not for me: articles like these rank lower"),
-        ("undo", "remove the reader's ratings of these papers"),
-    ):
-        a = rsub.add_parser(
-            action,
-            parents=[common, who],
-            formatter_class=fmt,
-            help=text,
-            epilog=f"example:\n  litwatch rate {action} 39973148",
-        )
-        a.add_argument("pmids", nargs="+", metavar="PMID")
-    rsub.add_parser(
-        "clear",
-        parents=[common, who],
-        formatter_class=fmt,
-        help="remove every rating of the reader",
-        epilog="example:\n  litwatch rate clear --recipient lab@example.org",
-    )
-    ls = rsub.add_parser(
-        "list",
-        parents=[common, who],
-        formatter_class=fmt,
-        help="the reader's ratings (everyone's when there are several recipients and none is named)",
-        epilog="examples:\n  litwatch rate list\n  litwatch rate list --json",
-    )
-    ls.add_argument("--json", action="store_true", help="machine-readable output (an export of the ratings)")
-    p.set_defaults(func=func)

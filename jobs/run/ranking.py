@@ -56,7 +56,7 @@ def profile_for(config: Config, store: Store, r: RecipientConfig) -> tuple[Reade
     """The reader's profile, and one-line problems (a library file that cannot be used)."""
     problems: list[str] = []
     ratings = ratings_of(store, r.email)
-    tracked = [t.pmid for t in store.tracked()]
+    tracked = [t.pmid for t in store.tracked.all()]
     library: list[LibraryPaper] = []
     if r.library:
         path = config.resolve(r.library)
@@ -65,7 +65,7 @@ def profile_for(config: Config, store: Store, r: RecipientConfig) -> tuple[Reade
         except LibraryError as exc:
             problems.append(f"{exc}; this digest is ranked without it")
     wanted = set(tracked) | {x.pmid for x in ratings} | {p.pmid for p in library if p.pmid}
-    articles = store.articles(wanted)
+    articles = store.articles.get(wanted)
     up = {x.pmid for x in ratings if x.value > 0}
     down = {x.pmid for x in ratings if x.value < 0}
     positives: list[Reference] = []
@@ -118,7 +118,7 @@ def reference_pmids(config: Config, store: Store) -> set[str]:
                 out |= {p.pmid for p in load_library(config.resolve(r.library)) if p.pmid}
             except LibraryError:
                 continue  # told when the digest is ranked
-    return out - store.known_pmids(out) if out else out
+    return out - store.articles.known(out) if out else out
 
 
 def rank_for(config: Config, store: Store, r: RecipientConfig, digest: Digest) -> Digest:
