@@ -60,6 +60,16 @@ FloatArray = npt.NDArray[np.float64]
 # takes about half a second, which every `litwatch` command would otherwise pay (--help, rate, ...).
 N_FEATURES = 2**18
 SIMILAR_ENOUGH = 0.12  # cosine at which "close to ..." is worth saying
+SELF = "\x00self:"  # a closest reference that is the article itself (a paper rated before it was sent)
+
+
+def _own(label: str) -> str:
+    """How the why line says that the article is itself one of the reader's references."""
+    if label.endswith("you rated up"):
+        return "you rated it up"
+    if label.startswith("your tracked"):
+        return "one of your tracked papers"
+    return "in your library"
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,10 +373,15 @@ class Scores:
             parts.append(f"by {self.author[i]}")
         if self.journal[i]:
             parts.append(f"in {self.journal[i]}")
-        if self.sim_ref[i] and self.sim[i] >= SIMILAR_ENOUGH:
-            parts.append(f"close to {self.sim_ref[i]}")
-        if self.neg_ref[i] and self.neg[i] >= SIMILAR_ENOUGH and self.neg[i] >= self.sim[i]:
-            parts.append(f"like {self.neg_ref[i]}")
+        if self.neg_ref[i].startswith(SELF) and self.neg[i] >= self.sim[i]:
+            parts.append("you rated it down")
+        elif self.sim_ref[i].startswith(SELF):
+            parts.append(_own(self.sim_ref[i].removeprefix(SELF)))
+        else:
+            if self.sim_ref[i] and self.sim[i] >= SIMILAR_ENOUGH:
+                parts.append(f"close to {self.sim_ref[i]}")
+            if self.neg_ref[i] and self.neg[i] >= SIMILAR_ENOUGH and self.neg[i] >= self.sim[i]:
+                parts.append(f"like {self.neg_ref[i]}")
         if self.model_points[i] >= 0.5 * self.weights.model > 0:
             parts.append("like the papers you rated up")
         elif self.model_points[i] <= -0.5 * self.weights.model < 0:
@@ -425,7 +440,11 @@ class ReaderRanker:
             return np.zeros(n), [""] * n
         sims = batch.similarity(ref_tf)
         best = np.argmax(sims, axis=1)  # the first of equals: deterministic
-        return _as_float_array(sims[np.arange(n), best]), [refs[int(j)].label for j in best]
+        labels = [
+            SELF + refs[int(j)].label if refs[int(j)].key == batch.articles[i].pmid else refs[int(j)].label
+            for i, j in enumerate(best)
+        ]
+        return _as_float_array(sims[np.arange(n), best]), labels
 
     def score(self, batch: Batch, terms: Sequence[tuple[str, ...]] | tuple[str, ...] = ()) -> Scores:
         """Scores of every article of `batch`.  `terms`: the watch terms, one tuple for all articles

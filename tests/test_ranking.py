@@ -314,7 +314,8 @@ def test_a_rating_moves_that_readers_order_only(tmp_path: Path, store_url, ncbi,
     after = {r: litwatch("preview", "--recipient", r, "--config", str(cfg)).out for r in (A, B)}
     assert _order(after[B]) == _order(before[B]), "Bob's digest is untouched"
     assert _order(after[A])[0] == "42000002" and _order(after[A])[-1] == top_before
-    assert f"like PMID {top_before} you rated down" in " ".join(after[A].split())
+    folded = " ".join(after[A].split())
+    assert "\u00b7 you rated it down" in folded and "\u00b7 you rated it up" in folded, "the rated papers themselves"
     # the next digests are the previews
     cfg.write_text(cfg.read_text(encoding="utf-8").replace(weekly, ""), encoding="utf-8")
     smtp.received.clear()
@@ -403,3 +404,16 @@ def test_check_reads_the_library_files(tmp_path: Path, ncbi, litwatch) -> None: 
     assert r.code == 1
     assert f"ok       library of {A}: 2 papers (2 with a PMID)" in r.out
     assert f"PROBLEM  library of {B}: {tmp_path / 'gone.ris'}: library file not found" in r.out
+
+
+def test_a_paper_rated_before_it_is_sent_says_so() -> None:
+    from litwatch.notifications.ranking import article_text
+
+    up = Reference(PHASE3.pmid, article_text(PHASE3), f"PMID {PHASE3.pmid} you rated up", rated=True)
+    down = Reference(LETTER.pmid, article_text(LETTER), f"PMID {LETTER.pmid} you rated down", rated=True)
+    batch = Batch([PHASE3, LETTER, COHORT], today=TODAY)
+    s = ReaderRanker(ReaderProfile(positives=(up,), negatives=(down,))).score(batch)
+    assert s.why(0, "") == "you rated it up"
+    assert s.why(1, "") == "you rated it down"
+    assert "\x00" not in s.why(2, "")
+    assert s.total[0] > s.total[2] > s.total[1]
