@@ -417,3 +417,19 @@ def test_a_paper_rated_before_it_is_sent_says_so() -> None:
     assert s.why(1, "") == "you rated it down"
     assert "\x00" not in s.why(2, "")
     assert s.total[0] > s.total[2] > s.total[1]
+
+
+def test_min_score_from_the_config_moves_everything_below_into_the_lower_list(tmp_path: Path, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
+    tables = f'[[recipient]]\nemail = "{A}"\nmin_score = 100.0\n'
+    ids, cfg = _two_reader_setup(tmp_path, ncbi, smtp, recipients_toml=tables)
+    assert litwatch("run", "--config", str(cfg)).code == 0
+    _announce_new(ncbi, ids)
+    smtp.received.clear()
+    assert litwatch("run", "--config", str(cfg)).code == 0
+    (msg,) = smtp.messages()
+    plain = msg.get_body(("plain",)).get_content()
+    assert "3 MORE, RANKED LOWER" in plain and "Why:" not in plain, "nothing listed in full, all ranked lower"
+    assert pmids_in(msg) >= set(NEW), "each still linked"
+    ris = next(p for p in msg.iter_attachments() if str(p.get_filename()).endswith(".ris")).get_content()
+    ris = ris.decode() if isinstance(ris, bytes) else ris
+    assert all(p in ris for p in NEW), "and in the attachment"
