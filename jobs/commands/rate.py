@@ -38,10 +38,6 @@ from litwatch.watchers.store import Store
 _PMID = re.compile(r"^[1-9][0-9]{0,9}$")
 
 
-def _usage(message: str) -> Exception:
-    return UsageError(message)
-
-
 def resolve_recipient(config: Config, recipient: str | None) -> RecipientConfig:
     """The recipient named (case-insensitively), or the only one; UsageError otherwise."""
     everyone = config.recipients()
@@ -49,17 +45,17 @@ def resolve_recipient(config: Config, recipient: str | None) -> RecipientConfig:
         if len(everyone) == 1:
             return everyone[0]
         names = ", ".join(r.email for r in everyone)
-        raise _usage(f"--recipient: the config lists {len(everyone)} recipients ({names}); say whose rating it is")
+        raise UsageError(f"--recipient: the config lists {len(everyone)} recipients ({names}); say whose rating it is")
     for r in everyone:
         if r.email.lower() == recipient.strip().lower():
             return r
-    raise _usage(f"--recipient: {recipient} is not a recipient in {config.source}")
+    raise UsageError(f"--recipient: {recipient} is not a recipient in {config.source}")
 
 
 def _check_pmids(pmids: list[str]) -> None:
     for p in pmids:
         if not _PMID.match(p):
-            raise _usage(f"not a PMID: {p!r}")
+            raise UsageError(f"not a PMID: {p!r}")
 
 
 def _fetch_missing(config: Config, store: Store, pmids: list[str]) -> tuple[set[str], str]:
