@@ -217,7 +217,7 @@ def article_text(article: Article) -> str:
 
 _TOKEN = re.compile(r"(?u)\b\w[\w-]*\w\b")
 _COLUMNS: dict[str, int] = {}  # token -> column, a cache (murmurhash3 is the same in every process)
-_COLUMNS_MAX = 1_000_000
+_COLUMNS_MAX = 200_000  # about 20 MB at most in a long-running `litwatch serve`
 
 
 @lru_cache(maxsize=1)
