@@ -242,6 +242,26 @@ class RecipientConfig(_Table):
     frequency: Literal["daily", "weekly"] = "daily"
     weekday: Literal[_WEEKDAYS] = Field(default="monday", description="Day of the weekly digest.")  # type: ignore[valid-type]
     citations: bool = Field(default=True, description="Receive citation and retraction notices.")
+    rank: bool = Field(
+        default=True,
+        description="List the articles by what matters to this reader, each with a line saying why "
+        "(false: newest first, as before; see [ranking]).",
+    )
+    library: str | None = Field(
+        default=None,
+        description="The reader's library (relative to the config file): RIS, BibTeX, CSL-JSON or a list of "
+        "PMIDs, e.g. a Zotero export; articles close to its papers rank higher.",
+    )
+    authors: list[NonEmpty] = Field(
+        default_factory=list, description='Favourite authors ("Kuter DJ", or a family name): their articles rank higher.'
+    )
+    journals: list[NonEmpty] = Field(
+        default_factory=list, description='Favourite journals ("Blood", full name or abbreviation): their articles rank higher.'
+    )
+    min_score: float | None = Field(
+        default=None,
+        description='Articles scoring below this go to the "ranked lower" list at the end (and the attachments).',
+    )
 
 
 class DigestConfig(_Table):
@@ -264,6 +284,32 @@ class DigestConfig(_Table):
         le=100,
         description="Tell `admin` after this many failed runs in a row (or digests failing for over a day); "
         "then at most once a day while it lasts.",
+    )
+
+
+class RankingConfig(_Table):
+    """`[ranking]`: how each reader's digest is ordered: points per signal (README: Ranking)."""
+
+    enabled: bool = Field(default=True, description="false: no digest is ranked (newest first, as before).")
+    title: float = Field(default=3.0, description="A watch's term in the title.")
+    abstract: float = Field(default=1.5, description="A watch's term in the abstract (not the title).")
+    mesh: float = Field(default=0.5, description="A watch's term only in the MeSH terms or keywords.")
+    design: float = Field(
+        default=1.0, description="Times the study design's points (meta-analysis 3 ... letters -1, errata -2)."
+    )
+    similarity: float = Field(
+        default=8.0, description="Times the similarity (0-1) to the closest tracked, rated-up or library paper."
+    )
+    dissimilarity: float = Field(default=8.0, description="Times the similarity to the closest paper rated down (subtracted).")
+    author: float = Field(default=2.0, description="A favourite author wrote it.")
+    journal: float = Field(default=1.0, description="It is in a favourite journal.")
+    recency: float = Field(default=1.0, description="Times 0.5 ** (age in days / half_life_days).")
+    half_life_days: float = Field(default=14.0, gt=0, description="Age at which the recency points halve.")
+    model: float = Field(
+        default=5.0, description="Times (2p - 1), p from the reader's own model of their ratings (up: 1, down: -1)."
+    )
+    model_min_ratings: int = Field(
+        default=6, ge=4, description="Ratings (at least two up and two down) before the reader's own model is used."
     )
 
 
@@ -362,6 +408,7 @@ class Config(_Table):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     feed: FeedConfig | None = None
     notify: list[NotifyConfig] = Field(default_factory=list)
+    ranking: RankingConfig = Field(default_factory=RankingConfig)
 
     # Not from the file: where it was read from (paths are relative to its folder).
     source: Path = Field(default=Path("litwatch.toml"), exclude=True)

@@ -55,6 +55,8 @@ class Entry:
     watches: tuple[str, ...] = ()  # names of the watches that newly found it
     cites: tuple[PaperRef, ...] = ()  # tracked papers it newly cites
     citation_sources: tuple[str, ...] = ()  # "pubmed", "icite"
+    score: float | None = None  # the reader's score (notifications/ranking.py); None when not ranked
+    why: str = ""  # one short line: why it ranks where it does
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,3 +79,5 @@ class Digest:
     notes: tuple[WatchNote, ...] = ()
     watch_terms: dict[str, tuple[str, ...]] = field(default_factory=dict)  # watch -> key terms to bold
     watch_queries: dict[str, str] = field(default_factory=dict)  # watch -> its PubMed query
+    ranked: bool = False  # entries are in score order within each section, each with its why line
+    min_score: float | None = None  # ranked entries scoring below this go to the "ranked lower" list

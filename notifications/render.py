@@ -75,6 +75,8 @@ PMC_URL = "https://pmc.ncbi.nlm.nih.gov/articles/{pmcid}/"
 TRIAL_URL = "https://clinicaltrials.gov/study/{nct}"
 
 SNIPPET_CHARS = 300  # opening of an abstract without a conclusions section
+TOP_TITLE_CHARS = 90  # a ranked digest's subject names its top item, cut here
+LOWER_LISTED = 50  # "N more, ranked lower": one line each for this many, then a PubMed link
 CONCLUSION_CHARS = 400  # a long conclusions section is cut here
 
 
@@ -135,17 +137,40 @@ def _problem_count(digest: Digest) -> int:
 def subject_line(digest: Digest) -> str:
     """'[litwatch] 4 new articles, 1 new citation, 1 retraction', or '[litwatch] nothing new'.
 
-    Query problems are added ('..., 1 watch problem') so a broken watch is not silent.
+    Query problems are added ('..., 1 watch problem') so a broken watch is not silent.  A ranked
+    digest names its top item: '[litwatch] 4 new articles: Rilzabrutinib in ITP (LUNA 3)'.
     """
     parts = _count_parts(digest, long=False) or ["nothing new"]
     if parts == ["nothing new"] and (notes := len(digest.notes) - _problem_count(digest)):
         parts.append(_count(notes, "note"))
     if problems := _problem_count(digest):
         parts.append(_count(problems, "watch problem"))
-    return "[litwatch] " + ", ".join(parts)
+    top = _top_entry(digest) if digest.ranked else None
+    title = " ".join((top.article.title or "").split()) if top else ""
+    return "[litwatch] " + ", ".join(parts) + (f": {_shorten(title, TOP_TITLE_CHARS)}" if title else "")
+
+
+def _top_entry(digest: Digest) -> Entry | None:
+    """The entry with the highest score (the first listed of equals)."""
+    best: Entry | None = None
+    for entry in digest.entries:
+        if entry.score is not None and (best is None or entry.score > (best.score or 0.0)):
+            best = entry
+    return best
 
 
 def _summary_line(digest: Digest, listed: int, total: int) -> str:
+    text = _summary_counts(digest, listed, total)
+    if digest.ranked and listed < total:
+        n = total - listed
+        text = text.replace(
+            f" The first {listed} are listed here.",
+            f" The {listed} ranked highest are listed here; {n} more, ranked lower, at the end.",
+        )
+    return text
+
+
+def _summary_counts(digest: Digest, listed: int, total: int) -> str:
     parts = _count_parts(digest, long=True)
     if not parts:
         text = "Nothing new since the last digest."
@@ -340,6 +365,7 @@ class EntryView:
     watches: tuple[str, ...]  # all watches that found it
     also: tuple[str, ...]  # watches other than the group it is listed under
     via: str = ""  # where the citation was found: "PubMed", "iCite", "PubMed and iCite"
+    why: str = ""  # ranked digests: why it is where it is ("randomised trial · 'x' in the title")
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +392,24 @@ class MoreView:
     count: int
     url: str
     url_count: int  # how many of the `count` PMIDs the URL lists (PubMed URL length limit)
+
+
+@dataclass(frozen=True, slots=True)
+class LowerItem:
+    pmid: str
+    url: str
+    title: str  # plain text, shortened
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class LowerView:
+    """A ranked digest's entries below `max_items` or `min_score`: one line each, highest first."""
+
+    count: int
+    items: tuple[LowerItem, ...]  # the first LOWER_LISTED of them
+    url: str  # PubMed, listing them (up to url_count)
+    url_count: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -413,6 +457,7 @@ def _entry_view(
         watches=entry.watches,
         also=also,
         via=" and ".join(_SOURCE_NAMES.get(s, s) for s in entry.citation_sources),
+        why=entry.why,
     )
 
 
@@ -447,6 +492,37 @@ def _more_view(rest: Sequence[Entry]) -> MoreView | None:
         length += piece
     url = PUBMED_SEARCH_URL.format(term=urllib.parse.quote(",".join(pmids), safe=""))
     return MoreView(count=len(rest), url=url, url_count=len(pmids))
+
+
+def _lower_view(rest: Sequence[Entry]) -> LowerView | None:
+    more = _more_view(rest)
+    if more is None:
+        return None
+    items = tuple(
+        LowerItem(
+            pmid=e.article.pmid,
+            url=pubmed_url(e.article.pmid),
+            title=_shorten(" ".join((e.article.title or f"PMID {e.article.pmid}").split()), 110),
+            why=e.why,
+        )
+        for e in rest[:LOWER_LISTED]
+    )
+    return LowerView(count=more.count, items=items, url=more.url, url_count=more.url_count)
+
+
+def _split_ranked(ordered: Sequence[Entry], limit: int, min_score: float | None) -> tuple[list[Entry], list[Entry]]:
+    """(listed in listing order, ranked lower by score): the `limit` best scores at or above
+    `min_score` are listed; every other entry is ranked lower, none is dropped."""
+    index = {id(e): i for i, e in enumerate(ordered)}
+    eligible = [e for e in ordered if min_score is None or e.score is None or e.score >= min_score]
+    by_score = sorted(eligible, key=lambda e: (-(e.score if e.score is not None else 0.0), index[id(e)]))
+    chosen = {id(e) for e in by_score[:limit]}
+    listed = [e for e in ordered if id(e) in chosen]
+    rest = sorted(
+        (e for e in ordered if id(e) not in chosen),
+        key=lambda e: (-(e.score if e.score is not None else 0.0), index[id(e)]),
+    )
+    return listed, rest
 
 
 def _query_url(query: str) -> str:
@@ -591,20 +667,28 @@ def render_digest(
     citations, groups = _ordered(digest)
     ordered = citations + [e for _, entries in groups for e in entries]
     stamp = digest.created.strftime("%Y-%m-%d")
+    if digest.ranked:  # attached: what is listed, then what is ranked lower, highest first
+        first, lower = _split_ranked(ordered, max(0, max_items - len(digest.corrections)), digest.min_score)
+        to_attach = (first + lower)[:ATTACH_MAX]
+    else:
+        to_attach = ordered[:ATTACH_MAX]
     attachments: list[tuple[str, str]] = []
     if ordered:
         if "ris" in attach:
             attachments.append(("ris", f"litwatch-{stamp}.ris"))
         if "csv" in attach:
             attachments.append(("csv", f"litwatch-{stamp}.csv"))
-    attached, files = _attachment_files(ordered[:ATTACH_MAX], [kind for kind, _ in attachments])
+    attached, files = _attachment_files(to_attach, [kind for kind, _ in attachments])
 
     notices = [_notice_view(c) for c in digest.corrections]
     notes = [NoteView(n.watch, n.text, n.is_problem) for n in digest.notes]
     subject = subject_line(digest)
 
     def build(limit: int) -> tuple[str, str]:
-        listed, rest = ordered[:limit], ordered[limit:]
+        if digest.ranked:
+            listed, rest = _split_ranked(ordered, limit, digest.min_score)
+        else:
+            listed, rest = ordered[:limit], ordered[limit:]
         listed_pmids = {e.article.pmid for e in listed}
         number = 0
         citation_views = []
@@ -638,7 +722,8 @@ def render_digest(
             "notices": notices,
             "citations": citation_views,
             "groups": group_views,
-            "more": _more_view(rest),
+            "more": None if digest.ranked else _more_view(rest),
+            "lower": _lower_view(rest) if digest.ranked else None,
             "notes": notes,
             "attachments": [name for _, name in attachments],
             "attached": len(attached),
@@ -647,6 +732,8 @@ def render_digest(
         return _render_bodies(env, context)
 
     limit = min(len(ordered), max(0, max_items - len(digest.corrections)))
+    if digest.ranked and digest.min_score is not None:
+        limit = min(limit, sum(1 for e in ordered if e.score is None or e.score >= digest.min_score))
     text, html = build(limit)
     while limit > 0 and len(html.encode("utf-8")) > HTML_BUDGET_BYTES:
         size = len(html.encode("utf-8"))

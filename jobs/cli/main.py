@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "send-test": "litwatch.jobs.commands.preview:send_test_command",
     "serve": "litwatch.jobs.commands.serve:command",
     "migrate-store": "litwatch.jobs.commands.migrate_store:command",
+    "rate": "litwatch.jobs.commands.rate:command",
     "history": "litwatch.jobs.commands.history:history_command",
     "show": "litwatch.jobs.commands.history:show_command",
     "export": "litwatch.jobs.commands.export:command",

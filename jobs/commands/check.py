@@ -23,6 +23,7 @@ from litwatch.notifications.chat import ChatDeliverer, apprise_available
 from litwatch.notifications.delivery import DeliveryError
 from litwatch.watchers.entrez import EntrezError
 from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK, StoreError
+from litwatch.watchers.library import LibraryError, load_library
 from litwatch.watchers.redact import redact_url
 from litwatch.watchers.search import SearchResult
 from litwatch.watchers.store import open_store
@@ -182,6 +183,20 @@ def check_feed(config: Config, report: Report) -> None:
         report.problem(f"feeds: cannot write to {folder}")
 
 
+def check_libraries(config: Config, report: Report) -> None:
+    """Each reader's library file ([[recipient]] library): readable, and how many papers."""
+    for r in config.recipients():
+        if not r.library:
+            continue
+        try:
+            papers = load_library(config.resolve(r.library))
+        except LibraryError as exc:
+            report.problem(f"library of {r.email}: {exc}")
+        else:
+            with_pmid = sum(1 for p in papers if p.pmid)
+            report.ok(f"library of {r.email}: {len(papers)} papers ({with_pmid} with a PMID)")
+
+
 def check(config: Config, *, quiet: bool = False) -> int:
     report = Report(quiet=quiet)
     report.ok(f"config {config.source}")
@@ -191,6 +206,7 @@ def check(config: Config, *, quiet: bool = False) -> int:
     check_outbox(config, report)
     check_notify(config, report)
     check_feed(config, report)
+    check_libraries(config, report)
     sys.stdout.flush()
     if report.problems:
         n = len(report.problems)

@@ -84,6 +84,7 @@ def history_records(config: Config, *, since: str | None = None, watch: str | No
         messages = store.deliveries.sent_messages(since=parse_since(since)) if watch is None else []
         pmids = {r[2].pmid for r in rows} | {r[2].cited for r in rows if isinstance(r[2], Citation)}
         articles = store.articles.get(pmids)
+        rated = {(x.recipient, x.pmid): x.label for x in store.ratings.all()}
     names = target_names(config)
     out: list[dict] = []
     by_message: dict[str, dict] = {}
@@ -106,6 +107,8 @@ def history_records(config: Config, *, since: str | None = None, watch: str | No
         item = same[0] if same else None
         if item is None:
             item = {"pmid": pmid, "kind": kind, "title": article.title if article else "", "reasons": []}
+            if kind != "correction" and (rating := rated.get((recipient.lower(), pmid))):
+                item["rating"] = rating  # the reader's rating of it, "up" or "down" (litwatch rate)
             record["items"].append(item)
         item["reasons"].append({"kind": kind, "reason": _reason(announced), "why": _why(announced, articles)})
     for sent_at, recipient, message_id, subject in messages:
@@ -154,7 +157,8 @@ def history(config: Config, *, since: str | None, watch: str | None, as_json: bo
         for item in record["items"]:
             title = item["title"] or "(title not stored)"
             print(printable(_cut(f"  PMID {item['pmid']:>9}  {title}", width)))
-            print(printable("                   " + "; ".join(r["why"] for r in item["reasons"])))
+            rating = f"; rated {item['rating']}" if "rating" in item else ""
+            print(printable("                   " + "; ".join(r["why"] for r in item["reasons"]) + rating))
         print()
     return EXIT_OK
 

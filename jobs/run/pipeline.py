@@ -28,6 +28,7 @@ from litwatch.jobs.run.crashpoints import crashpoint
 from litwatch.jobs.run.deliver import DeliveryLoop
 from litwatch.jobs.run.feeds import write_feeds
 from litwatch.jobs.run.notify import enqueue_news
+from litwatch.jobs.run.ranking import reference_pmids
 from litwatch.jobs.run.subscribers import chat_subscribers, email_subscribers
 from litwatch.jobs.run.summary import RunSummary
 from litwatch.notifications.delivery import Deliverer
@@ -218,6 +219,8 @@ class Pipeline:
         if papers:
             self._observe_citations(obs, papers, plan.tracked, plan.candidates)
             to_fetch |= {citing for _, citing in obs.announce_citations | obs.backfill_citations}
+        if self.config.ranking.enabled:  # the readers' reference papers (library files, ratings) the store lacks
+            to_fetch |= reference_pmids(self.config, self.store)
 
         unreadable = self._fetch_missing(obs, to_fetch, plan.due)
         self._settle_tracked(obs, plan, unreadable)

@@ -11,7 +11,7 @@ No SQL lives outside this package.  Its parts:
   tables they declare.
 - Domain modules, each one class over the driver, composed into `Store`:
   `store.articles`, `store.watches`, `store.tracked`, `store.citations`, `store.corrections`,
-  `store.queue`, `store.deliveries`, `store.runs`, `store.alerts`.
+  `store.queue`, `store.deliveries`, `store.runs`, `store.alerts`, `store.ratings`.
 
 A new domain module is one file with a `Table` subclass and one line in `Store.__init__`; a new
 migration is one `Migration` appended to `schema.MIGRATIONS`.
@@ -31,6 +31,7 @@ from litwatch.watchers.store.citations import Citations, Corrections
 from litwatch.watchers.store.driver import Driver
 from litwatch.watchers.store.postgres import PostgresDriver, advisory_lock
 from litwatch.watchers.store.queue import Deliveries, Delivery, Queue, Queued
+from litwatch.watchers.store.ratings import Ratings
 from litwatch.watchers.store.runs import Alert, Alerts, Run, Runs
 from litwatch.watchers.store.schema import SCHEMA_VERSION, Migration, identity_tables, tables
 from litwatch.watchers.store.sqlite import SqliteDriver, file_lock
@@ -76,6 +77,7 @@ class Store:
         self.deliveries = Deliveries(db)
         self.runs = Runs(db)
         self.alerts = Alerts(db)
+        self.ratings = Ratings(db)
 
     # -- the driver-level API ---------------------------------------------------------------------
 
