@@ -10,7 +10,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from litwatch.notifications.model import Correction, Digest, Entry, PaperRef, WatchNote
+from litwatch.notifications.model import (
+    Correction,
+    Digest,
+    Entry,
+    PaperRef,
+    SentNotice,
+    WatchNote,
+    WorkEntry,
+    WorkRef,
+)
 from litwatch.watchers.articles import Article
 
 RETRACTION_KINDS = ("RetractionIn", "Retracted Publication", "RetractedandRepublishedIn")
@@ -20,7 +29,10 @@ RETRACTION_KINDS = ("RetractionIn", "Retracted Publication", "RetractedandRepubl
 class Item:
     """One thing to tell: kind "hit" (reason: watch), "citation" (reason: cited PMID),
     "correction" (pmid: the tracked paper; reason: "KIND|NOTICE_PMID|SOURCE"), "note"
-    (reason: "WATCH|TEXT|problem" or "WATCH|TEXT|")."""
+    (reason: "WATCH|TEXT|problem" or "WATCH|TEXT|"), "sent_notice" (pmid: an article the reader
+    was sent; reason: "KIND|NOTICE_PMID|NOTICE_SOURCE|SENT_ON"), "work_citation" (pmid: the key of
+    a citing work outside PubMed; reason: cited PMID), "preprint" (pmid: a preprint's work key;
+    reason: watch), "published" (pmid: the journal version's PMID; reason: "WORK_KEY|WATCH")."""
 
     kind: str
     pmid: str
@@ -43,6 +55,7 @@ def build_digest(
     watch_terms: Mapping[str, tuple[str, ...]] | None = None,
     watch_queries: Mapping[str, str] | None = None,
     citation_sources: Mapping[tuple[str, str], Sequence[str]] | None = None,
+    works: Mapping[str, WorkRef] | None = None,
 ) -> Digest:
     """Group queue items into a digest.  `articles` must hold every PMID the items name
     (an item whose article is missing is listed by PMID only)."""
@@ -51,6 +64,11 @@ def build_digest(
     corrections: list[Correction] = []
     notes: list[WatchNote] = []
     seen_notes: set[tuple[str, str]] = set()
+    sent: dict[tuple[str, str, str], SentNotice] = {}
+    work_cites: dict[str, list[str]] = {}
+    preprints: dict[str, list[str]] = {}
+    published: dict[str, WorkRef] = {}  # journal PMID -> its preprint
+    works = works or {}
     for item in items:
         if item.kind == "hit":
             watches.setdefault(item.pmid, [])
@@ -70,6 +88,26 @@ def build_digest(
                     notice_source=source,
                 )
             )
+        elif item.kind == "sent_notice":
+            kind, notice_pmid, source, sent_on = (item.reason.split("|", 3) + ["", "", ""])[:4]
+            sent.setdefault(
+                (item.pmid, kind, notice_pmid),
+                SentNotice(paper_ref(item.pmid, articles.get(item.pmid)), kind, notice_pmid, source, sent_on),
+            )
+        elif item.kind == "work_citation":
+            work_cites.setdefault(item.pmid, [])
+            if item.reason not in work_cites[item.pmid]:
+                work_cites[item.pmid].append(item.reason)
+        elif item.kind == "preprint":
+            preprints.setdefault(item.pmid, [])
+            if item.reason not in preprints[item.pmid]:
+                preprints[item.pmid].append(item.reason)
+        elif item.kind == "published":
+            key, _, watch = item.reason.partition("|")
+            published[item.pmid] = works.get(key) or WorkRef(key=key, title=key, url="")
+            watches.setdefault(item.pmid, [])
+            if watch and watch not in watches[item.pmid]:
+                watches[item.pmid].append(watch)
         elif item.kind == "note":
             watch, text, flag = (item.reason.split("|", 2) + ["", ""])[:3]
             if (watch, text) not in seen_notes:
@@ -96,6 +134,7 @@ def build_digest(
                 watches=tuple(ws),
                 cites=tuple(paper_ref(c, articles.get(c)) for c in cites[pmid]),
                 citation_sources=tuple(sources),
+                preprint=published.get(pmid),
             )
         )
     hits = [p for p in watches if p not in cites]
@@ -103,8 +142,27 @@ def build_digest(
     hits.sort(key=lambda p: rank(watches[p]))
     for pmid in hits:
         ws = sorted(watches[pmid], key=lambda n: order.get(n, len(order)))
-        entries.append(Entry(article=article_of(pmid), watches=tuple(ws)))
+        entries.append(Entry(article=article_of(pmid), watches=tuple(ws), preprint=published.get(pmid)))
 
+    # works outside PubMed: citing works, then new preprints (a preprint whose journal version is
+    # in this digest is not listed again)
+    shown = {w.key for w in published.values()}
+    work_entries: list[WorkEntry] = []
+    for key, cited in work_cites.items():
+        ref = works.get(key) or WorkRef(key=key, title=key, url="")
+        srcs = sorted({s for c in cited for s in (citation_sources or {}).get((c, key), ())})
+        work_entries.append(
+            WorkEntry(work=ref, cites=tuple(paper_ref(c, articles.get(c)) for c in cited), citation_sources=tuple(srcs))
+        )
+    for key, ws in preprints.items():
+        if key in shown:
+            continue
+        ref = works.get(key) or WorkRef(key=key, title=key, url="")
+        work_entries.append(WorkEntry(work=ref, watches=tuple(ws), is_preprint=True))
+
+    # a notice already told as "you were sent it" is not repeated as a tracked paper's correction
+    told = {(pmid, notice) for pmid, _, notice in sent}
+    corrections = [c for c in corrections if not (c.notice_pmid and (c.paper.pmid, c.notice_pmid) in told)]
     corrections.sort(key=lambda c: (c.kind not in RETRACTION_KINDS, c.paper.pmid))
     return Digest(
         recipient=recipient,
@@ -114,4 +172,6 @@ def build_digest(
         notes=tuple(notes),
         watch_terms=dict(watch_terms or {}),
         watch_queries=dict(watch_queries or {}),
+        sent_notices=tuple(sorted(sent.values(), key=lambda n: (n.kind != "RetractionOf", n.sent_on, n.paper.pmid))),
+        works=tuple(work_entries),
     )

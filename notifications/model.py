@@ -45,13 +45,50 @@ class Correction:
 
 
 @dataclass(frozen=True, slots=True)
+class SentNotice:
+    """A notice (retraction, expression of concern, erratum) on an article this reader was sent."""
+
+    paper: PaperRef
+    kind: str  # the notice's RefType: RetractionOf, ExpressionOfConcernFor, ErratumFor
+    notice_pmid: str
+    notice_source: str  # "Blood 2026": the notice's journal and year
+    sent_on: str  # YYYY-MM-DD: when the reader was first sent the article
+    source: str = "PubMed"  # where the notice was found
+
+
+@dataclass(frozen=True, slots=True)
+class WorkRef:
+    """A work that is not a PubMed record: a citing work outside PubMed, or a preprint."""
+
+    key: str
+    title: str
+    url: str  # https://doi.org/..., or the Europe PMC / OpenAlex page
+    doi: str = ""
+    year: int | None = None
+    venue: str = ""  # journal or preprint server
+    authors: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkEntry:
+    """A work outside PubMed in a digest: a citing work (`cites`) or a new preprint (`watches`)."""
+
+    work: WorkRef
+    cites: tuple[PaperRef, ...] = ()
+    citation_sources: tuple[str, ...] = ()
+    watches: tuple[str, ...] = ()
+    is_preprint: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One article in a digest, with every reason it is there."""
 
     article: Article
     watches: tuple[str, ...] = ()  # names of the watches that newly found it
     cites: tuple[PaperRef, ...] = ()  # tracked papers it newly cites
-    citation_sources: tuple[str, ...] = ()  # "pubmed", "icite"
+    citation_sources: tuple[str, ...] = ()  # "pubmed", "icite", "europepmc", "openalex"
+    preprint: WorkRef | None = None  # the preprint this article is the journal version of
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +111,8 @@ class Digest:
     notes: tuple[WatchNote, ...] = ()
     watch_terms: dict[str, tuple[str, ...]] = field(default_factory=dict)  # watch -> key terms to bold
     watch_queries: dict[str, str] = field(default_factory=dict)  # watch -> its PubMed query
+    sent_notices: tuple[SentNotice, ...] = ()  # first in the digest, above everything else
+    works: tuple[WorkEntry, ...] = ()  # citing works outside PubMed, new preprints
 
     @property
     def citation_entries(self) -> tuple[Entry, ...]:
@@ -86,4 +125,4 @@ class Digest:
 
     @property
     def is_empty(self) -> bool:
-        return not (self.entries or self.corrections or self.notes)
+        return not (self.entries or self.corrections or self.notes or self.sent_notices or self.works)

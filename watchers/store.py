@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from litwatch.watchers.articles import Article, ArticleRecord
+from litwatch.watchers.sources_schema import SOURCES_MIGRATION
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +141,8 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX alerts_kind ON alerts (kind, sent_at)",
     ],
+    # 3: notices on sent articles, citing works outside PubMed, preprints, source health (issue 16)
+    SOURCES_MIGRATION,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -648,6 +651,10 @@ class Store:
         return self.value(
             "SELECT MAX(sent_at) FROM deliveries WHERE recipient = ? AND status = 'sent'", (recipient,)
         )
+
+    def last_sent_any(self) -> str | None:
+        """When a digest (to anyone) was last sent, or None."""
+        return self.value("SELECT MAX(sent_at) FROM deliveries WHERE status = 'sent'")
 
     def failing_deliveries(self, *, method_not: str = "") -> dict[str, str]:
         """Recipient -> when their deliveries started failing: their oldest failed (or in doubt)

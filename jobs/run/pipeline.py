@@ -24,6 +24,8 @@ from zoneinfo import ZoneInfo
 from litwatch.jobs.cli import terminal
 from litwatch.jobs.config import Config, RecipientConfig
 from litwatch.jobs.run.crashpoints import crashpoint
+from litwatch.jobs.run.outside import work_refs
+from litwatch.jobs.run.sent_notices import NoticeObservation, observe_notices, record_notices
 from litwatch.notifications.delivery import Deliverer, DeliveryError
 from litwatch.notifications.digest import Item, build_digest
 from litwatch.notifications.render import ATTACH_MAX, render_digest
@@ -91,6 +93,7 @@ class Observation:
     backfill_citations: set[tuple[str, str]] = field(default_factory=set)  # (cited, citing) to date-check
     backfill_from: date | None = None
     notes: list[tuple[str | None, str, bool]] = field(default_factory=list)  # (watch or None, text, problem)
+    notices: NoticeObservation = field(default_factory=NoticeObservation)  # notices on sent articles
 
 
 class Pipeline:
@@ -286,6 +289,9 @@ class Pipeline:
                 obs.corrections.append((p, kind, notice, source, baseline))
                 if not baseline:
                     obs.announce_corrections.append((p, kind, notice, source))
+
+        # notices on every article ever sent (at most once a day, at most 3 requests)
+        obs.notices = observe_notices(cfg, store, self.client, self.today())
         return obs
 
     def _fetch(self, pmids: set[str]) -> Iterator[ArticleRecord]:
@@ -408,6 +414,7 @@ class Pipeline:
             store.add_corrections(baseline_rows, run_id, baseline=True)
             store.add_corrections(obs.announce_corrections, run_id, baseline=False)
             store.set_checked(obs.checked, now_iso())
+            sent_notices = record_notices(cfg, store, obs.notices, run_id, self._clock().isoformat(timespec="seconds"))
 
             # the queue
             new_articles: set[str] = set()
@@ -437,7 +444,9 @@ class Pipeline:
                 enqueue_news(store, cfg, obs, run_id)
         summary.new_articles = len(new_articles)
         summary.new_citations = len(obs.announce_citations)
-        summary.corrections = len(obs.announce_corrections)
+        summary.corrections = len(obs.announce_corrections) + sent_notices
+        if obs.notices.error:
+            summary.warnings.append(obs.notices.error)
         for p in obs.unknown_tracked:
             summary.warnings.append(f"PMID {p} is not in PubMed; not tracked")
 
@@ -455,10 +464,10 @@ class Pipeline:
 
     def digest_for(self, r: RecipientConfig, items: list[Item]):  # -> Digest
         cfg = self.config
-        pmids = {i.pmid for i in items if i.kind in ("hit", "citation", "correction")}
-        pmids |= {i.reason for i in items if i.kind == "citation"}
+        pmids = {i.pmid for i in items if i.kind in ("hit", "citation", "correction", "sent_notice", "published")}
+        pmids |= {i.reason for i in items if i.kind in ("citation", "work_citation")}
         sources: dict[tuple[str, str], list[str]] = {}
-        cited = {i.reason for i in items if i.kind == "citation"}
+        cited = {i.reason for i in items if i.kind in ("citation", "work_citation")}
         for c, g, s in self.store.citations(cited):
             sources.setdefault((c, g), []).append(s)
         watches = [w for w in cfg.watch if r.watches is None or w.name in r.watches]
@@ -473,6 +482,7 @@ class Pipeline:
                 watch_terms={w.name: tuple(w.terms) if w.terms else query_terms(w.query) for w in watches},
                 watch_queries={w.name: w.query for w in watches},
                 citation_sources=sources,
+                works=work_refs(self.store, items),
             )
 
         if len(pmids) <= FULL_RECORDS:
@@ -487,7 +497,9 @@ class Pipeline:
             p: Article(pmid=p, title_html="", entrez_date=d, pub_date=no_date)
             for p, d in self.store.entrez_dates(pmids).items()
         }
-        articles.update(self.store.articles({i.pmid for i in items if i.kind == "correction"} | cited))
+        articles.update(
+            self.store.articles({i.pmid for i in items if i.kind in ("correction", "sent_notice", "published")} | cited)
+        )
         digest = build(articles)
         del articles
         head = digest.entries[:FULL_RECORDS]
