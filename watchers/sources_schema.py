@@ -65,4 +65,10 @@ SOURCES_MIGRATION: list[str] = [
         baseline INTEGER NOT NULL,
         PRIMARY KEY (watch, work_key)
     )""",
+    # OpenAlex's id of each tracked paper (a free singleton lookup, asked once per paper).
+    """CREATE TABLE openalex_ids (
+        pmid TEXT PRIMARY KEY,
+        openalex_id TEXT NOT NULL,
+        looked_up TEXT NOT NULL
+    )""",
 ]

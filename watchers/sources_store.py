@@ -220,3 +220,23 @@ def announced_to_any(store: Store, recipient: str, pmids: Iterable[str]) -> set[
             [recipient],
         )
     }
+
+
+# -- OpenAlex ids of tracked papers ---------------------------------------------------------------
+
+
+def openalex_ids(store: Store, pmids: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """PMID -> (OpenAlex id or "" when OpenAlex did not know it, when it was looked up)."""
+    return {
+        r[0]: (r[1], r[2])
+        for r in store.rows_in("SELECT pmid, openalex_id, looked_up FROM openalex_ids WHERE pmid IN ({ids})", pmids)
+    }
+
+
+def put_openalex_ids(store: Store, ids: dict[str, str], stamp: str | None = None) -> None:
+    stamp = stamp or now_iso()
+    store.executemany(
+        "INSERT INTO openalex_ids (pmid, openalex_id, looked_up) VALUES (?, ?, ?) ON CONFLICT (pmid) DO UPDATE "
+        "SET openalex_id = excluded.openalex_id, looked_up = excluded.looked_up",
+        [(p, w, stamp) for p, w in ids.items()],
+    )

@@ -107,28 +107,28 @@ def run_once(config: Config):  # -> RunSummary
     """
     from litwatch.jobs.run.alerts import check_and_alert
     from litwatch.jobs.run.etiquette import advice_for_run
+    from litwatch.jobs.run.outside import make_clients
     from litwatch.jobs.run.pipeline import Pipeline
 
     deliverer = make_deliverer(config)
     with lock_for(config):
         store = make_store(config)
         client = make_client(config)
-        icite = make_icite(config)
+        sources = make_clients(config)
         finished = False  # the run ended, well or not (not interrupted by Ctrl-C)
         try:
             advice = advice_for_run(config, store, datetime.now().astimezone())
             if advice:
                 log.warning("%s", advice)
             try:
-                summary = Pipeline(config, store, client, deliverer, icite=icite).run()
+                summary = Pipeline(config, store, client, deliverer, sources=sources).run()
             except Exception:
                 finished = True
                 raise
             finished = True
         finally:
             client.close()
-            if icite:
-                icite.close()
+            sources.close()
             try:
                 if finished:
                     check_and_alert(config, store, deliverer)

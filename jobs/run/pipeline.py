@@ -24,7 +24,17 @@ from zoneinfo import ZoneInfo
 from litwatch.jobs.cli import terminal
 from litwatch.jobs.config import Config, RecipientConfig
 from litwatch.jobs.run.crashpoints import crashpoint
-from litwatch.jobs.run.outside import work_refs
+from litwatch.jobs.run.outside import (
+    CitationSources,
+    Clients,
+    PreprintObservation,
+    observe_citations,
+    observe_preprints,
+    record_citation_sources,
+    source_note,
+    work_refs,
+)
+from litwatch.jobs.run.preprints import plan_preprints, queue_preprints, record_preprints
 from litwatch.jobs.run.sent_notices import NoticeObservation, observe_notices, record_notices
 from litwatch.notifications.delivery import Deliverer, DeliveryError
 from litwatch.notifications.digest import Item, build_digest
@@ -94,6 +104,8 @@ class Observation:
     backfill_from: date | None = None
     notes: list[tuple[str | None, str, bool]] = field(default_factory=list)  # (watch or None, text, problem)
     notices: NoticeObservation = field(default_factory=NoticeObservation)  # notices on sent articles
+    sources: CitationSources = field(default_factory=CitationSources)  # cited-by sources' answers
+    preprints: PreprintObservation = field(default_factory=PreprintObservation)
 
 
 class Pipeline:
@@ -107,6 +119,7 @@ class Pipeline:
         deliverer: Deliverer,
         *,
         icite: ICiteClient | None = None,
+        sources: Clients | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.config = config
@@ -114,6 +127,7 @@ class Pipeline:
         self.client = client
         self.deliverer = deliverer
         self.icite = icite
+        self.sources = sources or Clients(icite=icite)
         self.tz = ZoneInfo(config.schedule.timezone) if config.schedule.timezone else None
         self._clock = clock or (lambda: datetime.now(self.tz).astimezone())
 
@@ -150,7 +164,7 @@ class Pipeline:
         return summary
 
     def _requests(self) -> int:
-        return self.client.requests_made + (self.icite.requests_made if self.icite else 0)
+        return self.client.requests_made + self.sources.requests()
 
     def _finish(self, summary: RunSummary, started: float, before: int) -> None:
         summary.duration = time.monotonic() - started
@@ -230,6 +244,11 @@ class Pipeline:
                 obs.new_hits[watch.name] = new
                 obs.announce[watch.name] = new
             to_fetch |= obs.announce[watch.name]
+        # preprints (Europe PMC), for the watches that have a preprint_query
+        obs.preprints = observe_preprints(cfg, self.sources)
+        to_fetch |= plan_preprints(store, obs.preprints, self.config)
+        for watch, error in obs.preprints.errors.items():
+            obs.notes.append((watch, f"Europe PMC's preprint search failed ({error}); searched again next run.", True))
         crashpoint("after_search")
 
         # tracked papers: the config's and the CLI's, merged
@@ -246,7 +265,8 @@ class Pipeline:
         if papers:
             self._observe_citations(obs, papers, tracked, candidates)
             for cited, citing in obs.announce_citations | obs.backfill_citations:
-                to_fetch.add(citing)
+                if citing.isdigit():  # works outside PubMed have no record to fetch
+                    to_fetch.add(citing)
 
         missing = to_fetch  # (reused, not copied: a backfill's may hold 50,000)
         missing -= store.known_pmids(to_fetch) - due
@@ -328,15 +348,10 @@ class Pipeline:
         self, obs: Observation, papers: set[str], tracked: dict[str, Tracked], candidates: set[str]
     ) -> None:
         cfg = self.config.tracked
-        found: dict[str, dict[str, set[str]]] = {}  # source -> paper -> citing
-        if "pubmed" in cfg.sources:
-            found["pubmed"] = self.client.cited_by(papers)
-        if "icite" in cfg.sources and self.icite is not None:
-            try:
-                found["icite"] = self.icite.cited_by(papers)
-            except ICiteError as exc:
-                obs.notes.append((None, f"iCite could not be reached ({exc}); citations from PubMed only.", True))
-                log.warning("iCite failed: %s; using PubMed's cited-by only", exc)
+        obs.sources = observe_citations(self.config, self.store, papers, self.client, self.sources)
+        found = obs.sources.found  # source -> paper -> citing (a PMID, or the key of a work outside PubMed)
+        for name, error in sorted(obs.sources.errors.items()):
+            obs.notes.append((None, source_note(name, error), True))
         stored = self.store.citations(papers)
         stored_pairs = {(c, g) for c, g, _ in stored}
         backfill_from = self.today() - timedelta(days=cfg.backfill_days) if cfg.backfill_days else None
@@ -414,7 +429,10 @@ class Pipeline:
             store.add_corrections(baseline_rows, run_id, baseline=True)
             store.add_corrections(obs.announce_corrections, run_id, baseline=False)
             store.set_checked(obs.checked, now_iso())
-            sent_notices = record_notices(cfg, store, obs.notices, run_id, self._clock().isoformat(timespec="seconds"))
+            stamp = self._clock().isoformat(timespec="seconds")
+            sent_notices = record_notices(cfg, store, obs.notices, run_id, stamp)
+            record_citation_sources(store, obs.sources, stamp)
+            record_preprints(store, obs.preprints, run_id)
 
             # the queue
             new_articles: set[str] = set()
@@ -434,8 +452,12 @@ class Pipeline:
                     if watch is None or watch in mine:
                         reason = f"{watch or TRACKED_NOTES}|{text}|{'problem' if problem else ''}"
                         queue.append(("note", str(run_id), reason))
+                queue += queue_preprints(store, obs.preprints, r.email, mine)
                 if r.citations:
-                    queue += [("citation", citing, cited) for cited, citing in sorted(obs.announce_citations)]
+                    queue += [
+                        ("citation" if citing.isdigit() else "work_citation", citing, cited)
+                        for cited, citing in sorted(obs.announce_citations)
+                    ]
                     queue += [("correction", p, f"{k}|{n}|{s}") for p, k, n, s in obs.announce_corrections]
                 store.enqueue(r.email, queue, run_id)
             if cfg.notify:
