@@ -23,6 +23,11 @@ from litwatch.notifications.model import (
 from litwatch.watchers.articles import Article
 
 RETRACTION_KINDS = ("RetractionIn", "Retracted Publication", "RetractedandRepublishedIn")
+SOURCE_ORDER = ("pubmed", "icite", "europepmc", "openalex")
+
+
+def _source_rank(source: str) -> tuple[int, str]:
+    return (SOURCE_ORDER.index(source) if source in SOURCE_ORDER else len(SOURCE_ORDER), source)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +132,7 @@ def build_digest(
     entries: list[Entry] = []
     for pmid in sorted(cites, key=newest_first, reverse=True):
         ws = sorted(watches.get(pmid, []), key=lambda n: order.get(n, len(order)))
-        sources = sorted({s for c in cites[pmid] for s in (citation_sources or {}).get((c, pmid), ())})
+        sources = sorted({s for c in cites[pmid] for s in (citation_sources or {}).get((c, pmid), ())}, key=_source_rank)
         entries.append(
             Entry(
                 article=article_of(pmid),
@@ -150,7 +155,7 @@ def build_digest(
     work_entries: list[WorkEntry] = []
     for key, cited in work_cites.items():
         ref = works.get(key) or WorkRef(key=key, title=key, url="")
-        srcs = sorted({s for c in cited for s in (citation_sources or {}).get((c, key), ())})
+        srcs = sorted({s for c in cited for s in (citation_sources or {}).get((c, key), ())}, key=_source_rank)
         work_entries.append(
             WorkEntry(work=ref, cites=tuple(paper_ref(c, articles.get(c)) for c in cited), citation_sources=tuple(srcs))
         )

@@ -112,6 +112,11 @@ _SENT_KINDS: dict[str, _NoticeKind] = {
 }
 
 
+def _and(names: Sequence[str]) -> str:
+    """'A', 'A and B', 'A, B and C'."""
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+
+
 def _sent_kind(notice: SentNotice) -> _NoticeKind:
     return _SENT_KINDS.get(notice.kind, _OTHER_NOTICE)
 
@@ -413,7 +418,7 @@ def _work_view(entry: WorkEntry) -> WorkView:
         doi=w.doi,
         details=_work_details(w),
         cites=tuple(CitedPaper(p.label(), pubmed_url(p.pmid)) for p in entry.cites),
-        via=" and ".join(_SOURCE_NAMES.get(s, s) for s in entry.citation_sources),
+        via=_and([_SOURCE_NAMES.get(s, s) for s in entry.citation_sources]),
         watches=entry.watches,
         is_preprint=entry.is_preprint,
     )
@@ -512,7 +517,7 @@ def _entry_view(
         cites=tuple(CitedPaper(p.label(), pubmed_url(p.pmid)) for p in entry.cites),
         watches=entry.watches,
         also=also,
-        via=" and ".join(_SOURCE_NAMES.get(s, s) for s in entry.citation_sources),
+        via=_and([_SOURCE_NAMES.get(s, s) for s in entry.citation_sources]),
         preprint=Link(entry.preprint.title, entry.preprint.url) if entry.preprint else None,
         preprint_details=_work_details(entry.preprint) if entry.preprint else "",
         journal=article.journal or article.journal_iso,

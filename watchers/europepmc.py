@@ -52,9 +52,10 @@ class EuropePMCClient(JsonService):
     name = "Europe PMC"
     error = EuropePMCError
 
-    def __init__(self, base_url: str, **kwargs: Any) -> None:
+    def __init__(self, base_url: str, *, citations_page: int = CITATIONS_PAGE, **kwargs: Any) -> None:
         kwargs.setdefault("interval", 0.2)
         super().__init__(base_url, **kwargs)
+        self.citations_page = citations_page
 
     def check(self, body: Any, resp: requests.Response) -> Any:
         if not isinstance(body, dict):
@@ -70,12 +71,12 @@ class EuropePMCClient(JsonService):
         page = 1
         while True:
             body = self.get_json(
-                f"MED/{pmid}/citations", [("page", str(page)), ("pageSize", str(CITATIONS_PAGE)), ("format", "json")]
+                f"MED/{pmid}/citations", [("page", str(page)), ("pageSize", str(self.citations_page)), ("format", "json")]
             )
             items = ((body.get("citationList") or {}).get("citation")) or []
             out += [w for w in map(_citing, items) if w is not None]
             total = int(body.get("hitCount") or 0)
-            if not items or page * CITATIONS_PAGE >= total:
+            if not items or page * self.citations_page >= total:
                 return out
             page += 1
 

@@ -133,10 +133,63 @@ def check_feed(config: Config, report: Report) -> None:
         report.problem(f"feeds: cannot write to {folder}")
 
 
+def check_sources(config: Config, report: Report) -> None:
+    """Each outside source configured: one small request each (nothing is stored)."""
+    from litwatch.jobs.run.outside import make_clients
+    from litwatch.watchers.icite import ICiteError
+    from litwatch.watchers.jsonapi import ServiceError
+
+    try:
+        clients = make_clients(config)
+    except ConfigError as exc:
+        report.problem(str(exc).split(": ", 1)[-1])
+        return
+    sample = config.tracked.pmids[0] if config.tracked.pmids else "23456789"
+    try:
+        if clients.icite is not None:
+            try:
+                n = len(clients.icite.cited_by([sample]).get(sample, set()))
+                report.ok(f"iCite: answers (PMID {sample}: {n} citing papers)")
+            except ICiteError as exc:
+                report.problem(f"iCite: {exc}")
+        epmc = clients.europepmc
+        if epmc is not None and "europepmc" in config.tracked.sources:
+            try:
+                n = len(epmc.citations(sample))
+                report.ok(f"Europe PMC: answers (PMID {sample}: {n} citing works)")
+            except ServiceError as exc:
+                report.problem(f"Europe PMC: {exc}")
+        for watch in config.watch:
+            if not watch.preprint_query or epmc is None:
+                continue
+            try:
+                n = epmc.count(f"({watch.preprint_query}) AND SRC:PPR")
+            except ServiceError as exc:
+                report.problem(f"watch “{watch.name}”: preprint_query: {exc}")
+                continue
+            line = f"watch “{watch.name}”: {n:,} preprint{'s' if n != 1 else ''} in Europe PMC"
+            report.ok(line + (" (none yet: check the query if that is unexpected)" if n == 0 else ""))
+        oa = clients.openalex
+        if oa is not None:
+            keyed = f"key from {config.tracked.openalex_key_env}" if oa.api_key else "no API key"
+            try:
+                wid = oa.work_id(sample)
+            except ServiceError as exc:
+                report.problem(f"OpenAlex ({keyed}): {exc}")
+            else:
+                report.ok(f"OpenAlex ({keyed}): answers (PMID {sample}: {wid or 'not known to OpenAlex'})")
+                if not oa.api_key:
+                    report.info("without a key OpenAlex allows only a small daily budget: get a free key at "
+                                "openalex.org/settings/api")
+    finally:
+        clients.close()
+
+
 def check(config: Config, *, quiet: bool = False) -> int:
     report = Report(quiet=quiet)
     report.ok(f"config {config.source}")
     check_watches(config, report)
+    check_sources(config, report)
     check_smtp(config, report)
     check_notify(config, report)
     check_feed(config, report)

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from litwatch.jobs.config import Config
 from litwatch.jobs.run.schedule import next_fire, schedule_period
+from litwatch.watchers.sources_store import source_states
 from litwatch.watchers.store import open_store
 
 
@@ -27,6 +28,7 @@ def gather(config: Config) -> dict:
         alerts = store.alerts(limit=5)
         location = store.location
         articles = store.article_count()
+        states = source_states(store)
     last_ok = next((r for r in runs if r.outcome == "ok"), None)
     return {
         "store": location if not config.store.url else "postgresql (url in config)",
@@ -55,6 +57,16 @@ def gather(config: Config) -> dict:
             {"recipient": d.recipient, "created": d.created_at, "error": d.error} for d in failed[:5]
         ],
         "tracked_papers": len(tracked),
+        "sources": {
+            name: {
+                "healthy": st.healthy,
+                "last_success": st.last_success,
+                "last_error": st.last_error or None,
+                "last_error_at": st.last_error_at,
+            }
+            for name, st in states.items()
+            if not name.startswith("preprints:")
+        },
         "recent_alerts": [{"kind": a.kind, "sent": a.sent_at} for a in alerts],
     }
 
@@ -93,6 +105,15 @@ def status(config: Config, *, as_json: bool, check: bool) -> int:
         print(f"health:         {'ok' if ok else 'FAILING'} ({reason})")
         print(f"next run:       {info['next_run']} (litwatch serve; [schedule] cron = {config.schedule.cron!r})")
         print(f"tracked papers: {info['tracked_papers']}")
+        if info["sources"]:
+            print("sources:")
+            for name, st in info["sources"].items():
+                if st["healthy"]:
+                    line = f"ok (last success {st['last_success']})"
+                else:
+                    line = f"FAILING since {st['last_error_at']}: {st['last_error'][:100]}"
+                    line += f" (last success {st['last_success'] or 'never'})"
+                print(f"  {name:<15} {line}")
         pend = ", ".join(f"{k}: {v}" for k, v in info["pending_items"].items()) or "none"
         print(f"pending items:  {pend}")
         if info["deliveries_in_doubt"]:
