@@ -6,6 +6,7 @@ it, the tracked papers it cites); corrections come first.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,9 +36,9 @@ class Item:
     """One thing to tell: kind "hit" (reason: watch), "citation" (reason: cited PMID),
     "correction" (pmid: the tracked paper; reason: "KIND|NOTICE_PMID|SOURCE"), "note"
     (reason: "WATCH|TEXT|problem" or "WATCH|TEXT|"), "sent_notice" (pmid: an article the reader
-    was sent; reason: "KIND|NOTICE_PMID|NOTICE_SOURCE|SENT_ON"), "work_citation" (pmid: the key of
+    was sent; reason: JSON [kind, notice PMID, notice source, sent on]), "work_citation" (pmid: the key of
     a citing work outside PubMed; reason: cited PMID), "preprint" (pmid: a preprint's work key;
-    reason: watch), "published" (pmid: the journal version's PMID; reason: "WORK_KEY|WATCH")."""
+    reason: watch), "published" (pmid: the journal version's PMID; reason: JSON [work key, watch])."""
 
     kind: str
     pmid: str
@@ -94,7 +95,7 @@ def build_digest(
                 )
             )
         elif item.kind == "sent_notice":
-            kind, notice_pmid, source, sent_on = (item.reason.split("|", 3) + ["", "", ""])[:4]
+            kind, notice_pmid, source, sent_on = [str(x) for x in json.loads(item.reason)][:4]
             sent.setdefault(
                 (item.pmid, kind, notice_pmid),
                 SentNotice(paper_ref(item.pmid, articles.get(item.pmid)), kind, notice_pmid, source, sent_on),
@@ -108,7 +109,7 @@ def build_digest(
             if item.reason not in preprints[item.pmid]:
                 preprints[item.pmid].append(item.reason)
         elif item.kind == "published":
-            key, _, watch = item.reason.partition("|")
+            key, watch = [str(x) for x in json.loads(item.reason)][:2]
             published[item.pmid] = works.get(key) or WorkRef(key=key, title=key, url="")
             watches.setdefault(item.pmid, [])
             if watch and watch not in watches[item.pmid]:

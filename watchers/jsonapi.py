@@ -6,6 +6,7 @@ and bodies that are not JSON, and a one-line error with any secret replaced by `
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -84,10 +85,10 @@ class JsonService:
         return line
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
+        exc: BaseException | None = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _Retry) and exc.retry_after is not None:
-            return min(max(exc.retry_after, 0.0), self.max_backoff)
-        delay = self.backoff * 2 ** (state.attempt_number - 1)
+            return min(max(float(exc.retry_after), 0.0), self.max_backoff)
+        delay = self.backoff * math.pow(2, state.attempt_number - 1)
         return min(delay, self.max_backoff) * random.uniform(0.5, 1.0)
 
     def check(self, body: Any, resp: requests.Response) -> Any:

@@ -11,8 +11,10 @@ announced, its health records the error) and catches up at the next run.
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -94,9 +96,9 @@ def observe_citations(
     sources = config.tracked.sources
     raw: dict[str, dict[str, list[CitingWork]]] = {}
 
-    def attempt(name: str, ask: object) -> None:
+    def attempt(name: str, ask: Callable[[], Mapping[str, Any]]) -> None:
         try:
-            result = ask()  # type: ignore[operator]
+            result = ask()
         except (EntrezError, ICiteError, ServiceError) as exc:
             out.errors[name] = str(exc)
             log.warning("%s failed: %s; its citations wait for the next run", SOURCE_NAMES[name], exc)
@@ -105,16 +107,17 @@ def observe_citations(
         if name in ("pubmed", "icite"):
             out.found[name] = {p: set(c) for p, c in result.items()}
         else:
-            raw[name] = result
+            raw[name] = {p: list(ws) for p, ws in result.items()}
 
     if "pubmed" in sources:
         attempt("pubmed", lambda: entrez.cited_by(papers))
-    if "icite" in sources and clients.icite is not None:
-        attempt("icite", lambda: clients.icite.cited_by(papers))  # type: ignore[union-attr]
-    if "europepmc" in sources and clients.europepmc is not None:
-        attempt("europepmc", lambda: clients.europepmc.cited_by(papers))  # type: ignore[union-attr]
-    if "openalex" in sources and clients.openalex is not None:
-        attempt("openalex", lambda: _openalex_cited_by(store, papers, clients.openalex, out))  # type: ignore[arg-type]
+    icite, epmc, oa = clients.icite, clients.europepmc, clients.openalex
+    if "icite" in sources and icite is not None:
+        attempt("icite", lambda: icite.cited_by(papers))
+    if "europepmc" in sources and epmc is not None:
+        attempt("europepmc", lambda: epmc.cited_by(papers))
+    if "openalex" in sources and oa is not None:
+        attempt("openalex", lambda: _openalex_cited_by(store, papers, oa, out))
 
     # one key per work: PMID, then a DOI that another source ties to a PMID, then a stored key
     every = [w for per in raw.values() for ws in per.values() for w in ws]
@@ -244,5 +247,5 @@ def work_refs(store: Store, items: Iterable[Item]) -> dict[str, WorkRef]:
         if i.kind in ("work_citation", "preprint"):
             keys.add(i.pmid)
         elif i.kind == "published":
-            keys.add(i.reason.partition("|")[0])
+            keys.add(str(json.loads(i.reason)[0]))
     return {k: work_ref(w) for k, w in works(store, keys).items()} if keys else {}

@@ -13,6 +13,7 @@ its first run is a baseline.  Afterwards:
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 from litwatch.jobs.config import Config
@@ -81,5 +82,5 @@ def queue_preprints(store: Store, obs: PreprintObservation, recipient: str, mine
         queue += [("preprint", key, watch) for key in sorted(obs.announce.get(watch, ()))]
         for pmid, key in obs.published.get(watch, []):
             if pmid not in told:
-                queue.append(("published", pmid, f"{key}|{watch}"))
+                queue.append(("published", pmid, json.dumps([key, watch], ensure_ascii=False)))
     return queue
