@@ -151,8 +151,14 @@ def test_citations_from_four_sources_made_one_and_labelled(
                     ("doi:10.5935/abc.2026", "openalex")]
     assert OPENALEX_KEY not in r.err + r.out + msg.as_string()
     smtp.received.clear()
+    epmc.clear()
+    openalex.clear()
     assert litwatch("run", "--config", str(cfg)).code == 0
     assert smtp.received == [], "announced once"
+    # cost: Europe PMC's citation count did not change, so its citing works are not asked again;
+    # OpenAlex: the tracked paper's id is cached, one filter call
+    assert epmc.count("search") == 1 and epmc.count(f"MED/{TRACKED}/citations") == 0
+    assert [r.endpoint for r in openalex.requests] == ["works"]
 
 
 def test_a_failing_source_never_fails_the_run_and_catches_up(

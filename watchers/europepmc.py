@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 CITATIONS_PAGE = 1000
 SEARCH_PAGE = 100
 LOOKUP_BATCH = 40  # ids per "(EXT_ID:x AND SRC:y) OR ..." lookup (queries stay under 1,500 chars)
+COUNT_BATCH = 60  # PMIDs per "EXT_ID:(1 OR 2 ...) AND SRC:MED" citation-count search
 
 
 class EuropePMCError(ServiceError):
@@ -80,9 +81,22 @@ class EuropePMCClient(JsonService):
                 return out
             page += 1
 
-    def cited_by(self, pmids: Iterable[str]) -> dict[str, list[CitingWork]]:
-        """Citing works of each PMID; those outside PubMed get their DOI from one lookup per 40."""
-        found = {p: self.citations(p) for p in sorted(set(pmids), key=int)}
+    def cited_counts(self, pmids: Iterable[str]) -> dict[str, int]:
+        """Europe PMC's citedByCount of each PMID it knows: one lite search per 60 PMIDs."""
+        ids = sorted(set(pmids), key=int)
+        out: dict[str, int] = {}
+        for i in range(0, len(ids), COUNT_BATCH):
+            query = "EXT_ID:(" + " OR ".join(ids[i : i + COUNT_BATCH]) + ") AND SRC:MED"
+            for rec in self.search(query, result_type="lite", page_size=1000):
+                if rec.get("source") == "MED" and norm_pmid(rec.get("id")):
+                    out[str(rec["id"])] = int(rec.get("citedByCount") or 0)
+        return out
+
+    def cited_by(self, pmids: Iterable[str], *, unchanged: Iterable[str] = ()) -> dict[str, list[CitingWork]]:
+        """Citing works of each PMID but those `unchanged`; those outside PubMed get their DOI from
+        one lookup per 40."""
+        skip = set(unchanged)
+        found = {p: self.citations(p) for p in sorted(set(pmids) - skip, key=int)}
         need = sorted({w.epmc_id for ws in found.values() for w in ws if not w.pmid and not w.doi})
         dois = self.dois(need)
         return {

@@ -68,6 +68,8 @@ class OpenAlexClient(JsonService):
             results = body.get("results") or []
             yield from results
             meta = body.get("meta") or {}
+            if len(results) < PER_PAGE:
+                return  # a short page is the last (no request for the empty page after it)
             if self.api_key:
                 nxt = meta.get("next_cursor")
                 if not nxt or not results:

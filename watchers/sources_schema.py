@@ -65,6 +65,14 @@ SOURCES_MIGRATION: list[str] = [
         baseline INTEGER NOT NULL,
         PRIMARY KEY (watch, work_key)
     )""",
+    # What a source last said a paper's citation count was (Europe PMC's citedByCount): a paper
+    # whose count has not changed is not asked for its citing works again.
+    """CREATE TABLE citation_counts (
+        source TEXT NOT NULL,
+        pmid TEXT NOT NULL,
+        count BIGINT NOT NULL,
+        PRIMARY KEY (source, pmid)
+    )""",
     # OpenAlex's id of each tracked paper (a free singleton lookup, asked once per paper).
     """CREATE TABLE openalex_ids (
         pmid TEXT PRIMARY KEY,

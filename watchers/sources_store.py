@@ -222,6 +222,24 @@ def announced_to_any(store: Store, recipient: str, pmids: Iterable[str]) -> set[
     }
 
 
+# -- citation counts (to skip papers whose citing works did not change) ---------------------------
+
+
+def citation_counts(store: Store, source: str, pmids: Iterable[str]) -> dict[str, int]:
+    return {
+        r[0]: int(r[1])
+        for r in store.rows_in("SELECT pmid, count FROM citation_counts WHERE source = ? AND pmid IN ({ids})", pmids, [source])
+    }
+
+
+def put_citation_counts(store: Store, source: str, counts: dict[str, int]) -> None:
+    store.executemany(
+        "INSERT INTO citation_counts (source, pmid, count) VALUES (?, ?, ?) ON CONFLICT (source, pmid) "
+        "DO UPDATE SET count = excluded.count",
+        [(source, p, n) for p, n in counts.items()],
+    )
+
+
 # -- OpenAlex ids of tracked papers ---------------------------------------------------------------
 
 

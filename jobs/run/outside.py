@@ -29,6 +29,8 @@ from litwatch.watchers.jsonapi import ServiceError
 from litwatch.watchers.openalex import OpenAlexClient
 from litwatch.watchers.sources_store import (
     Work,
+    citation_counts,
+    put_citation_counts,
     openalex_ids,
     put_openalex_ids,
     put_works,
@@ -86,6 +88,7 @@ class CitationSources:
     ok: set[str] = field(default_factory=set)
     errors: dict[str, str] = field(default_factory=dict)
     openalex_ids: dict[str, str] = field(default_factory=dict)  # newly looked up: pmid -> W ("" unknown)
+    epmc_counts: dict[str, int] = field(default_factory=dict)  # Europe PMC's citedByCount of each paper
 
 
 def observe_citations(
@@ -115,7 +118,7 @@ def observe_citations(
     if "icite" in sources and icite is not None:
         attempt("icite", lambda: icite.cited_by(papers))
     if "europepmc" in sources and epmc is not None:
-        attempt("europepmc", lambda: epmc.cited_by(papers))
+        attempt("europepmc", lambda: _europepmc_cited_by(store, papers, epmc, out))
     if "openalex" in sources and oa is not None:
         attempt("openalex", lambda: _openalex_cited_by(store, papers, oa, out))
 
@@ -161,6 +164,19 @@ def _merge(old: Work | None, w: CitingWork, key: str) -> Work:
     )
 
 
+def _europepmc_cited_by(
+    store: Store, papers: set[str], client: EuropePMCClient, out: CitationSources
+) -> dict[str, list[CitingWork]]:
+    """Europe PMC's citation counts first (one search per 60 papers); the citing works only of the
+    papers whose count changed since the last run (or that were never asked)."""
+    counts = {p: 0 for p in papers} | client.cited_counts(papers)  # unknown to Europe PMC: none
+    before = citation_counts(store, "europepmc", papers)
+    unchanged = {p for p, n in counts.items() if before.get(p) == n}
+    found = client.cited_by(papers, unchanged=unchanged)
+    out.epmc_counts = counts
+    return found
+
+
 def _openalex_cited_by(
     store: Store, papers: set[str], client: OpenAlexClient, out: CitationSources
 ) -> dict[str, list[CitingWork]]:
@@ -185,6 +201,8 @@ def record_citation_sources(store: Store, src: CitationSources, stamp: str) -> N
     put_works(store, src.works.values())
     if src.openalex_ids:
         put_openalex_ids(store, src.openalex_ids)
+    if "europepmc" in src.ok and src.epmc_counts:
+        put_citation_counts(store, "europepmc", src.epmc_counts)
     for name in sorted(src.ok):
         source_ok(store, name, stamp=stamp)
     for name, error in sorted(src.errors.items()):

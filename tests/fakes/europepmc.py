@@ -15,6 +15,8 @@ shapes of those recordings (see PROTOCOLS.md, section 1):
   once Europe PMC links it to its journal version, ``commentCorrectionList.commentCorrection`` with
   ``{"id": PMID, "source": "MED", "type": "Preprint of", "note": "Link created based on a
   title-first author match"}``); `add_preprint()` builds them.
+* ``EXT_ID:(P1 OR P2 ...) AND SRC:MED``: the PubMed records of those PMIDs that have ``citations``
+  here, with ``citedByCount`` = how many (SYNTHESIZED in the shape of the recorded lite results).
 * ``searches``  query (exact, whitespace-normalised) -> record ids.  A query made only of
   ``(EXT_ID:x AND SRC:y)`` terms joined by OR is answered from ``records`` directly.
   ``search?query=&resultType=idlist|lite|core&cursorMark=&pageSize=&format=json``: cursor paging
@@ -42,6 +44,7 @@ DATA = Path(__file__).resolve().parents[1] / "data" / "services" / "europepmc"
 CORE_ONLY = ("abstractText", "authorList", "journalInfo", "pubTypeList", "fullTextUrlList", "commentCorrectionList",
              "versionList", "grantsList", "meshHeadingList")
 _TERM = re.compile(r"^\(EXT_ID:(\S+) AND SRC:(\S+)\)$")
+_MED_LIST = re.compile(r"^EXT_ID:\(([\d OR]+)\) AND SRC:MED$")
 
 
 def cite(ident: str, source: str = "MED", title: str = "", year: int = 2026, journal: str = "",
@@ -141,7 +144,14 @@ class FakeEuropePMC(FakeService):
             return self._json({"errCode": 404, "errMsg": "Invalid page size provided. Valid size is between 1 and 1000"})
         with self.lock:
             terms = [_TERM.match(t.strip()) for t in query.split(" OR ")]
-            if all(terms):
+            med = _MED_LIST.match(query)
+            if med:  # PubMed records by PMID: those with citations known here, with their citedByCount
+                ids = [i for i in med[1].split(" OR ") if i in self.citations]
+                for i in ids:
+                    self.records.setdefault(i, {"id": i, "source": "MED", "pmid": i, "title": f"Article {i}",
+                                                "pubYear": "2025", "isOpenAccess": "N"})
+                    self.records[i]["citedByCount"] = len(self.citations[i])
+            elif all(terms):
                 ids = [m[1] for m in terms if m and m[1] in self.records and self.records[m[1]]["source"] == m[2]]
             else:
                 ids = list(self.searches.get(query, []))
