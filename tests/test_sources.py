@@ -234,3 +234,23 @@ def test_openalex_key_from_a_file_never_the_config(tmp_path: Path, ncbi, epmc, o
     cfg.write_text(cfg.read_text().replace("[tracked]\n", '[tracked]\nopenalex_key = "x"\n'))
     with pytest.raises(ConfigError, match="tracked.openalex_key: unknown key"):
         load_config(cfg)
+
+
+def test_pubmed_cited_by_failing_is_a_note_not_a_failed_run(tmp_path: Path, ncbi, epmc, openalex, smtp, litwatch) -> None:  # noqa: ANN001
+    seed(ncbi, epmc, openalex)
+    cfg = sources_config(tmp_path, ncbi, smtp, None, epmc, openalex, sources='["pubmed", "europepmc"]')
+    assert litwatch("run", "--config", str(cfg)).code == 0
+    add_itp_article(ncbi, "42500002", days_ago=0)
+    epmc.citations[TRACKED] = [cite("42500001"), cite("42500002")]
+    ncbi.fail_next("500", count=3, endpoint="elink")
+    smtp.received.clear()
+    r = litwatch("run", "--config", str(cfg))
+    assert r.code == 0, r.err
+    (msg,) = smtp.messages()
+    assert "42500002" in pmids_in(msg), "Europe PMC's news went out"
+    assert "PubMed could not be reached (elink: HTTP 500" in text_of(msg)
+    ncbi.citedin[TRACKED] = ["42500001", "42500002"]
+    smtp.received.clear()
+    assert litwatch("run", "--config", str(cfg)).code == 0
+    assert smtp.received == [], "PubMed caught up: the citing paper Europe PMC announced is not repeated"
+    assert sorted(db_rows(cfg, "SELECT source FROM citations WHERE citing = '42500002'")) == [("europepmc",), ("pubmed",)]
