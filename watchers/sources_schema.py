@@ -6,6 +6,17 @@ Written in the SQL subset SQLite and PostgreSQL share ({pk} / {blob} are not nee
 
 from __future__ import annotations
 
+#: the tables the migration creates, with whether their `id` is auto-numbered (none is)
+SOURCES_TABLES: tuple[tuple[str, bool], ...] = (
+    ("notice_links", False),
+    ("sent_notices", False),
+    ("source_state", False),
+    ("works", False),
+    ("preprint_hits", False),
+    ("citation_counts", False),
+    ("openalex_ids", False),
+)
+
 SOURCES_MIGRATION: list[str] = [
     # Links read from PubMed notices (Retraction of Publication, Expression of Concern, ...):
     # every notice seen, whether or not it concerns an article litwatch sent.

@@ -57,6 +57,16 @@ def source_failed(store: Store, name: str, error: str, *, stamp: str | None = No
 # -- notices on sent articles ---------------------------------------------------------------------
 
 
+def last_sent_any(store: Store) -> str | None:
+    """When a digest (to anyone) was last sent, or None."""
+    value = store.value("SELECT MAX(sent_at) FROM deliveries WHERE status = 'sent'")
+    return None if value is None else str(value)
+
+
+def watch_hits(store: Store, watch: str) -> set[str]:
+    return {str(r[0]) for r in store.rows("SELECT pmid FROM watch_hits WHERE watch = ?", (watch,))}
+
+
 @dataclass(frozen=True, slots=True)
 class NoticeLink:
     notice_pmid: str

@@ -652,10 +652,6 @@ class Store:
             "SELECT MAX(sent_at) FROM deliveries WHERE recipient = ? AND status = 'sent'", (recipient,)
         )
 
-    def last_sent_any(self) -> str | None:
-        """When a digest (to anyone) was last sent, or None."""
-        return self.value("SELECT MAX(sent_at) FROM deliveries WHERE status = 'sent'")
-
     def failing_deliveries(self, *, method_not: str = "") -> dict[str, str]:
         """Recipient -> when their deliveries started failing: their oldest failed (or in doubt)
         delivery since their last one that was sent.  Each recipient is judged on their own, so

@@ -25,6 +25,7 @@ from litwatch.watchers.sources_store import (
     preprint_hits,
     put_works,
     source_ok,
+    watch_hits,
     works,
 )
 from litwatch.watchers.store import Store
@@ -37,7 +38,7 @@ def plan_preprints(store: Store, obs: PreprintObservation, config: Config) -> se
         first = not preprint_baselined(store, watch)
         stored_keys = preprint_hits(store, watch)
         stored = works(store, stored_keys)
-        pubmed_hits = store.watch_hits(watch)
+        pubmed_hits = watch_hits(store, watch)
         obs.baseline[watch] = first
         obs.new_keys[watch] = set()
         obs.announce[watch] = set()

@@ -24,6 +24,7 @@ from litwatch.watchers.sources_store import (
     NoticeLink,
     add_notice_links,
     known_notices,
+    last_sent_any,
     mark_sent_notices,
     sent_notices_due,
     source_failed,
@@ -49,7 +50,7 @@ def observe_notices(config: Config, store: Store, client: EntrezClient, today: d
     kinds = config.sent.notices
     if not kinds:
         return NoticeObservation()
-    if store.last_sent_any() is None:
+    if last_sent_any(store) is None:
         return NoticeObservation()  # nothing was ever sent: nothing to check
     state = source_states(store).get(SOURCE)
     if state is not None and state.last_success and state.last_success[:10] >= today.isoformat() and state.cursor:
