@@ -177,10 +177,10 @@ def parse(args: list[str]) -> dict[str, Any]:
     import Bio.Entrez.Parser
 
     from benchmarks.data import article_xml
-    from tests.fakes.pubmed_xml import article_set
     from litwatch.watchers.articles import _gc_paused, parse_pubmed_xml
     from litwatch.watchers.entrez import _parse_article_set  # what fetch_records does with a batch (or a parse worker)
     from litwatch.watchers.store import open_store
+    from tests.fakes.pubmed_xml import article_set
 
     def offline(*_a: Any, **_k: Any) -> Any:
         raise RuntimeError("the benchmark never goes online")
@@ -213,7 +213,7 @@ def parse(args: list[str]) -> dict[str, Any]:
             for body in bodies:
                 records, _ = _parse_article_set(body)
                 with store.transaction():
-                    store.put_articles(records)
+                    store.articles.put(records)
 
         def ours_parse() -> None:
             for body in bodies:
@@ -229,7 +229,7 @@ def parse(args: list[str]) -> dict[str, Any]:
                 for body in real_bodies:
                     records, _ = _parse_article_set(body)
                     with store.transaction():
-                        store.put_articles(records)
+                        store.articles.put(records)
 
         # interleaved, best of 5: the machine is shared
         best: dict[str, float] = {}
@@ -249,8 +249,8 @@ def render(args: list[str]) -> dict[str, Any]:
     from benchmarks.data import article_xml
     from litwatch.notifications.digest import Item, build_digest
     from litwatch.notifications.render import render_digest
-    from tests.fakes.pubmed_xml import article_set
     from litwatch.watchers.articles import parse_pubmed_xml
+    from tests.fakes.pubmed_xml import article_set
 
     n = 1000
     articles = {}

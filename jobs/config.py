@@ -11,11 +11,13 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from litwatch.notifications.delivery import is_loopback
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -25,6 +27,9 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+
+from litwatch.notifications.delivery import is_loopback
+from litwatch.watchers.errors import ConfigError
 
 DEFAULT_CONFIG = "litwatch.toml"
 CONFIG_ENV = "LITWATCH_CONFIG"
@@ -40,8 +45,6 @@ _PMID = re.compile(r"^[1-9][0-9]{0,9}$")
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
-class ConfigError(Exception):
-    """A configuration problem, as one line: `FILE: KEY: PROBLEM`."""
 
 
 def _email(value: str) -> str:
@@ -141,7 +144,9 @@ class TrackedConfig(_Table):
         default="listed", description='"announced": every article a digest announces becomes tracked.'
     )
     sources: list[Literal["pubmed", "icite", "europepmc", "openalex"]] = Field(
-        default_factory=lambda: ["pubmed"], min_length=1, description="Where cited-by links come from."
+        default_factory=lambda: list[Literal["pubmed", "icite", "europepmc", "openalex"]](["pubmed"]),
+        min_length=1,
+        description="Where cited-by links come from.",
     )
     icite_url: Url = Field(default=DEFAULT_ICITE_URL, description="iCite API base URL.")
     europepmc_url: Url = Field(default=DEFAULT_EUROPEPMC_URL, description="Europe PMC REST API base URL.")
@@ -192,7 +197,7 @@ class DigestConfig(_Table):
     send_empty: bool = Field(default=False, description="Send a digest even when nothing is new.")
     max_items: int = Field(default=50, ge=1, le=1000, description="Articles listed in full; the rest are linked.")
     attach: list[Literal["ris", "csv"]] = Field(
-        default_factory=lambda: ["ris"],
+        default_factory=lambda: list[Literal["ris", "csv"]](["ris"]),
         description="Attachments with the digest's articles (the first 1,000; `litwatch export` gives all).",
     )
     templates: str | None = Field(default=None, description="Folder of template overrides.")
@@ -242,10 +247,6 @@ class ScheduleConfig(_Table):
 
     @model_validator(mode="after")
     def _check(self) -> ScheduleConfig:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        from apscheduler.triggers.cron import CronTrigger
-
         if self.timezone is not None:
             try:
                 ZoneInfo(self.timezone)
@@ -412,7 +413,7 @@ def _loc(loc: tuple[object, ...]) -> str:
     return out
 
 
-def _problem(err: dict) -> str:
+def _problem(err: Mapping[str, Any]) -> str:
     kind = err.get("type", "")
     msg = str(err.get("msg", ""))
     if kind == "extra_forbidden":

@@ -14,6 +14,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+import bibtexparser
+from bibtexparser.library import Library
+from bibtexparser.model import Block, Field
+from bibtexparser.model import Entry as BibEntry
+from pylatexenc.latexencode import UnicodeToLatexEncoder
+
 from litwatch.notifications.exports import pubmed_url, split_pages
 from litwatch.notifications.model import Entry
 from litwatch.watchers.articles import Article, Author
@@ -29,8 +35,6 @@ def latex(text: str) -> str:
     """Unicode text -> LaTeX: special characters escaped, non-ASCII as macros, whitespace collapsed."""
     global _encoder  # noqa: PLW0603 - built once, on first use
     if _encoder is None:
-        from pylatexenc.latexencode import UnicodeToLatexEncoder
-
         _encoder = UnicodeToLatexEncoder(
             conversion_rules=["defaults"],
             replacement_latex_protection="braces-all",
@@ -59,10 +63,8 @@ def _name(author: Author) -> str:
     return f"{last}, {latex(given)}" if given and last else last or latex(given)
 
 
-def article_to_bibtex_entry(article: Article):  # -> bibtexparser.model.Entry
+def article_to_bibtex_entry(article: Article) -> BibEntry:
     """One Article as a bibtexparser Entry (values LaTeX-encoded, empty fields left out)."""
-    from bibtexparser.model import Entry as BibEntry
-    from bibtexparser.model import Field
 
     start, end = split_pages(article.pages)
     pages = f"{start}--{end}" if end else start
@@ -95,10 +97,8 @@ def article_to_bibtex_entry(article: Article):  # -> bibtexparser.model.Entry
 
 def articles_to_bibtex(articles: Iterable[Article | Entry]) -> str:
     """BibTeX text (one @article per article), '' for no articles."""
-    import bibtexparser
-    from bibtexparser.library import Library
 
-    entries = [article_to_bibtex_entry(a.article if isinstance(a, Entry) else a) for a in articles]
+    entries: list[Block] = [article_to_bibtex_entry(a.article if isinstance(a, Entry) else a) for a in articles]
     if not entries:
         return ""
     library = Library(entries)

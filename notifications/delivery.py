@@ -23,8 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from litwatch.watchers.errors import LitwatchError
 
-class DeliveryError(Exception):
+
+class DeliveryError(LitwatchError):
     """The digest was not delivered; `in_doubt` when it may have been accepted all the same."""
 
     def __init__(self, message: str, *, in_doubt: bool = False, temporary: bool = True) -> None:

@@ -6,9 +6,7 @@ it, the tracked papers it cites); corrections come first.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from litwatch.notifications.model import (
@@ -21,28 +19,17 @@ from litwatch.notifications.model import (
     WorkEntry,
     WorkRef,
 )
+from litwatch.watchers import announcements as a
+from litwatch.watchers.announcements import Item
 from litwatch.watchers.articles import Article
+from litwatch.watchers.tracked import correction_kind
 
-RETRACTION_KINDS = ("RetractionIn", "Retracted Publication", "RetractedandRepublishedIn")
 SOURCE_ORDER = ("pubmed", "icite", "europepmc", "openalex")
 
 
 def _source_rank(source: str) -> tuple[int, str]:
     return (SOURCE_ORDER.index(source) if source in SOURCE_ORDER else len(SOURCE_ORDER), source)
 
-
-@dataclass(frozen=True, slots=True)
-class Item:
-    """One thing to tell: kind "hit" (reason: watch), "citation" (reason: cited PMID),
-    "correction" (pmid: the tracked paper; reason: "KIND|NOTICE_PMID|SOURCE"), "note"
-    (reason: "WATCH|TEXT|problem" or "WATCH|TEXT|"), "sent_notice" (pmid: an article the reader
-    was sent; reason: JSON [kind, notice PMID, notice source, sent on]), "work_citation" (pmid: the key of
-    a citing work outside PubMed; reason: cited PMID), "preprint" (pmid: a preprint's work key;
-    reason: watch), "published" (pmid: the journal version's PMID; reason: JSON [work key, watch])."""
-
-    kind: str
-    pmid: str
-    reason: str
 
 
 def paper_ref(pmid: str, article: Article | None) -> PaperRef:
@@ -76,52 +63,52 @@ def build_digest(
     published: dict[str, WorkRef] = {}  # journal PMID -> its preprint
     works = works or {}
     for item in items:
-        if item.kind == "hit":
+        if isinstance(item, a.Hit):
             watches.setdefault(item.pmid, [])
-            if item.reason not in watches[item.pmid]:
-                watches[item.pmid].append(item.reason)
-        elif item.kind == "citation":
-            cites.setdefault(item.pmid, [])
-            if item.reason not in cites[item.pmid]:
-                cites[item.pmid].append(item.reason)
-        elif item.kind == "correction":
-            kind, notice_pmid, source = (item.reason.split("|", 2) + ["", ""])[:3]
+            if item.watch not in watches[item.pmid]:
+                watches[item.pmid].append(item.watch)
+        elif isinstance(item, a.Citation):
+            cites.setdefault(item.citing, [])
+            if item.cited not in cites[item.citing]:
+                cites[item.citing].append(item.cited)
+        elif isinstance(item, a.Correction):
             corrections.append(
                 Correction(
                     paper=paper_ref(item.pmid, articles.get(item.pmid)),
-                    kind=kind,
-                    notice_pmid=notice_pmid,
-                    notice_source=source,
+                    kind=item.kind,
+                    notice_pmid=item.notice_pmid,
+                    notice_source=item.source,
                 )
             )
-        elif item.kind == "sent_notice":
-            kind, notice_pmid, source, sent_on = [str(x) for x in json.loads(item.reason)][:4]
+        elif isinstance(item, a.SentArticleNotice):
             sent.setdefault(
-                (item.pmid, kind, notice_pmid),
-                SentNotice(paper_ref(item.pmid, articles.get(item.pmid)), kind, notice_pmid, source, sent_on),
+                (item.pmid, item.kind, item.notice_pmid),
+                SentNotice(paper_ref(item.pmid, articles.get(item.pmid)), item.kind, item.notice_pmid, item.source,
+                           item.sent_on),
             )
-        elif item.kind == "work_citation":
-            work_cites.setdefault(item.pmid, [])
-            if item.reason not in work_cites[item.pmid]:
-                work_cites[item.pmid].append(item.reason)
-        elif item.kind == "preprint":
-            preprints.setdefault(item.pmid, [])
-            if item.reason not in preprints[item.pmid]:
-                preprints[item.pmid].append(item.reason)
-        elif item.kind == "published":
-            key, watch = [str(x) for x in json.loads(item.reason)][:2]
-            published[item.pmid] = works.get(key) or WorkRef(key=key, title=key, url="")
+        elif isinstance(item, a.WorkCitation):
+            work_cites.setdefault(item.work, [])
+            if item.cited not in work_cites[item.work]:
+                work_cites[item.work].append(item.cited)
+        elif isinstance(item, a.PreprintHit):
+            preprints.setdefault(item.work, [])
+            if item.watch not in preprints[item.work]:
+                preprints[item.work].append(item.watch)
+        elif isinstance(item, a.Published):
+            published[item.pmid] = works.get(item.work) or WorkRef(key=item.work, title=item.work, url="")
             watches.setdefault(item.pmid, [])
-            if watch and watch not in watches[item.pmid]:
-                watches[item.pmid].append(watch)
-        elif item.kind == "note":
-            watch, text, flag = (item.reason.split("|", 2) + ["", ""])[:3]
-            if (watch, text) not in seen_notes:
-                seen_notes.add((watch, text))
-                notes.append(WatchNote(watch=watch, text=text, is_problem=flag == "problem"))
+            if item.watch and item.watch not in watches[item.pmid]:
+                watches[item.pmid].append(item.watch)
+        else:
+            if (item.heading, item.text) not in seen_notes:
+                seen_notes.add((item.heading, item.text))
+                notes.append(WatchNote(watch=item.heading, text=item.text, is_problem=item.problem))
 
     order = {name: i for i, name in enumerate(watch_order)}
-    rank = lambda names: min((order.get(n, len(order)) for n in names), default=len(order))  # noqa: E731
+
+    def rank(names: Iterable[str]) -> int:
+        return min((order.get(n, len(order)) for n in names), default=len(order))
+
 
     def article_of(pmid: str) -> Article:
         return articles.get(pmid) or Article(pmid=pmid, title_html=f"PMID {pmid}")
@@ -169,7 +156,7 @@ def build_digest(
     # a notice already told as "you were sent it" is not repeated as a tracked paper's correction
     told = {(pmid, notice) for pmid, _, notice in sent}
     corrections = [c for c in corrections if not (c.notice_pmid and (c.paper.pmid, c.notice_pmid) in told)]
-    corrections.sort(key=lambda c: (c.kind not in RETRACTION_KINDS, c.paper.pmid))
+    corrections.sort(key=lambda c: (not correction_kind(c.kind).retraction, c.paper.pmid))
     return Digest(
         recipient=recipient,
         created=created,

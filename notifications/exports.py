@@ -42,6 +42,8 @@ CSV_COLUMNS: tuple[str, ...] = (
     "url",
 )
 
+FORMATS = ("ris", "bibtex", "csv", "json")  # `litwatch export --format`
+
 
 
 def pubmed_url(pmid: str) -> str:

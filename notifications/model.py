@@ -113,16 +113,3 @@ class Digest:
     watch_queries: dict[str, str] = field(default_factory=dict)  # watch -> its PubMed query
     sent_notices: tuple[SentNotice, ...] = ()  # first in the digest, above everything else
     works: tuple[WorkEntry, ...] = ()  # citing works outside PubMed, new preprints
-
-    @property
-    def citation_entries(self) -> tuple[Entry, ...]:
-        return tuple(e for e in self.entries if e.cites)
-
-    @property
-    def hit_entries(self) -> tuple[Entry, ...]:
-        """Entries found by a watch and not already listed as a citation."""
-        return tuple(e for e in self.entries if e.watches and not e.cites)
-
-    @property
-    def is_empty(self) -> bool:
-        return not (self.entries or self.corrections or self.notes or self.sent_notices or self.works)

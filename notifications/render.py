@@ -40,6 +40,7 @@ from markupsafe import Markup, escape
 from litwatch.notifications.exports import articles_to_csv, articles_to_ris, pubmed_url
 from litwatch.notifications.model import Correction, Digest, Entry, PaperRef, SentNotice, WorkEntry, WorkRef
 from litwatch.watchers.articles import Article, html_to_text
+from litwatch.watchers.tracked import CorrectionKind, correction_kind
 
 __all__ = [
     "ATTACHMENT_KINDS",
@@ -75,41 +76,26 @@ CONCLUSION_CHARS = 400  # a long conclusions section is cut here
 # -- counting and wording -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _NoticeKind:
-    label: str  # heading shown in the notice: "Retracted"
-    verb: str  # "has been retracted"
-    counted_as: str  # "retraction" | "expression of concern" | "correction"
-    alert: bool  # shown in red
-
-
-_NOTICE_KINDS: dict[str, _NoticeKind] = {
-    "retractionin": _NoticeKind("Retracted", "has been retracted", "retraction", True),
-    "retractedpublication": _NoticeKind("Retracted", "has been retracted", "retraction", True),
-    "retractedandrepublishedin": _NoticeKind(
-        "Retracted and republished", "has been retracted and republished", "retraction", True
-    ),
-    "expressionofconcernin": _NoticeKind(
-        "Expression of concern", "has an expression of concern", "expression of concern", True
-    ),
-    "expressionofconcern": _NoticeKind(
-        "Expression of concern", "has an expression of concern", "expression of concern", True
-    ),
-    "erratumin": _NoticeKind("Correction", "has a published erratum", "correction", False),
-    "updatein": _NoticeKind("Updated", "has an updated version", "correction", False),
-}
-_OTHER_NOTICE = _NoticeKind("Notice", "has a new notice", "correction", False)
-
 _PLURALS = {"expression of concern": "expressions of concern"}
 
+
+@dataclass(frozen=True, slots=True)
+class _SentKind:
+    label: str  # "Retracted"
+    verb: str  # "it has been retracted"
+    counted_as: str  # "retraction" | "expression of concern" | "correction"
+    alert: bool
+
+
 # notices on articles a reader was sent, by the notice's RefType
-_SENT_KINDS: dict[str, _NoticeKind] = {
-    "RetractionOf": _NoticeKind("Retracted", "it has been retracted", "retraction", True),
-    "ExpressionOfConcernFor": _NoticeKind(
+_SENT_KINDS: dict[str, _SentKind] = {
+    "RetractionOf": _SentKind("Retracted", "it has been retracted", "retraction", True),
+    "ExpressionOfConcernFor": _SentKind(
         "Expression of concern", "it is the subject of an expression of concern", "expression of concern", True
     ),
-    "ErratumFor": _NoticeKind("Correction", "a correction (erratum) has been published", "correction", False),
+    "ErratumFor": _SentKind("Correction", "a correction (erratum) has been published", "correction", False),
 }
+_OTHER_SENT = _SentKind("Notice", "it has a new notice", "correction", False)
 
 
 def _and(names: Sequence[str]) -> str:
@@ -117,13 +103,12 @@ def _and(names: Sequence[str]) -> str:
     return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
 
 
-def _sent_kind(notice: SentNotice) -> _NoticeKind:
-    return _SENT_KINDS.get(notice.kind, _OTHER_NOTICE)
+def _sent_kind(notice: SentNotice) -> _SentKind:
+    return _SENT_KINDS.get(notice.kind, _OTHER_SENT)
 
 
-def _notice_kind(correction: Correction) -> _NoticeKind:
-    key = re.sub(r"[^a-z]", "", correction.kind.lower())
-    return _NOTICE_KINDS.get(key, _OTHER_NOTICE)
+def _notice_kind(correction: Correction) -> CorrectionKind:
+    return correction_kind(correction.kind)
 
 
 def _count(n: int, singular: str, plural: str | None = None) -> str:

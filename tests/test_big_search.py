@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import API_KEY, add_itp_article, scenario_config
 from litwatch.watchers.entrez import EntrezClient, EntrezError, Pacer
+from tests.conftest import API_KEY, add_itp_article, scenario_config
 
 QUERY = '"purpura, thrombocytopenic, idiopathic"[MeSH Terms]'
 HITS = 30_000

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from litwatch.watchers.entrez import EntrezClient, EntrezError, Pacer
 from tests.conftest import API_KEY, Q_BTK, Q_RILZA, add_itp_article, scenario_config
 from tests.reliability_helpers import baseline, dump, fast_retries, pmids_in, text_of
-from litwatch.watchers.entrez import EntrezClient, EntrezError, Pacer
 
 
 @pytest.fixture

@@ -12,18 +12,17 @@ import json
 import re
 import sqlite3
 import time
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from concurrent.futures import Future
-from concurrent.futures.process import BrokenProcessPool
-
-from tests.conftest import API_KEY, add_itp_article, scenario_config
-from tests.fakes.pubmed_xml import esc
 from litwatch.watchers import entrez
 from litwatch.watchers.entrez import EntrezClient, EntrezError, Pacer
+from tests.conftest import API_KEY, add_itp_article, scenario_config
+from tests.fakes.pubmed_xml import esc
 
 QUERIES = ['"ITP"[tiab] AND zanubrutinib', '"ITP"[tiab] AND rilzabrutinib', '"ITP"[tiab] AND eltrombopag']
 

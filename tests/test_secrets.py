@@ -16,13 +16,22 @@ from pathlib import Path
 import pytest
 from aiosmtpd.smtp import AuthResult
 
-from litwatch.jobs.cli.main import make_client, make_deliverer, make_icite
 from litwatch.jobs.config import load_config
+from litwatch.jobs.parts import make_client, make_deliverer, make_icite
 from litwatch.notifications.delivery import DeliveryError, SmtpDeliverer
-from tests.conftest import API_KEY, SMTP_PASSWORD, Q_BTK, SmtpServer, add_itp_article, free_port, run_subprocess, scenario_config
+from litwatch.watchers.entrez import EntrezClient, EntrezError, Pacer
+from tests.conftest import (
+    API_KEY,
+    Q_BTK,
+    SMTP_PASSWORD,
+    SmtpServer,
+    add_itp_article,
+    free_port,
+    run_subprocess,
+    scenario_config,
+)
 from tests.fakes import Response
 from tests.reliability_helpers import baseline, fast_retries
-from litwatch.watchers.entrez import EntrezClient, EntrezError, Pacer
 
 FILE_KEY = "file-api-key-5e6f7a"  # in the config file; the environment's key wins, and neither may show
 SECRETS = (API_KEY, SMTP_PASSWORD, FILE_KEY)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.conftest import Q_BTK, Q_RILZA, SmtpServer, add_itp_article, db_rows, scenario_config, text_of
 from tests.fakes.eutils import FakeEutils
-from litwatch.jobs.cli.main import make_client, make_deliverer, make_store
+from litwatch.jobs.parts import make_client, make_deliverer, make_store
 from litwatch.jobs.config import load_config
 from litwatch.jobs.run.pipeline import Pipeline, RunSummary
 from litwatch.watchers.entrez import EntrezClient

@@ -17,8 +17,8 @@ import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.conftest import (
-    SMTP_PASSWORD,
     Q_BTK,
+    SMTP_PASSWORD,
     Received,
     SmtpHandler,
     SmtpServer,

@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from litwatch.watchers.entrez import EntrezClient
 from tests.conftest import (
     API_KEY,
     Q_BTK,
     TRACKED,
     TRACKED_TITLE,
     add_itp_article,
+    pmids_in,
     scenario_config,
     seed_tracked,
 )
 from tests.fakes.pubmed_xml import esc
-from tests.conftest import pmids_in
-from litwatch.watchers.entrez import EntrezClient
 
 
 def text_of(message) -> str:  # noqa: ANN001

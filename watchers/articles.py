@@ -12,6 +12,7 @@ plain (unescaped) text.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import gc
 import html
@@ -265,7 +266,7 @@ class Article:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (str, int, None, lists, dicts); `from_dict` reverses it."""
         data: dict[str, Any] = {}
-        for name in _field_names(type(self)):
+        for name in _field_names(type(self)):  # type: ignore[arg-type]  # a class is hashable; typeshed's cache wants Hashable
             value = getattr(self, name)
             if isinstance(value, PubDate):
                 value = _flat(value)
@@ -277,7 +278,7 @@ class Article:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Article:
         """Rebuild an Article from `to_dict` output (unknown keys ignored, missing ones defaulted)."""
-        known = _known_fields(cls)
+        known = _known_fields(cls)  # type: ignore[arg-type]  # a class is hashable; typeshed's cache wants Hashable
         kwargs: dict[str, Any] = {k: v for k, v in data.items() if k in known}
         kwargs["pmid"] = str(data["pmid"])
         for name, item_cls in _NESTED.items():
@@ -324,12 +325,12 @@ def _field_names(cls: type[Any]) -> tuple[str, ...]:
 @functools.cache
 def _known_fields(cls: type[Any]) -> frozenset[str]:
     """The field names of a dataclass, to look names up in."""
-    return frozenset(_field_names(cls))
+    return frozenset(_field_names(cls))  # type: ignore[arg-type]  # a class is hashable; typeshed's cache wants Hashable
 
 
 def _flat(obj: Any) -> dict[str, Any]:
     """A leaf dataclass (Author, PubDate, ...) as a dict of its fields."""
-    return {name: getattr(obj, name) for name in _field_names(type(obj))}
+    return {name: getattr(obj, name) for name in _field_names(type(obj))}  # type: ignore[arg-type]  # a class is hashable; typeshed's cache wants Hashable
 
 
 def _build(cls: type[Any], data: Mapping[str, Any]) -> Any:
@@ -337,7 +338,7 @@ def _build(cls: type[Any], data: Mapping[str, Any]) -> Any:
     try:
         return cls(**data)
     except TypeError:  # a key this version does not know (a record stored by another version)
-        known = _known_fields(cls)
+        known = _known_fields(cls)  # type: ignore[arg-type]  # a class is hashable; typeshed's cache wants Hashable
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
@@ -404,8 +405,6 @@ def worker_started() -> None:
     the system when freed.  Elsewhere (no glibc), nothing is changed.
     """
     try:
-        import ctypes
-
         ctypes.CDLL(None).mallopt(-3, 1 << 20)  # -3: M_MMAP_THRESHOLD in glibc's malloc.h
     except (OSError, AttributeError):
         pass

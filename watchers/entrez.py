@@ -30,13 +30,14 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote_plus
 
 import requests
 import tenacity
 
 from litwatch.watchers import ncbi_xml
 from litwatch.watchers.articles import ArticleRecord, article_records, worker_started
+from litwatch.watchers.errors import LitwatchError
+from litwatch.watchers.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ PARSE_WORKERS = 2  # processes that parse efetch answers, for fetches of PARSE_I
 PARSE_IN_WORKERS_FROM = 3  # batches; a smaller fetch is parsed here (starting a worker costs ~0.2 s of CPU)
 
 
-class EntrezError(Exception):
+class EntrezError(LitwatchError):
     """E-utilities could not give a valid answer, even after retries."""
 
 
@@ -144,16 +145,13 @@ class EntrezClient:
 
     def _redact(self, text: str) -> str:
         """One line without the API key (plain or URL-encoded): what may be logged, shown or stored."""
-        text = " ".join(str(text).split())
-        if self.api_key:
-            text = text.replace(self.api_key, "***").replace(quote_plus(self.api_key), "***")
-        return text
+        return redact(text, [self.api_key] if self.api_key else [])
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _Retryable) and exc.retry_after is not None:
-            return min(max(exc.retry_after, 0.0), self.max_backoff)
-        delay = self.backoff * 2 ** (state.attempt_number - 1)
+            return min(max(float(exc.retry_after), 0.0), self.max_backoff)
+        delay = float(self.backoff * 2 ** (state.attempt_number - 1))
         return min(delay, self.max_backoff) * random.uniform(0.5, 1.0)
 
     def _request(
@@ -239,7 +237,8 @@ class EntrezClient:
             params += [("mindate", mindate), ("maxdate", maxdate or "3000")]
         if reldate is not None:
             params.append(("reldate", str(reldate)))
-        return self._request("esearch", params, _parse_search)
+        page: SearchPage = self._request("esearch", params, _parse_search)
+        return page
 
     def fetch_records(self, pmids: Iterable[str]) -> Iterator[ArticleRecord]:
         """PubMed records of these PMIDs, batched, in PMID order; ids PubMed does not know are absent.

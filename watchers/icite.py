@@ -11,16 +11,19 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import requests
 import tenacity
+
+from litwatch.watchers.errors import LitwatchError
 
 log = logging.getLogger(__name__)
 
 BATCH = 1000
 
 
-class ICiteError(Exception):
+class ICiteError(LitwatchError):
     """iCite gave no valid answer, even after retries."""
 
 
@@ -51,8 +54,8 @@ class ICiteClient:
     def close(self) -> None:
         self._session.close()
 
-    def _get(self, pmids: list[str]) -> list[dict]:
-        def attempt() -> list[dict]:
+    def _get(self, pmids: list[str]) -> list[dict[str, Any]]:
+        def attempt() -> list[dict[str, Any]]:
             self.requests_made += 1
             try:
                 resp = self._session.get(

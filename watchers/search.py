@@ -204,6 +204,7 @@ class _Collector:
         self.above = None  # the density above this range says little about how `total` is spread
         while True:
             top = hi if hi is not None else max(self.today, lo)  # the last date that can hold hits
+            cut: date | None
             if force is not None and lo < force <= top:
                 cut, force = force, None
             elif remaining == 0 and self.exact:

@@ -9,13 +9,19 @@ Exit 0 when all is well, 1 on any problem.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from dataclasses import dataclass, field
 
+from litwatch.jobs import parts
 from litwatch.jobs.config import Config, ConfigError
-from litwatch.jobs.cli.terminal import printable
+from litwatch.jobs.run.notify import resolve_url, target_name
+from litwatch.jobs.terminal import printable
+from litwatch.notifications.chat import ChatDeliverer, apprise_available
+from litwatch.notifications.delivery import DeliveryError
 from litwatch.watchers.entrez import EntrezError
+from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK
 from litwatch.watchers.search import SearchResult
 
 
@@ -38,12 +44,10 @@ class Report:
 
 
 def check_watches(config: Config, report: Report) -> None:
-    from litwatch.jobs.cli.main import make_client
-
     if not config.watch:
         report.ok("no [[watch]]: tracked papers only")
         return
-    client = make_client(config)
+    client = parts.make_client(config)
     try:
         for watch in config.watch:
             try:
@@ -74,16 +78,13 @@ def check_watches(config: Config, report: Report) -> None:
 
 
 def check_smtp(config: Config, report: Report) -> None:
-    from litwatch.jobs.cli.main import make_deliverer
-    from litwatch.notifications.delivery import DeliveryError
-
     if config.smtp is None:
         report.ok(f"no [smtp]: digests are written to {config.outbox_path}")
         return
     smtp = config.smtp
     where = f"smtp {smtp.host}:{smtp.effective_port} ({smtp.security})"
     try:
-        deliverer = make_deliverer(config)
+        deliverer = parts.make_deliverer(config)
         deliverer.check()  # type: ignore[attr-defined]
     except ConfigError as exc:
         report.problem(f"{where}: {str(exc).split(': ', 1)[-1]}")
@@ -100,26 +101,19 @@ def check_smtp(config: Config, report: Report) -> None:
 
 
 def check_notify(config: Config, report: Report) -> None:
-    from litwatch.jobs.run.notify import NotifyError, apprise_available, resolve_url, target_name
-
     if not config.notify:
         return
     if not apprise_available():
         report.problem("[[notify]] is configured but Apprise is not installed: pip install 'litwatch[chat]'")
         return
-    import apprise
-
     for index, target in enumerate(config.notify):
         name = target_name(target, index)
         try:
-            url = resolve_url(target)
-        except NotifyError as exc:
+            ChatDeliverer(resolve_url(target), name).check()
+        except (ConfigError, DeliveryError) as exc:
             report.problem(f"chat {name}: {exc}")
             continue
-        if apprise.Apprise().add(url):
-            report.ok(f"chat {name}: an Apprise URL (nothing sent)")
-        else:
-            report.problem(f"chat {name}: not a URL Apprise understands")
+        report.ok(f"chat {name}: an Apprise URL (nothing sent)")
 
 
 def check_feed(config: Config, report: Report) -> None:
@@ -197,5 +191,9 @@ def check(config: Config, *, quiet: bool = False) -> int:
     if report.problems:
         n = len(report.problems)
         print(f"litwatch: {n} problem{'s' if n != 1 else ''} found", file=sys.stderr)
-        return 1
-    return 0
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def command(args: argparse.Namespace, config: Config) -> int:
+    return check(config, quiet=args.quiet)

@@ -3,18 +3,22 @@ article in full, with why litwatch knows it."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import textwrap
 from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
-from litwatch.jobs.config import Config
-from litwatch.jobs.cli.terminal import printable
+from litwatch.jobs import parts
 from litwatch.jobs.commands.export import parse_since
+from litwatch.jobs.config import Config
+from litwatch.jobs.run.notify import target_names
+from litwatch.jobs.terminal import printable
 from litwatch.notifications.exports import pubmed_url
+from litwatch.watchers.announcements import Citation, Correction, Hit, Item
 from litwatch.watchers.articles import Article
-from litwatch.watchers.store import open_store
+from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 KIND_ORDER = {"correction": 0, "hit": 1, "citation": 2}
 
@@ -52,29 +56,39 @@ def _notice(pmid: str, source: str) -> str:
     return (f": notice PMID {pmid}" if pmid else "") + (f" ({source})" if source else "")
 
 
-def _why(kind: str, reason: str, titles: dict[str, Article]) -> str:
-    if kind == "hit":
-        return f"watch “{reason}”"
-    if kind == "citation":
-        return f"cites tracked PMID {reason}" + _short(titles.get(reason))
-    if kind == "correction":
-        what, notice, source = [*reason.split("|", 2), "", ""][:3]
-        return f"{what} of this tracked paper" + _notice(notice, source)
-    return reason
+def _reason(item: Item) -> str:
+    """The `reason` of `history --json` (its format since the first release): the watch, the cited
+    PMID, or "KIND|NOTICE_PMID|SOURCE"."""
+    if isinstance(item, Hit):
+        return item.watch
+    if isinstance(item, Citation):
+        return item.cited
+    if isinstance(item, Correction):
+        return f"{item.kind}|{item.notice_pmid}|{item.source}"
+    return item.text
+
+
+def _why(item: Item, titles: dict[str, Article]) -> str:
+    if isinstance(item, Hit):
+        return f"watch “{item.watch}”"
+    if isinstance(item, Citation):
+        return f"cites tracked PMID {item.cited}" + _short(titles.get(item.cited))
+    if isinstance(item, Correction):
+        return f"{item.kind} of this tracked paper" + _notice(item.notice_pmid, item.source)
+    return item.text
 
 
 def history_records(config: Config, *, since: str | None = None, watch: str | None = None) -> list[dict]:
     """One record per delivered message, oldest first: when, to whom, and each item with why."""
-    from litwatch.jobs.run.notify import target_names
-
-    with open_store(path=config.store_path, url=config.store.url) as store:
-        rows = [r for r in store.history(since=parse_since(since), watch=watch) if r[2] in KIND_ORDER]
-        pmids = {r[3] for r in rows} | {r[4] for r in rows if r[2] == "citation"}
-        articles = store.articles(pmids)
+    with parts.make_store(config) as store:
+        rows = [r for r in store.queue.history(since=parse_since(since), watch=watch) if r[2].TYPE in KIND_ORDER]
+        pmids = {r[2].pmid for r in rows} | {r[2].cited for r in rows if isinstance(r[2], Citation)}
+        articles = store.articles.get(pmids)
     names = target_names(config)
     out: list[dict] = []
     by_message: dict[str, dict] = {}
-    for sent_at, recipient, kind, pmid, reason, message_id in rows:
+    for sent_at, recipient, announced, message_id in rows:
+        kind, pmid = announced.TYPE, announced.pmid
         record = by_message.get(message_id)
         if record is None:
             record = {
@@ -93,7 +107,7 @@ def history_records(config: Config, *, since: str | None = None, watch: str | No
         if item is None:
             item = {"pmid": pmid, "kind": kind, "title": article.title if article else "", "reasons": []}
             record["items"].append(item)
-        item["reasons"].append({"kind": kind, "reason": reason, "why": _why(kind, reason, articles)})
+        item["reasons"].append({"kind": kind, "reason": _reason(announced), "why": _why(announced, articles)})
     for record in out:
         record["items"].sort(key=lambda i: (KIND_ORDER.get(i["kind"], 9), -int(i["pmid"])))
     return out
@@ -107,12 +121,12 @@ def history(config: Config, *, since: str | None, watch: str | None, as_json: bo
     records = history_records(config, since=since, watch=watch)
     if as_json:
         print(json.dumps(records, ensure_ascii=False, indent=2))
-        return 0
+        return EXIT_OK
     if not records:
         since_text = f" since {since}" if since else ""
         watch_text = f" by the watch “{watch}”" if watch else ""
         print(f"Nothing was announced{since_text}{watch_text}.")
-        return 0
+        return EXIT_OK
     tz = _tz(config)
     width = 100
     for record in records:
@@ -123,19 +137,19 @@ def history(config: Config, *, since: str | None, watch: str | None, as_json: bo
             print(printable(_cut(f"  PMID {item['pmid']:>9}  {title}", width)))
             print(printable("                   " + "; ".join(r["why"] for r in item["reasons"])))
         print()
-    return 0
+    return EXIT_OK
 
 
 # -- show -----------------------------------------------------------------------------------------
 
 
 def show_record(config: Config, pmid: str) -> tuple[Article, dict]:
-    with open_store(path=config.store_path, url=config.store.url) as store:
-        article = store.articles([pmid]).get(pmid)
+    with parts.make_store(config) as store:
+        article = store.articles.get([pmid]).get(pmid)
         if article is None:
             raise NotStored(pmid)
-        context = store.article_context(pmid)
-        cited = store.articles(c for c, _, _ in context["cites"])
+        context = store.articles.context(pmid)
+        cited = store.articles.get(c for c, _, _ in context["cites"])
     context["cited_articles"] = cited
     return article, context
 
@@ -204,7 +218,7 @@ def show(config: Config, pmid: str, *, as_json: bool) -> int:
     except NotStored:
         why = "litwatch stores the articles it announced or tracks"
         print(f"litwatch: PMID {pmid} is not in the store ({why})", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     if as_json:
         data = {
             "article": article.to_dict(),
@@ -216,6 +230,16 @@ def show(config: Config, pmid: str, *, as_json: bool) -> int:
             "announced": [{"recipient": r, "sent_at": s} for r, s in context["announced"]],
         }
         print(json.dumps(data, ensure_ascii=False, indent=2))
-        return 0
+        return EXIT_OK
     sys.stdout.write(printable(format_article(article, context, _tz(config))))
-    return 0
+    return EXIT_OK
+
+
+def history_command(args: argparse.Namespace, config: Config) -> int:
+    return history(config, since=args.since, watch=args.watch, as_json=args.json)
+
+
+def show_command(args: argparse.Namespace, config: Config) -> int:
+    if not args.pmid.isdigit():
+        raise UsageError(f"not a PMID: {args.pmid!r}")
+    return show(config, args.pmid, as_json=args.json)

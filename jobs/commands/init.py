@@ -19,9 +19,9 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
-from litwatch.jobs.config import DEFAULT_CONFIG, Email, config_path, parse_config
+from litwatch.jobs.config import DEFAULT_CONFIG, Config, Email, config_path, parse_config
+from litwatch.watchers.errors import EXIT_OK, EXIT_USAGE
 
-EXIT_USAGE = 2
 DEFAULT_PASSWORD_ENV = "LITWATCH_SMTP_PASSWORD"
 SECURITIES = ("starttls", "tls", "none")
 PORTS = {"none": 25, "starttls": 587, "tls": 465}
@@ -223,4 +223,8 @@ def init(args: argparse.Namespace) -> int:
         print("Next:")
         print(f"  litwatch check --config {shown}     # PubMed's reading of each query; the mail server")
         print(f"  litwatch run --config {shown} -v    # the first run stores what each watch finds now")
-    return 0
+    return EXIT_OK
+
+
+def command(args: argparse.Namespace, config: Config | None) -> int:
+    return init(args)

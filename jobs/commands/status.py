@@ -6,28 +6,30 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from datetime import datetime, timedelta
 
+from litwatch.jobs import parts
 from litwatch.jobs.config import Config
 from litwatch.jobs.run.schedule import next_fire, schedule_period
+from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK
 from litwatch.watchers.sources_store import source_states
-from litwatch.watchers.store import open_store
 
 
 def gather(config: Config) -> dict:
     now = datetime.now().astimezone()
-    with open_store(path=config.store_path, url=config.store.url) as store:
-        runs = store.runs(limit=10)
+    with parts.make_store(config) as store:
+        runs = store.runs.recent(limit=10)
         pending: dict[str, int] = {}
-        for q in store.pending():
+        for q in store.queue.pending():
             pending[q.recipient] = pending.get(q.recipient, 0) + 1
-        unsent = store.deliveries(status="sending")
-        failed = [d for d in store.deliveries(status="failed", limit=20)]
-        tracked = store.tracked()
-        alerts = store.alerts(limit=5)
+        unsent = store.deliveries.find(status="sending")
+        failed = [d for d in store.deliveries.find(status="failed", limit=20)]
+        tracked = store.tracked.all()
+        alerts = store.alerts.recent(limit=5)
         location = store.location
-        articles = store.article_count()
+        articles = store.articles.count()
         states = source_states(store)
     last_ok = next((r for r in runs if r.outcome == "ok"), None)
     return {
@@ -130,5 +132,9 @@ def status(config: Config, *, as_json: bool, check: bool) -> int:
                 + (f"  error: {r['error'][:80]}" if r["error"] else "")
             )
     if check:
-        return 0 if ok else 1
-    return 0
+        return EXIT_OK if ok else EXIT_FAILED
+    return EXIT_OK
+
+
+def command(args: argparse.Namespace, config: Config) -> int:
+    return status(config, as_json=args.json, check=args.check)

@@ -11,7 +11,6 @@ announced, its health records the error) and catches up at the next run.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -19,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from litwatch.jobs.config import Config
-from litwatch.notifications.digest import Item
+from litwatch.watchers.announcements import Item, PreprintHit, Published, WorkCitation
 from litwatch.notifications.model import WorkRef
 from litwatch.watchers.citing import CitingWork
 from litwatch.watchers.entrez import EntrezClient, EntrezError
@@ -262,8 +261,6 @@ def work_refs(store: Store, items: Iterable[Item]) -> dict[str, WorkRef]:
     """The works the items name (citing works, preprints, preprints of journal versions)."""
     keys: set[str] = set()
     for i in items:
-        if i.kind in ("work_citation", "preprint"):
-            keys.add(i.pmid)
-        elif i.kind == "published":
-            keys.add(str(json.loads(i.reason)[0]))
+        if isinstance(i, WorkCitation | PreprintHit | Published):
+            keys.add(i.work)
     return {k: work_ref(w) for k, w in works(store, keys).items()} if keys else {}

@@ -13,11 +13,11 @@ its first run is a baseline.  Afterwards:
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 
 from litwatch.jobs.config import Config
 from litwatch.jobs.run.outside import PreprintObservation, preprint_work
+from litwatch.watchers.announcements import Item, PreprintHit, Published
 from litwatch.watchers.sources_store import (
     add_preprint_hits,
     announced_to_any,
@@ -74,14 +74,14 @@ def record_preprints(store: Store, obs: PreprintObservation, run_id: int) -> Non
         source_ok(store, f"preprints:{watch}")
 
 
-def queue_preprints(store: Store, obs: PreprintObservation, recipient: str, mine: list[str]) -> list[tuple[str, str, str]]:
+def queue_preprints(store: Store, obs: PreprintObservation, recipient: str, mine: list[str]) -> list[Item]:
     """Queue items for one reader of the watches `mine`."""
-    queue: list[tuple[str, str, str]] = []
+    queue: list[Item] = []
     journal = {pmid for w in mine for pmid, _ in obs.published.get(w, [])}
     told = announced_to_any(store, recipient, journal) if journal else set()
     for watch in mine:
-        queue += [("preprint", key, watch) for key in sorted(obs.announce.get(watch, ()))]
+        queue += [PreprintHit(key, watch) for key in sorted(obs.announce.get(watch, ()))]
         for pmid, key in obs.published.get(watch, []):
             if pmid not in told:
-                queue.append(("published", pmid, json.dumps([key, watch], ensure_ascii=False)))
+                queue.append(Published(pmid, key, watch))
     return queue

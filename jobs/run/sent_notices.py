@@ -6,18 +6,18 @@ next run searches the same window again (the cursor moves only on success).
 
 Record (inside the run's transaction): the notice links, the source's health, then every reader
 who was sent an article that has a notice they were not told of gets one "sent_notice" queue item
-(pmid: the article; reason: JSON [kind, notice PMID, notice source, sent on]).  The match runs every run,
+(`announcements.SentArticleNotice`).  The match runs every run,
 so an article sent after its notice was read is reported too.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import date
 
 from litwatch.jobs.config import Config
+from litwatch.watchers.announcements import SentArticleNotice
 from litwatch.watchers.entrez import EntrezClient, EntrezError
 from litwatch.watchers.notices import NO_LINK, NoticeScan, check_window, scan_notices
 from litwatch.watchers.sources_store import (
@@ -84,7 +84,6 @@ def record_notices(config: Config, store: Store, obs: NoticeObservation, run_id:
     due = [d for d in sent_notices_due(store) if d.recipient in readers and d.link.kind != NO_LINK]
     for d in due:
         n = d.link
-        reason = json.dumps([n.kind, n.notice_pmid, n.notice_source, d.sent_at[:10]], ensure_ascii=False)
-        store.enqueue(d.recipient, [(KIND, d.pmid, reason)], run_id)
+        store.queue.add(d.recipient, [SentArticleNotice(d.pmid, n.kind, n.notice_pmid, n.notice_source, d.sent_at[:10])], run_id)
     mark_sent_notices(store, due, run_id)
     return len(due)

@@ -504,6 +504,6 @@ class FakeService:
 
 
 # Re-exports, imported last because these modules import FakeService from here.
-from .pubmed_xml import article_set, esc, make_article  # noqa: E402
 from .eutils import FakeEutils  # noqa: E402
 from .icite import FakeICite  # noqa: E402
+from .pubmed_xml import article_set, esc, make_article  # noqa: E402

@@ -1,0 +1,163 @@
+"""The one delivery loop: every subscriber (an e-mail reader, a chat target; later a web feedback
+or an unsubscribed reader, which is a subscriber state) is queued and delivered the same way.
+
+For each subscriber whose turn it is, the loop takes their pending queue items, has the
+subscriber compose the message, records it as a delivery "sending" (claiming the items) before
+the first byte goes out, delivers it through the subscriber's `Deliverer`, and marks it "sent" --
+or "failed", which puts the items back in the queue for the next run.
+
+One crash rule, for every deliverer: a delivery left "sending" (a run died, or acceptance was
+unknown) is resent unchanged at the start of the next run: the same bytes, for e-mail with the
+same Message-ID (a mail system can drop the duplicate), for chat the same stored payload (a chat
+has no such key: a message whose acceptance was unknown may be seen twice).  A resend refused for
+a temporary reason stays "sending"; one refused for good is "failed" and its items go back.
+
+To add a kind of subscriber: build `Subscriber`s for it (jobs/run/subscribers.py) with a
+`Deliverer` from `litwatch.notifications`; the loop needs nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from litwatch.jobs.run.crashpoints import crashpoint
+from litwatch.jobs.run.summary import RunSummary
+from litwatch.notifications.chat import METHOD as CHAT_METHOD
+from litwatch.notifications.delivery import Deliverer, DeliveryError
+from litwatch.watchers.announcements import Citation, Hit
+from litwatch.watchers.store import Delivery, Queued, Store
+
+log = logging.getLogger("litwatch.run")
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A composed message: what is stored with the delivery and what the deliverer sends."""
+
+    subject: str
+    message: bytes
+    message_id: str
+
+
+@dataclass
+class Subscriber:
+    """Someone the run tells: a queue recipient (`key`) and how to reach them.
+
+    `compose(items, run_id)` makes their message of the items they take; `due()` says whether it is
+    their turn; `problem` (when set) keeps them from being sent anything now and is reported;
+    `digest`: e-mail digests are counted in the run summary; `follows`: papers announced to them
+    are tracked once delivered (`[tracked] follow = "announced"`).
+    """
+
+    key: str
+    label: str  # "digest to lab@example.org", "chat message lab chat"
+    deliverer: Deliverer | None
+    sender: str
+    compose: Callable[[list[Queued], int], Outgoing]
+    due: Callable[[], bool] = lambda: True
+    takes: Callable[[Queued], bool] = lambda q: True
+    send_empty: bool = False
+    digest: bool = True
+    follows: bool = False
+    problem: str | None = None
+    waiting: str | None = None  # why its items wait, without an error (a warning, once per run)
+    sent_verb: str = "delivered"
+
+
+@dataclass
+class DeliveryLoop:
+    """The loop over `subscribers`.  `fallback`: the e-mail deliverer, for a delivery left in doubt
+    to a recipient no longer configured (resent all the same, from `sender`, and followed when
+    `follow` says so)."""
+
+    store: Store
+    subscribers: Sequence[Subscriber]
+    summary: RunSummary
+    fallback: Deliverer
+    sender: str
+    follow: bool = False
+    _by_key: dict[str, Subscriber] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._by_key = {s.key: s for s in self.subscribers}
+
+    def resend_in_doubt(self) -> None:
+        """Deliveries an earlier run left "sending": resend them unchanged."""
+        for d in reversed(self.store.deliveries.find(status="sending")):
+            s = self._by_key.get(d.recipient)
+            if s is not None and s.deliverer is not None and not (s.problem or s.waiting):
+                deliverer, label = s.deliverer, s.label
+            elif s is None and d.method != CHAT_METHOD:
+                deliverer, label = self.fallback, f"digest to {d.recipient}"
+            else:
+                log.warning("%s to %s stays unconfirmed: it cannot be resent now", d.message_id, d.recipient)
+                continue
+            log.warning("resending %s, %s: an earlier run did not see it accepted", label, d.message_id)
+            self._attempt(d, s, deliverer, label, resend=True)
+
+    def deliver_due(self, run_id: int) -> None:
+        """Each due subscriber's pending items, in one message each."""
+        for s in self.subscribers:
+            if not s.due():
+                continue
+            queued = [q for q in self.store.queue.pending(s.key) if s.takes(q)]
+            if not queued and not s.send_empty:
+                continue
+            if s.waiting:
+                if s.waiting not in self.summary.warnings:
+                    self.summary.warnings.append(s.waiting)
+                continue
+            if s.problem or s.deliverer is None:
+                self.summary.errors.append(f"{s.label}: {s.problem}")
+                log.error("%s not sent: %s", s.label, s.problem)
+                continue
+            out = s.compose(queued, run_id)
+            with self.store.transaction():
+                delivery_id = self.store.deliveries.create(
+                    s.key, out.message_id, out.subject, s.deliverer.method, out.message, run_id, [q.id for q in queued]
+                )
+            del queued
+            self._attempt(
+                Delivery(delivery_id, s.key, out.message_id, out.subject, s.deliverer.method, "sending", run_id,
+                         "", None, 0, "", out.message),
+                s,
+                s.deliverer,
+                s.label,
+            )
+
+    def _attempt(
+        self, d: Delivery, s: Subscriber | None, deliverer: Deliverer, label: str, *, resend: bool = False
+    ) -> None:
+        """Deliver, then record the outcome.  `resend`: a delivery an earlier run left in doubt; it may
+        already be with the recipient, so a temporary refusal now keeps it "sending" (resent as it is
+        next time), never puts its items back into a new message."""
+        counted = s.digest if s is not None else True
+        with self.store.transaction():
+            self.store.deliveries.attempted(d.id)
+        try:
+            crashpoint("before_data")
+            deliverer.deliver(d.message, s.sender if s is not None else self.sender, d.recipient)
+        except DeliveryError as exc:
+            if counted:
+                self.summary.failed += 1
+            self.summary.errors.append(f"{label}: {exc}")
+            log.error("%s not delivered: %s", label, exc)
+            with self.store.transaction():
+                if exc.in_doubt or (resend and exc.temporary):
+                    self.store.deliveries.note_error(d.id, str(exc))
+                else:
+                    self.store.deliveries.mark_failed(d.id, str(exc))
+            return
+        crashpoint("after_accept")
+        with self.store.transaction():
+            self.store.deliveries.mark_sent(d.id)
+            if s.follows if s is not None else self.follow:
+                for queued in self.store.queue.of_delivery(d.id):
+                    if isinstance(queued.item, Hit | Citation):
+                        self.store.tracked.add(queued.item.pmid, "announced")
+        crashpoint("after_sent")
+        if counted:
+            self.summary.sent += 1
+        log.info("%s %s (%s)", label, s.sent_verb if s is not None else "delivered", deliverer.describe())

@@ -1,0 +1,224 @@
+"""The store's schema: numbered migrations, each a `Migration`, and the tables they declare.
+
+To change the schema, append one `Migration` to `MIGRATIONS` (never edit one that shipped): its
+SQL statements (written once for both databases; `{pk}` is an auto-numbered primary key, `{blob}`
+a byte string column), the tables it creates (name, whether `id` is auto-numbered) or drops, and
+optionally a Python `convert(db)` step that rewrites rows through the driver API.  Each migration
+runs in its own transaction (on PostgreSQL all of them in one, under an advisory lock); a SQLite
+store is backed up beside its file first.  A store newer than `SCHEMA_VERSION` is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from litwatch.watchers.announcements import convert_v2_row
+from litwatch.watchers.errors import StoreError
+from litwatch.watchers.sources_schema import SOURCES_MIGRATION, SOURCES_TABLES
+from litwatch.watchers.store.driver import Driver
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema version: SQL statements, then (optionally) a Python step that converts rows.
+
+    `tables`: the tables this version creates, with whether their `id` is auto-numbered (for
+    `migrate-store`, which copies them in this order); `dropped`: tables it removes.
+    """
+
+    statements: tuple[str, ...]
+    tables: tuple[tuple[str, bool], ...] = ()
+    convert: Callable[[Driver], None] | None = None
+    dropped: tuple[str, ...] = ()
+
+
+def _convert_queue_v3(db: Driver) -> None:
+    """Queue rows of corrections and notes: from "K|N|S" and "W|T|problem" to the JSON of
+    `announcements.encode` (notes no longer keep the run id in `pmid`)."""
+    rows = db.rows("SELECT id, kind, pmid, reason, run_id FROM queue WHERE kind IN ('correction', 'note')")
+    db.executemany(
+        "UPDATE queue SET pmid = ?, reason = ? WHERE id = ?",
+        [(*convert_v2_row(kind, pmid, reason, int(run)), i) for i, kind, pmid, reason, run in rows],
+    )
+
+
+MIGRATIONS: list[Migration] = [
+    # 1: the first schema
+    Migration(
+     (
+        """CREATE TABLE articles (
+            pmid TEXT PRIMARY KEY,
+            data TEXT NOT NULL,
+            entrez_date TEXT NOT NULL DEFAULT '',
+            fetched_at TEXT NOT NULL
+        )""",
+        """CREATE TABLE watches (
+            name TEXT PRIMARY KEY,
+            query TEXT NOT NULL,
+            baseline_run BIGINT,
+            last_count BIGINT,
+            last_translation TEXT NOT NULL DEFAULT '',
+            last_problems TEXT NOT NULL DEFAULT '[]'
+        )""",
+        """CREATE TABLE watch_hits (
+            watch TEXT NOT NULL,
+            pmid TEXT NOT NULL,
+            run_id BIGINT NOT NULL,
+            first_seen TEXT NOT NULL,
+            baseline INTEGER NOT NULL,
+            PRIMARY KEY (watch, pmid)
+        )""",
+        "CREATE INDEX watch_hits_pmid ON watch_hits (pmid)",
+        """CREATE TABLE tracked (
+            pmid TEXT PRIMARY KEY,
+            origin TEXT NOT NULL,
+            note TEXT NOT NULL DEFAULT '',
+            added_at TEXT NOT NULL,
+            link_sources TEXT NOT NULL DEFAULT '',
+            checked_at TEXT
+        )""",
+        """CREATE TABLE citations (
+            cited TEXT NOT NULL,
+            citing TEXT NOT NULL,
+            source TEXT NOT NULL,
+            run_id BIGINT NOT NULL,
+            first_seen TEXT NOT NULL,
+            baseline INTEGER NOT NULL,
+            PRIMARY KEY (cited, citing, source)
+        )""",
+        "CREATE INDEX citations_citing ON citations (citing)",
+        """CREATE TABLE corrections (
+            pmid TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            notice_pmid TEXT NOT NULL,
+            notice_source TEXT NOT NULL DEFAULT '',
+            run_id BIGINT NOT NULL,
+            first_seen TEXT NOT NULL,
+            baseline INTEGER NOT NULL,
+            PRIMARY KEY (pmid, kind, notice_pmid)
+        )""",
+        """CREATE TABLE runs (
+            id {pk},
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            outcome TEXT NOT NULL,
+            watches INTEGER NOT NULL DEFAULT 0,
+            hits INTEGER NOT NULL DEFAULT 0,
+            new_articles INTEGER NOT NULL DEFAULT 0,
+            new_citations INTEGER NOT NULL DEFAULT 0,
+            corrections INTEGER NOT NULL DEFAULT 0,
+            deliveries INTEGER NOT NULL DEFAULT 0,
+            requests INTEGER NOT NULL DEFAULT 0,
+            error TEXT NOT NULL DEFAULT ''
+        )""",
+        """CREATE TABLE deliveries (
+            id {pk},
+            recipient TEXT NOT NULL,
+            message_id TEXT NOT NULL UNIQUE,
+            subject TEXT NOT NULL,
+            method TEXT NOT NULL,
+            status TEXT NOT NULL,
+            run_id BIGINT NOT NULL,
+            created_at TEXT NOT NULL,
+            sent_at TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            error TEXT NOT NULL DEFAULT '',
+            message {blob} NOT NULL
+        )""",
+        "CREATE INDEX deliveries_status ON deliveries (status)",
+        """CREATE TABLE queue (
+            id {pk},
+            recipient TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            pmid TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            run_id BIGINT NOT NULL,
+            delivery_id BIGINT,
+            UNIQUE (recipient, kind, pmid, reason)
+        )""",
+        "CREATE INDEX queue_recipient ON queue (recipient, delivery_id)",
+        "CREATE INDEX queue_pmid ON queue (pmid)",
+     ),
+     tables=(
+        ("articles", False),
+        ("watches", False),
+        ("watch_hits", False),
+        ("tracked", False),
+        ("citations", False),
+        ("corrections", False),
+        ("runs", True),
+        ("deliveries", True),
+        ("queue", True),
+     ),
+    ),
+    # 2: failure alerts sent to [digest] admin (jobs/run/alerts.py)
+    Migration(
+        (
+            """CREATE TABLE alerts (
+                id {pk},
+                kind TEXT NOT NULL,
+                sent_at TEXT NOT NULL,
+                text TEXT NOT NULL
+            )""",
+            "CREATE INDEX alerts_kind ON alerts (kind, sent_at)",
+        ),
+        tables=(("alerts", True),),
+    ),
+    # 3: typed announcements: correction and note reasons as JSON (watchers/announcements.py)
+    Migration((), convert=_convert_queue_v3),
+    # 4: notices on sent articles, citing works outside PubMed, preprints, source health (issue 16)
+    Migration(tuple(SOURCES_MIGRATION), tables=SOURCES_TABLES),
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def tables() -> list[str]:
+    """Every table of the current schema but schema_version, in the order the migrations create them
+    (there are no foreign keys, so any order loads; this one keeps parents first should some appear)."""
+    out: list[str] = []
+    for migration in MIGRATIONS:
+        out = [t for t in out if t not in migration.dropped] + [name for name, _ in migration.tables]
+    return out
+
+
+def identity_tables() -> list[str]:
+    """Tables whose `id` is auto-numbered: PostgreSQL's sequences must follow copied ids."""
+    current = set(tables())
+    return [name for m in MIGRATIONS for name, numbered in m.tables if numbered and name in current]
+
+
+def schema_version(db: Driver) -> int:
+    return int(db.value("SELECT version FROM schema_version") or 0)
+
+
+def migrate(db: Driver, *, backup: bool = True) -> None:
+    """Bring the store to SCHEMA_VERSION (a backup first when it holds data)."""
+    with db.migrating():
+        with db.transaction():
+            db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            if db.value("SELECT COUNT(*) FROM schema_version") == 0:
+                db.execute("INSERT INTO schema_version (version) VALUES (0)")
+        current = schema_version(db)
+        if current > SCHEMA_VERSION:
+            raise StoreError(
+                f"{db.location}: schema version {current} is newer than this litwatch knows "
+                f"({SCHEMA_VERSION}); upgrade litwatch"
+            )
+        if current == SCHEMA_VERSION:
+            return
+        if backup and current > 0:
+            db.backup(current)
+        for number in range(current + 1, SCHEMA_VERSION + 1):
+            with db.transaction():
+                migration = MIGRATIONS[number - 1]
+                for statement in migration.statements:
+                    db.execute(statement.format(pk=db.pk, blob=db.blob))
+                if migration.convert is not None:
+                    migration.convert(db)
+                db.execute("UPDATE schema_version SET version = ?", (number,))
+            log.info("store %s: migrated to schema version %d", db.location, number)
