@@ -169,7 +169,7 @@ class SentConfig(_Table):
     """`[sent]`: notices on articles already sent to a reader (whether tracked or not)."""
 
     notices: list[Literal["retraction", "concern", "erratum"]] = Field(
-        default_factory=lambda: ["retraction", "concern"],
+        default_factory=lambda: list[Literal["retraction", "concern", "erratum"]](["retraction", "concern"]),
         description="Notices reported to each reader who was sent the article ([] turns this off). "
         "At most 3 PubMed requests a day.",
     )

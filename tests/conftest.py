@@ -25,8 +25,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as AioSMTP
 from aiosmtpd.smtp import Envelope, Session
 
-from tests.fakes.eutils import FakeEutils
 from tests.fakes.europepmc import FakeEuropePMC
+from tests.fakes.eutils import FakeEutils
 from tests.fakes.icite import FakeICite
 from tests.fakes.openalex import FakeOpenAlex
 from tests.fakes.pubmed_xml import esc

@@ -8,13 +8,13 @@ from collections.abc import Callable
 from datetime import datetime, time, timedelta
 from pathlib import Path
 
-from tests.conftest import Q_BTK, Q_RILZA, SmtpServer, add_itp_article, db_rows, scenario_config, text_of
-from tests.fakes.eutils import FakeEutils
-from litwatch.jobs.parts import make_client, make_deliverer, make_store
 from litwatch.jobs.config import load_config
+from litwatch.jobs.parts import make_client, make_deliverer, make_store
 from litwatch.jobs.run.pipeline import Pipeline, RunSummary
 from litwatch.watchers.entrez import EntrezClient
 from litwatch.watchers.notices import notice_query, scan_notices
+from tests.conftest import Q_BTK, Q_RILZA, SmtpServer, add_itp_article, db_rows, scenario_config, text_of
+from tests.fakes.eutils import FakeEutils
 
 NOTICE_Q = notice_query(["retraction", "concern"])
 
@@ -55,7 +55,7 @@ def days(ncbi: FakeEutils) -> Callable[[int], datetime]:
     return lambda n: base - timedelta(days=3 - n)  # day 3 is the fake's today
 
 
-def test_untracked_article_sent_on_day_1_retracted_on_day_3(tmp_path: Path, store_url, ncbi, smtp) -> None:  # noqa: ANN001
+def test_untracked_article_sent_on_day_1_retracted_on_day_3(tmp_path: Path, store_url, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
     day = days(ncbi)
     old = [str(41000000 + i) for i in range(3)]
     for i, p in enumerate(old):
@@ -90,7 +90,7 @@ def test_untracked_article_sent_on_day_1_retracted_on_day_3(tmp_path: Path, stor
     assert msg["To"] == "a@example.org", "b@ was never sent the article: told nothing"
     assert "retraction" in msg["Subject"].lower()
     text = text_of(msg)
-    assert f"You were sent" in text and f"on {sent_at[:10]}; it has been retracted" in text
+    assert "You were sent" in text and f"on {sent_at[:10]}; it has been retracted" in text
     assert "Zanubrutinib halves bleeding in ITP" in text
     assert "pubmed.ncbi.nlm.nih.gov/42000999" in text and "found in PubMed" in text
     head, _, rest = text.partition("ARTICLES YOU WERE SENT")
@@ -109,6 +109,9 @@ def test_untracked_article_sent_on_day_1_retracted_on_day_3(tmp_path: Path, stor
     assert db_rows(cfg, "SELECT recipient, pmid, notice_pmid FROM sent_notices") == [
         ("a@example.org", "42000777", "42000999")
     ]
+    history = litwatch("history", "--config", str(cfg))
+    assert history.code == 0, history.err
+    assert f"RetractionOf of this article, sent on {sent_at[:10]}: notice PMID 42000999" in " ".join(history.out.split())
 
 
 def test_notice_search_failure_does_not_fail_the_run_and_catches_up(tmp_path: Path, store_url, ncbi, smtp) -> None:  # noqa: ANN001

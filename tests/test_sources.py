@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from litwatch.watchers.europepmc import EuropePMCClient, EuropePMCError
+from litwatch.watchers.openalex import OpenAlexClient, OpenAlexError
 from tests.conftest import (
     OPENALEX_KEY,
     Q_BTK,
@@ -23,8 +25,6 @@ from tests.conftest import (
 )
 from tests.fakes.europepmc import FakeEuropePMC, cite
 from tests.fakes.openalex import FakeOpenAlex
-from litwatch.watchers.europepmc import EuropePMCClient, EuropePMCError
-from litwatch.watchers.openalex import OpenAlexClient, OpenAlexError
 
 W_TRACKED = "W4407000001"
 

@@ -22,6 +22,8 @@ from litwatch.notifications.chat import ChatDeliverer, apprise_available
 from litwatch.notifications.delivery import DeliveryError
 from litwatch.watchers.entrez import EntrezError
 from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK
+from litwatch.watchers.icite import ICiteError
+from litwatch.watchers.jsonapi import ServiceError
 from litwatch.watchers.search import SearchResult
 
 
@@ -129,12 +131,8 @@ def check_feed(config: Config, report: Report) -> None:
 
 def check_sources(config: Config, report: Report) -> None:
     """Each outside source configured: one small request each (nothing is stored)."""
-    from litwatch.jobs.run.outside import make_clients
-    from litwatch.watchers.icite import ICiteError
-    from litwatch.watchers.jsonapi import ServiceError
-
     try:
-        clients = make_clients(config)
+        clients = parts.make_sources(config)
     except ConfigError as exc:
         report.problem(str(exc).split(": ", 1)[-1])
         return

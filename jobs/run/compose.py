@@ -13,10 +13,10 @@ from datetime import datetime
 from email.utils import make_msgid
 
 from litwatch.jobs.config import Config, RecipientConfig
+from litwatch.jobs.run.outside import work_refs
 from litwatch.notifications.digest import build_digest
 from litwatch.notifications.model import Digest, Entry, WatchNote
 from litwatch.notifications.render import ATTACH_MAX, render_digest, subject_line
-from litwatch.jobs.run.outside import work_refs
 from litwatch.watchers.announcements import (
     Citation,
     Correction,

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from litwatch.jobs.config import Config
-from litwatch.watchers.announcements import Item, PreprintHit, Published, WorkCitation
 from litwatch.notifications.model import WorkRef
+from litwatch.watchers.announcements import Item, PreprintHit, Published, WorkCitation
 from litwatch.watchers.citing import CitingWork
 from litwatch.watchers.entrez import EntrezClient, EntrezError
 from litwatch.watchers.europepmc import EuropePMCClient, Preprint
@@ -29,8 +29,8 @@ from litwatch.watchers.openalex import OpenAlexClient
 from litwatch.watchers.sources_store import (
     Work,
     citation_counts,
-    put_citation_counts,
     openalex_ids,
+    put_citation_counts,
     put_openalex_ids,
     put_works,
     source_failed,

@@ -25,6 +25,8 @@ from litwatch.jobs.config import Config, WatchConfig
 from litwatch.jobs.parts import Clock, make_clock
 from litwatch.jobs.run.crashpoints import crashpoint
 from litwatch.jobs.run.deliver import DeliveryLoop
+from litwatch.jobs.run.feeds import write_feeds
+from litwatch.jobs.run.notify import enqueue_news
 from litwatch.jobs.run.outside import (
     CitationSources,
     Clients,
@@ -36,8 +38,6 @@ from litwatch.jobs.run.outside import (
 )
 from litwatch.jobs.run.preprints import plan_preprints, queue_preprints, record_preprints
 from litwatch.jobs.run.sent_notices import NoticeObservation, observe_notices, record_notices
-from litwatch.jobs.run.feeds import write_feeds
-from litwatch.jobs.run.notify import enqueue_news
 from litwatch.jobs.run.subscribers import chat_subscribers, email_subscribers
 from litwatch.jobs.run.summary import RunSummary
 from litwatch.notifications.delivery import Deliverer
@@ -227,8 +227,8 @@ class Pipeline:
         # preprints (Europe PMC), for the watches that have a preprint_query
         obs.preprints = observe_preprints(self.config, self.sources)
         to_fetch |= plan_preprints(self.store, obs.preprints, self.config)
-        for watch, error in obs.preprints.errors.items():
-            obs.notes.append(Note(watch, f"Europe PMC's preprint search failed ({error}); searched again next run.", True))
+        for name, error in obs.preprints.errors.items():
+            obs.notes.append(Note(name, f"Europe PMC's preprint search failed ({error}); searched again next run.", True))
         crashpoint("after_search")
 
         plan = self.plan_tracked()
