@@ -17,7 +17,7 @@ from datetime import date, timedelta
 
 from litwatch.watchers.articles import Article
 from litwatch.watchers.entrez import FETCH_BATCH, MAX_SEARCH_POSITION, EntrezClient
-from litwatch.watchers.sources_store import NoticeLink
+from litwatch.watchers.store.sources import NoticeLink
 
 #: config name -> (PubMed publication type of the notice, RefType the notice uses for its target)
 NOTICE_TYPES: dict[str, tuple[str, str]] = {

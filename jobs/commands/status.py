@@ -14,7 +14,6 @@ from litwatch.jobs import parts
 from litwatch.jobs.config import Config
 from litwatch.jobs.run.schedule import next_fire, schedule_period
 from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK
-from litwatch.watchers.sources_store import source_states
 
 
 def gather(config: Config) -> dict:
@@ -30,7 +29,7 @@ def gather(config: Config) -> dict:
         alerts = store.alerts.recent(limit=5)
         location = store.location
         articles = store.articles.count()
-        states = source_states(store)
+        states = store.sources.source_states()
     last_ok = next((r for r in runs if r.outcome == "ok"), None)
     return {
         "store": location if not config.store.url else "postgresql (url in config)",

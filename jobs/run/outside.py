@@ -26,20 +26,8 @@ from litwatch.watchers.europepmc import EuropePMCClient, Preprint
 from litwatch.watchers.icite import ICiteClient, ICiteError
 from litwatch.watchers.jsonapi import ServiceError
 from litwatch.watchers.openalex import OpenAlexClient
-from litwatch.watchers.sources_store import (
-    Work,
-    citation_counts,
-    openalex_ids,
-    put_citation_counts,
-    put_openalex_ids,
-    put_works,
-    source_failed,
-    source_ok,
-    works,
-    works_by_doi,
-    works_by_epmc,
-)
 from litwatch.watchers.store import Store
+from litwatch.watchers.store.sources import Work
 
 log = logging.getLogger("litwatch.run")
 
@@ -125,8 +113,8 @@ def observe_citations(
     every = [w for per in raw.values() for ws in per.values() for w in ws]
     doi_pmid = {w.doi: w.pmid for w in every if w.pmid and w.doi}
     loose = [w for w in every if not w.pmid and not doi_pmid.get(w.doi)]
-    by_doi = works_by_doi(store, {w.doi for w in loose if w.doi})
-    by_epmc = works_by_epmc(store, {w.epmc_id for w in loose if w.epmc_id})
+    by_doi = store.sources.works_by_doi({w.doi for w in loose if w.doi})
+    by_epmc = store.sources.works_by_epmc({w.epmc_id for w in loose if w.epmc_id})
 
     def key_of(w: CitingWork) -> str:
         if w.pmid:
@@ -169,7 +157,7 @@ def _europepmc_cited_by(
     """Europe PMC's citation counts first (one search per 60 papers); the citing works only of the
     papers whose count changed since the last run (or that were never asked)."""
     counts = {p: 0 for p in papers} | client.cited_counts(papers)  # unknown to Europe PMC: none
-    before = citation_counts(store, "europepmc", papers)
+    before = store.sources.citation_counts("europepmc", papers)
     unchanged = {p for p, n in counts.items() if before.get(p) == n}
     found = client.cited_by(papers, unchanged=unchanged)
     out.epmc_counts = counts
@@ -181,7 +169,7 @@ def _openalex_cited_by(
 ) -> dict[str, list[CitingWork]]:
     """OpenAlex ids of the papers (cached; free singleton look-ups for new ones), then the works
     citing them, 50 papers per filter call."""
-    known = openalex_ids(store, papers)
+    known = store.sources.openalex_ids(papers)
     cutoff = (datetime.now(UTC) - timedelta(days=OPENALEX_RELOOK_DAYS)).isoformat()
     ids: dict[str, str] = {}
     for p in sorted(papers, key=int):
@@ -197,15 +185,15 @@ def _openalex_cited_by(
 
 def record_citation_sources(store: Store, src: CitationSources, stamp: str) -> None:
     """Inside the run's transaction: the works, OpenAlex ids, each source's health."""
-    put_works(store, src.works.values())
+    store.sources.put_works(src.works.values())
     if src.openalex_ids:
-        put_openalex_ids(store, src.openalex_ids)
+        store.sources.put_openalex_ids(src.openalex_ids)
     if "europepmc" in src.ok and src.epmc_counts:
-        put_citation_counts(store, "europepmc", src.epmc_counts)
+        store.sources.put_citation_counts("europepmc", src.epmc_counts)
     for name in sorted(src.ok):
-        source_ok(store, name, stamp=stamp)
+        store.sources.source_ok(name, stamp=stamp)
     for name, error in sorted(src.errors.items()):
-        source_failed(store, name, error, stamp=stamp)
+        store.sources.source_failed(name, error, stamp=stamp)
 
 
 def source_note(name: str, error: str) -> str:
@@ -263,4 +251,4 @@ def work_refs(store: Store, items: Iterable[Item]) -> dict[str, WorkRef]:
     for i in items:
         if isinstance(i, WorkCitation | PreprintHit | Published):
             keys.add(i.work)
-    return {k: work_ref(w) for k, w in works(store, keys).items()} if keys else {}
+    return {k: work_ref(w) for k, w in store.sources.works(keys).items()} if keys else {}

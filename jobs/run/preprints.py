@@ -18,16 +18,6 @@ from dataclasses import replace
 from litwatch.jobs.config import Config
 from litwatch.jobs.run.outside import PreprintObservation, preprint_work
 from litwatch.watchers.announcements import Item, PreprintHit, Published
-from litwatch.watchers.sources_store import (
-    add_preprint_hits,
-    announced_to_any,
-    preprint_baselined,
-    preprint_hits,
-    put_works,
-    source_ok,
-    watch_hits,
-    works,
-)
 from litwatch.watchers.store import Store
 
 
@@ -35,10 +25,10 @@ def plan_preprints(store: Store, obs: PreprintObservation, config: Config) -> se
     """Decide what each watch announces; returns the journal PMIDs whose records are needed."""
     fetch: set[str] = set()
     for watch, found in obs.results.items():
-        first = not preprint_baselined(store, watch)
-        stored_keys = preprint_hits(store, watch)
-        stored = works(store, stored_keys)
-        pubmed_hits = watch_hits(store, watch)
+        first = not store.sources.preprint_baselined(watch)
+        stored_keys = store.sources.preprint_hits(watch)
+        stored = store.sources.works(stored_keys)
+        pubmed_hits = store.watches.hits(watch)
         obs.baseline[watch] = first
         obs.new_keys[watch] = set()
         obs.announce[watch] = set()
@@ -68,17 +58,17 @@ def plan_preprints(store: Store, obs: PreprintObservation, config: Config) -> se
 
 
 def record_preprints(store: Store, obs: PreprintObservation, run_id: int) -> None:
-    put_works(store, obs.works.values())
+    store.sources.put_works(obs.works.values())
     for watch, keys in obs.new_keys.items():
-        add_preprint_hits(store, watch, keys, run_id, baseline=obs.baseline.get(watch, False))
-        source_ok(store, f"preprints:{watch}")
+        store.sources.add_preprint_hits(watch, keys, run_id, baseline=obs.baseline.get(watch, False))
+        store.sources.source_ok(f"preprints:{watch}")
 
 
 def queue_preprints(store: Store, obs: PreprintObservation, recipient: str, mine: list[str]) -> list[Item]:
     """Queue items for one reader of the watches `mine`."""
     queue: list[Item] = []
     journal = {pmid for w in mine for pmid, _ in obs.published.get(w, [])}
-    told = announced_to_any(store, recipient, journal) if journal else set()
+    told = store.sources.announced_to_any(recipient, journal) if journal else set()
     for watch in mine:
         queue += [PreprintHit(key, watch) for key in sorted(obs.announce.get(watch, ()))]
         for pmid, key in obs.published.get(watch, []):

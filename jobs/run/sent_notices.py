@@ -20,18 +20,8 @@ from litwatch.jobs.config import Config
 from litwatch.watchers.announcements import SentArticleNotice
 from litwatch.watchers.entrez import EntrezClient, EntrezError
 from litwatch.watchers.notices import NO_LINK, NoticeScan, check_window, scan_notices
-from litwatch.watchers.sources_store import (
-    NoticeLink,
-    add_notice_links,
-    known_notices,
-    last_sent_any,
-    mark_sent_notices,
-    sent_notices_due,
-    source_failed,
-    source_ok,
-    source_states,
-)
 from litwatch.watchers.store import Store
+from litwatch.watchers.store.sources import NoticeLink
 
 log = logging.getLogger("litwatch.run")
 
@@ -50,15 +40,15 @@ def observe_notices(config: Config, store: Store, client: EntrezClient, today: d
     kinds = config.sent.notices
     if not kinds:
         return NoticeObservation()
-    if last_sent_any(store) is None:
+    if store.sources.last_sent_any() is None:
         return NoticeObservation()  # nothing was ever sent: nothing to check
-    state = source_states(store).get(SOURCE)
+    state = store.sources.source_states().get(SOURCE)
     if state is not None and state.last_success and state.last_success[:10] >= today.isoformat() and state.cursor:
         return NoticeObservation()  # checked today already: once a day is enough
     since = check_window(state.cursor if state else "", today, config.sent.overlap_days)
     try:
         scan = scan_notices(
-            client, kinds=kinds, since=since, today=today, already_read=lambda ids: known_notices(store, ids)
+            client, kinds=kinds, since=since, today=today, already_read=store.sources.known_notices
         )
     except EntrezError as exc:
         log.warning("notices on sent articles: %s; the next run searches again", exc)
@@ -72,18 +62,18 @@ def observe_notices(config: Config, store: Store, client: EntrezClient, today: d
 def record_notices(config: Config, store: Store, obs: NoticeObservation, run_id: int, stamp: str) -> int:
     """Write what was observed and queue the notices due; returns how many items were queued."""
     if obs.error:
-        source_failed(store, SOURCE, obs.error, stamp=stamp)
+        store.sources.source_failed(SOURCE, obs.error, stamp=stamp)
     elif obs.scan is not None:
         linked = {n.notice_pmid for n in obs.scan.links}
-        add_notice_links(store, obs.scan.links)
-        add_notice_links(store, [NoticeLink(p, "", NO_LINK, "", "", "") for p in sorted(obs.scan.read - linked)])
-        source_ok(store, SOURCE, cursor=obs.cursor, stamp=stamp)
+        store.sources.add_notice_links(obs.scan.links)
+        store.sources.add_notice_links([NoticeLink(p, "", NO_LINK, "", "", "") for p in sorted(obs.scan.read - linked)])
+        store.sources.source_ok(SOURCE, cursor=obs.cursor, stamp=stamp)
     if not config.sent.notices:
         return 0
     readers = {r.email for r in config.recipients()}
-    due = [d for d in sent_notices_due(store) if d.recipient in readers and d.link.kind != NO_LINK]
+    due = [d for d in store.sources.sent_notices_due() if d.recipient in readers and d.link.kind != NO_LINK]
     for d in due:
         n = d.link
         store.queue.add(d.recipient, [SentArticleNotice(d.pmid, n.kind, n.notice_pmid, n.notice_source, d.sent_at[:10])], run_id)
-    mark_sent_notices(store, due, run_id)
+    store.sources.mark_sent_notices(due, run_id)
     return len(due)
