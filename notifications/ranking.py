@@ -56,8 +56,20 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
+# _sklearn_note: scikit-learn and SciPy are imported where first used, deliberately: importing them
+# takes about half a second, which every `litwatch` command would otherwise pay (--help, rate, ...).
 N_FEATURES = 2**18
 SIMILAR_ENOUGH = 0.12  # cosine at which "close to ..." is worth saying
+SELF = "\x00self:"  # a closest reference that is the article itself (a paper rated before it was sent)
+
+
+def _own(label: str) -> str:
+    """How the why line says that the article is itself one of the reader's references."""
+    if label.endswith("you rated up"):
+        return "you rated it up"
+    if label.startswith("your tracked"):
+        return "one of your tracked papers"
+    return "in your library"
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,12 +217,12 @@ def article_text(article: Article) -> str:
 
 _TOKEN = re.compile(r"(?u)\b\w[\w-]*\w\b")
 _COLUMNS: dict[str, int] = {}  # token -> column, a cache (murmurhash3 is the same in every process)
-_COLUMNS_MAX = 1_000_000
+_COLUMNS_MAX = 200_000  # about 20 MB at most in a long-running `litwatch serve`
 
 
 @lru_cache(maxsize=1)
 def _stop_words() -> frozenset[str]:
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # noqa: PLC0415
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # noqa: PLC0415 - see _sklearn_note
 
     return frozenset(ENGLISH_STOP_WORDS)
 
@@ -218,7 +230,7 @@ def _stop_words() -> frozenset[str]:
 def _column(token: str) -> int:
     col = _COLUMNS.get(token)
     if col is None:
-        from sklearn.utils import murmurhash3_32  # noqa: PLC0415
+        from sklearn.utils import murmurhash3_32  # noqa: PLC0415 - see _sklearn_note
 
         col = int(murmurhash3_32(token, seed=0, positive=True)) % N_FEATURES
         if len(_COLUMNS) < _COLUMNS_MAX:
@@ -230,7 +242,7 @@ def _tf(texts: Sequence[str]) -> Any:
     """Damped term frequencies (1 + log tf) of the words of each text (lower-cased, English stop
     words dropped, hashed into N_FEATURES columns with murmurhash3 as scikit-learn's
     HashingVectorizer does), CSR, one row per text."""
-    from scipy.sparse import csr_matrix  # noqa: PLC0415
+    from scipy.sparse import csr_matrix  # noqa: PLC0415 - see _sklearn_note
 
     stop = _stop_words()
     indptr = [0]
@@ -361,10 +373,15 @@ class Scores:
             parts.append(f"by {self.author[i]}")
         if self.journal[i]:
             parts.append(f"in {self.journal[i]}")
-        if self.sim_ref[i] and self.sim[i] >= SIMILAR_ENOUGH:
-            parts.append(f"close to {self.sim_ref[i]}")
-        if self.neg_ref[i] and self.neg[i] >= SIMILAR_ENOUGH and self.neg[i] >= self.sim[i]:
-            parts.append(f"like {self.neg_ref[i]}")
+        if self.neg_ref[i].startswith(SELF) and self.neg[i] >= self.sim[i]:
+            parts.append("you rated it down")
+        elif self.sim_ref[i].startswith(SELF):
+            parts.append(_own(self.sim_ref[i].removeprefix(SELF)))
+        else:
+            if self.sim_ref[i] and self.sim[i] >= SIMILAR_ENOUGH:
+                parts.append(f"close to {self.sim_ref[i]}")
+            if self.neg_ref[i] and self.neg[i] >= SIMILAR_ENOUGH and self.neg[i] >= self.sim[i]:
+                parts.append(f"like {self.neg_ref[i]}")
         if self.model_points[i] >= 0.5 * self.weights.model > 0:
             parts.append("like the papers you rated up")
         elif self.model_points[i] <= -0.5 * self.weights.model < 0:
@@ -398,8 +415,8 @@ class ReaderRanker:
         downs = sum(1 for r in self.profile.negatives if r.rated)
         if w.model == 0 or ups + downs < w.model_min_ratings or ups < 2 or downs < 2:
             return None
-        from scipy.sparse import vstack  # noqa: PLC0415
-        from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
+        from scipy.sparse import vstack  # noqa: PLC0415 - see _sklearn_note
+        from sklearn.linear_model import LogisticRegression  # noqa: PLC0415 - see _sklearn_note
 
         rated_down = [i for i, r in enumerate(self.profile.negatives) if r.rated]
         assert self._pos_tf is not None and self._neg_tf is not None
@@ -423,7 +440,11 @@ class ReaderRanker:
             return np.zeros(n), [""] * n
         sims = batch.similarity(ref_tf)
         best = np.argmax(sims, axis=1)  # the first of equals: deterministic
-        return _as_float_array(sims[np.arange(n), best]), [refs[int(j)].label for j in best]
+        labels = [
+            SELF + refs[int(j)].label if refs[int(j)].key == batch.articles[i].pmid else refs[int(j)].label
+            for i, j in enumerate(best)
+        ]
+        return _as_float_array(sims[np.arange(n), best]), labels
 
     def score(self, batch: Batch, terms: Sequence[tuple[str, ...]] | tuple[str, ...] = ()) -> Scores:
         """Scores of every article of `batch`.  `terms`: the watch terms, one tuple for all articles

@@ -314,7 +314,8 @@ def test_a_rating_moves_that_readers_order_only(tmp_path: Path, store_url, ncbi,
     after = {r: litwatch("preview", "--recipient", r, "--config", str(cfg)).out for r in (A, B)}
     assert _order(after[B]) == _order(before[B]), "Bob's digest is untouched"
     assert _order(after[A])[0] == "42000002" and _order(after[A])[-1] == top_before
-    assert f"like PMID {top_before} you rated down" in " ".join(after[A].split())
+    folded = " ".join(after[A].split())
+    assert "\u00b7 you rated it down" in folded and "\u00b7 you rated it up" in folded, "the rated papers themselves"
     # the next digests are the previews
     cfg.write_text(cfg.read_text(encoding="utf-8").replace(weekly, ""), encoding="utf-8")
     smtp.received.clear()
@@ -369,10 +370,9 @@ def test_golden_ranked_digest() -> None:
     )
 
 
-def test_a_digest_too_large_to_rank_says_so(tmp_path: Path, ncbi) -> None:  # noqa: ANN001
-    from datetime import datetime
-
+def test_a_digest_too_large_to_rank_says_so(tmp_path: Path, ncbi, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
     from litwatch.jobs.config import load_config
+    from litwatch.jobs.parts import make_clock
     from litwatch.jobs.run import compose
     from litwatch.jobs.run.compose import Composer
     from litwatch.watchers.announcements import Hit
@@ -380,21 +380,16 @@ def test_a_digest_too_large_to_rank_says_so(tmp_path: Path, ncbi) -> None:  # no
     from litwatch.watchers.store import open_store
 
     config = load_config(scenario_config(tmp_path, ncbi))
-    store = open_store(path=tmp_path / "big.db")
     pmids = [str(41_000_000 + k) for k in range(6)]
-    with store.transaction():
-        store.articles.put(ArticleRecord.of(art(p, f"Article {p}")) for p in pmids)
-    composer = Composer(config, store, lambda: datetime.now().astimezone())
-    items = [Hit(p, "BTK inhibitors in ITP") for p in pmids]
-    small = composer.digest(config.recipients()[0], items)
-    assert small.ranked and not small.notes
-    old = compose.FULL_RECORDS
-    compose.FULL_RECORDS = 4
-    try:
+    with open_store(path=tmp_path / "big.db") as store:
+        with store.transaction():
+            store.articles.put(ArticleRecord.of(art(p, f"Article {p}")) for p in pmids)
+        composer = Composer(config, store, make_clock(config))
+        items = [Hit(p, "BTK inhibitors in ITP") for p in pmids]
+        small = composer.digest(config.recipients()[0], items)
+        assert small.ranked and not small.notes
+        monkeypatch.setattr(compose, "FULL_RECORDS", 4)
         big = composer.digest(config.recipients()[0], items)
-    finally:
-        compose.FULL_RECORDS = old
-        store.close()
     assert not big.ranked and len(big.entries) == 6
     assert [n.text for n in big.notes] == ["6 articles are too many to rank in one digest; they are listed newest first."]
 
@@ -409,3 +404,32 @@ def test_check_reads_the_library_files(tmp_path: Path, ncbi, litwatch) -> None: 
     assert r.code == 1
     assert f"ok       library of {A}: 2 papers (2 with a PMID)" in r.out
     assert f"PROBLEM  library of {B}: {tmp_path / 'gone.ris'}: library file not found" in r.out
+
+
+def test_a_paper_rated_before_it_is_sent_says_so() -> None:
+    from litwatch.notifications.ranking import article_text
+
+    up = Reference(PHASE3.pmid, article_text(PHASE3), f"PMID {PHASE3.pmid} you rated up", rated=True)
+    down = Reference(LETTER.pmid, article_text(LETTER), f"PMID {LETTER.pmid} you rated down", rated=True)
+    batch = Batch([PHASE3, LETTER, COHORT], today=TODAY)
+    s = ReaderRanker(ReaderProfile(positives=(up,), negatives=(down,))).score(batch)
+    assert s.why(0, "") == "you rated it up"
+    assert s.why(1, "") == "you rated it down"
+    assert "\x00" not in s.why(2, "")
+    assert s.total[0] > s.total[2] > s.total[1]
+
+
+def test_min_score_from_the_config_moves_everything_below_into_the_lower_list(tmp_path: Path, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
+    tables = f'[[recipient]]\nemail = "{A}"\nmin_score = 100.0\n'
+    ids, cfg = _two_reader_setup(tmp_path, ncbi, smtp, recipients_toml=tables)
+    assert litwatch("run", "--config", str(cfg)).code == 0
+    _announce_new(ncbi, ids)
+    smtp.received.clear()
+    assert litwatch("run", "--config", str(cfg)).code == 0
+    (msg,) = smtp.messages()
+    plain = msg.get_body(("plain",)).get_content()
+    assert "3 MORE, RANKED LOWER" in plain and "Why:" not in plain, "nothing listed in full, all ranked lower"
+    assert pmids_in(msg) >= set(NEW), "each still linked"
+    ris = next(p for p in msg.iter_attachments() if str(p.get_filename()).endswith(".ris")).get_content()
+    ris = ris.decode() if isinstance(ris, bytes) else ris
+    assert all(p in ris for p in NEW), "and in the attachment"

@@ -122,3 +122,20 @@ def test_history_shows_the_readers_rating(tmp_path: Path, store_url, ncbi, smtp,
     rating = {i["pmid"]: i.get("rating") for i in record["items"]}
     assert rating == {"42000001": None, "42000002": "down"}
     assert "rated down" in litwatch("history", "--config", str(cfg)).out
+
+
+def test_rating_while_pubmed_is_unreachable_then_the_next_run_fetches_it(tmp_path: Path, ncbi, smtp, litwatch) -> None:  # noqa: ANN001
+    from tests.conftest import db_rows, free_port
+
+    baseline(ncbi, n=3)
+    cfg = scenario_config(tmp_path, ncbi, smtp=smtp, retries=0)
+    good = cfg.read_text(encoding="utf-8")
+    cfg.write_text(good.replace(ncbi.base_url, f"http://127.0.0.1:{free_port()}/"), encoding="utf-8")
+    r = litwatch("rate", "up", "42000777", "--config", str(cfg))
+    assert r.code == 0, r.err
+    assert "rated up: 42000777" in r.out and "the record of PMID 42000777 could not be fetched" in r.out
+    assert db_rows(cfg, "SELECT pmid FROM articles WHERE pmid = ?", ("42000777",)) == []
+    cfg.write_text(good, encoding="utf-8")
+    add_itp_article(ncbi, "42000777", days_ago=800)
+    assert litwatch("run", "--config", str(cfg)).code == 0
+    assert db_rows(cfg, "SELECT pmid FROM articles WHERE pmid = ?", ("42000777",)) == [("42000777",)], "fetched by the run"

@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import rispy
+from bibtexparser.entrypoint import parse_string
+
 __all__ = ["LibraryError", "LibraryPaper", "load_library", "parse_library"]
 
 MAX_BYTES = 50_000_000  # a library file larger than this is refused, not read into memory
@@ -86,8 +89,6 @@ def _ris_author(name: str) -> str:
 
 
 def _parse_ris(text: str) -> list[LibraryPaper]:
-    import rispy  # noqa: PLC0415
-
     records = rispy.loads(text, skip_unknown_tags=True)
     out: list[LibraryPaper] = []
     for r in records:
@@ -108,8 +109,6 @@ def _parse_ris(text: str) -> list[LibraryPaper]:
 
 
 def _parse_bibtex(text: str) -> list[LibraryPaper]:
-    from bibtexparser.entrypoint import parse_string  # noqa: PLC0415
-
     library = parse_string(text)
     out: list[LibraryPaper] = []
     for entry in library.entries:

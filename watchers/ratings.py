@@ -1,23 +1,20 @@
-"""Each reader's ratings of articles: the storage API.
+"""Each reader's ratings of articles: the storage API (over `store.ratings`, watchers/store/ratings.py).
 
 A rating is (recipient, PMID, value): +1 ("up", more like this) or -1 ("down", not for me).  One
 rating per reader and article: rating again replaces it, `undo_rating` removes it.  Recipients are
-stored lower-cased (e-mail addresses are matched case-insensitively everywhere in litwatch), so the
-web companion's one-click links and the command line meet in the same rows.
+stored lower-cased, so the web companion's one-click links and the command line meet in the same
+rows.
 
-Every function takes an open `Store` (SQLite or PostgreSQL: the SQL is written once for both) and
-writes inside a transaction of its own, joining the caller's when there is one.  Nothing here reads
-the config: which recipients exist is the caller's business.  The ranking code reads `ratings_of`
-at each digest, so a rating takes effect at the next digest.
+Every function takes an open `Store` (SQLite or PostgreSQL) and writes inside a transaction of its
+own, joining the caller's when there is one.  Nothing here reads the config: which recipients exist
+is the caller's business.  The ranking reads `ratings_of` at each digest, so a rating takes effect
+at the next digest.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Literal
-
-from litwatch.watchers.store import Store, now_iso
+from litwatch.watchers.store import Store
+from litwatch.watchers.store.ratings import DOWN, UP, Rating
 
 __all__ = [
     "DOWN",
@@ -32,37 +29,6 @@ __all__ = [
     "undo_rating",
     "was_sent",
 ]
-
-UP = 1
-DOWN = -1
-Source = Literal["cli", "web", "import"]
-
-
-@dataclass(frozen=True, slots=True)
-class Rating:
-    recipient: str  # lower-cased e-mail address
-    pmid: str
-    value: int  # UP (+1) or DOWN (-1)
-    rated_at: str  # ISO 8601, UTC
-    source: str  # "cli", "web", ...
-
-    @property
-    def label(self) -> str:
-        return "up" if self.value > 0 else "down"
-
-    def as_dict(self) -> dict[str, str | int]:
-        return {
-            "recipient": self.recipient,
-            "pmid": self.pmid,
-            "rating": self.label,
-            "value": self.value,
-            "rated_at": self.rated_at,
-            "source": self.source,
-        }
-
-
-def _who(recipient: str) -> str:
-    return recipient.strip().lower()
 
 
 def parse_value(word: str) -> int:
@@ -80,69 +46,36 @@ def record_rating(
 ) -> bool:
     """Rate `pmid` for `recipient` (UP or DOWN); replaces an earlier, opposite rating of the article.
 
-    True when something changed (a new rating, or the opposite of the old one)."""
-    if value not in (UP, DOWN):
-        raise ValueError(f"a rating is {UP} or {DOWN}, not {value!r}")
-    who = _who(recipient)
-    with store.transaction():
-        old = store.value("SELECT value FROM ratings WHERE recipient = ? AND pmid = ?", (who, pmid))
-        if old is not None and int(old) == value:
-            return False  # the same rating again: its date stays that of the first
-        store.execute(
-            "INSERT INTO ratings (recipient, pmid, value, rated_at, source) VALUES (?, ?, ?, ?, ?) "
-            "ON CONFLICT (recipient, pmid) DO UPDATE SET value = excluded.value, rated_at = excluded.rated_at, "
-            "source = excluded.source",
-            (who, pmid, value, at or now_iso(), source),
-        )
-    return True
+    True when something changed (a new rating, or the opposite of the old one); the same rating
+    again changes nothing, not even its date."""
+    return store.ratings.record(recipient, pmid, value, source=source, at=at)
 
 
 def undo_rating(store: Store, recipient: str, pmid: str) -> bool:
     """Remove the reader's rating of `pmid`; True when there was one."""
-    with store.transaction():
-        cur = store.execute("DELETE FROM ratings WHERE recipient = ? AND pmid = ?", (_who(recipient), pmid))
-        return bool(cur.rowcount and cur.rowcount > 0)
+    return store.ratings.undo(recipient, pmid)
 
 
 def clear_ratings(store: Store, recipient: str) -> int:
     """Remove every rating of the reader; how many there were."""
-    with store.transaction():
-        cur = store.execute("DELETE FROM ratings WHERE recipient = ?", (_who(recipient),))
-        return max(0, int(cur.rowcount or 0))
-
-
-def _rows(rows: Iterable[tuple[object, ...]]) -> list[Rating]:
-    return [Rating(str(r), str(p), int(str(v)), str(t), str(s)) for r, p, v, t, s in rows]
+    return store.ratings.clear(recipient)
 
 
 def ratings_of(store: Store, recipient: str) -> list[Rating]:
     """The reader's ratings, oldest first."""
-    return _rows(
-        store.rows(
-            "SELECT recipient, pmid, value, rated_at, source FROM ratings WHERE recipient = ? ORDER BY rated_at, pmid",
-            (_who(recipient),),
-        )
-    )
+    return store.ratings.of(recipient)
 
 
 def rating_value(store: Store, recipient: str, pmid: str) -> int | None:
     """UP, DOWN, or None when the reader has not rated `pmid`."""
-    v = store.value("SELECT value FROM ratings WHERE recipient = ? AND pmid = ?", (_who(recipient), pmid))
-    return None if v is None else int(v)
+    return store.ratings.value(recipient, pmid)
 
 
 def all_ratings(store: Store) -> list[Rating]:
     """Every reader's ratings, by reader then oldest first (for `history` and backups)."""
-    return _rows(
-        store.rows("SELECT recipient, pmid, value, rated_at, source FROM ratings ORDER BY recipient, rated_at, pmid")
-    )
+    return store.ratings.all()
 
 
 def was_sent(store: Store, recipient: str, pmid: str) -> bool:
     """True when a digest delivered to `recipient` listed `pmid` (as a search hit or a citation)."""
-    row = store.value(
-        "SELECT 1 FROM queue q JOIN deliveries d ON d.id = q.delivery_id "
-        "WHERE LOWER(q.recipient) = ? AND q.pmid = ? AND q.kind IN ('hit', 'citation') AND d.status = 'sent'",
-        (_who(recipient), pmid),
-    )
-    return row is not None
+    return store.ratings.was_sent(recipient, pmid)

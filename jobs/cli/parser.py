@@ -201,7 +201,6 @@ def build_parser() -> argparse.ArgumentParser:
         "when asked on a terminal) or a SQLite file",
     )
     _add_web_command(sub, common, fmt)
-    _add_rate_command(sub, common, fmt)
     _add_everyday_commands(sub, common, fmt)
     return parser
 
@@ -264,7 +263,7 @@ def _add_web_command(sub, common: argparse.ArgumentParser, fmt: type) -> None:  
 
 
 def _add_rate_command(sub, common: argparse.ArgumentParser, fmt: type) -> None:  # noqa: ANN001
-    """`litwatch rate ...` (jobs/commands/rate.py)."""
+    """rate up|down|undo|clear|list (jobs/commands/rate.py)."""
     p = sub.add_parser(
         "rate",
         parents=[common],
@@ -279,7 +278,7 @@ def _add_rate_command(sub, common: argparse.ArgumentParser, fmt: type) -> None: 
     )
     rsub = p.add_subparsers(dest="rate_command", metavar="ACTION", parser_class=_Parser)
     rsub.required = True
-    who = argparse.ArgumentParser(add_help=False)
+    who = _Parser(add_help=False)
     who.add_argument("--recipient", metavar="EMAIL", help="whose rating (default: the only recipient)")
     for action, text in (
         ("up", "more like these: they join the reader's reference set"),
@@ -287,11 +286,7 @@ def _add_rate_command(sub, common: argparse.ArgumentParser, fmt: type) -> None: 
         ("undo", "remove the reader's ratings of these papers"),
     ):
         a = rsub.add_parser(
-            action,
-            parents=[common, who],
-            formatter_class=fmt,
-            help=text,
-            epilog=f"example:\n  litwatch rate {action} 39973148",
+            action, parents=[common, who], formatter_class=fmt, help=text, epilog=f"example:\n  litwatch rate {action} 39973148"
         )
         a.add_argument("pmids", nargs="+", metavar="PMID")
     rsub.add_parser(
@@ -312,7 +307,8 @@ def _add_rate_command(sub, common: argparse.ArgumentParser, fmt: type) -> None: 
 
 
 def _add_everyday_commands(sub, common: argparse.ArgumentParser, fmt: type) -> None:  # noqa: ANN001
-    """history, show, export, completion."""
+    """rate, history, show, export, completion."""
+    _add_rate_command(sub, common, fmt)
     p = sub.add_parser(
         "history",
         parents=[common],

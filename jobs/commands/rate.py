@@ -22,7 +22,7 @@ from litwatch.jobs import parts
 from litwatch.jobs.config import Config, RecipientConfig
 from litwatch.jobs.terminal import printable
 from litwatch.watchers.entrez import EntrezError
-from litwatch.watchers.errors import UsageError
+from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK, UsageError
 from litwatch.watchers.ratings import (
     DOWN,
     UP,
@@ -37,9 +37,6 @@ from litwatch.watchers.store import Store
 
 _PMID = re.compile(r"^[1-9][0-9]{0,9}$")
 
-def _usage(message: str) -> Exception:
-    return UsageError(message)
-
 
 def resolve_recipient(config: Config, recipient: str | None) -> RecipientConfig:
     """The recipient named (case-insensitively), or the only one; UsageError otherwise."""
@@ -48,23 +45,24 @@ def resolve_recipient(config: Config, recipient: str | None) -> RecipientConfig:
         if len(everyone) == 1:
             return everyone[0]
         names = ", ".join(r.email for r in everyone)
-        raise _usage(f"--recipient: the config lists {len(everyone)} recipients ({names}); say whose rating it is")
+        raise UsageError(f"--recipient: the config lists {len(everyone)} recipients ({names}); say whose rating it is")
     for r in everyone:
         if r.email.lower() == recipient.strip().lower():
             return r
-    raise _usage(f"--recipient: {recipient} is not a recipient in {config.source}")
+    raise UsageError(f"--recipient: {recipient} is not a recipient in {config.source}")
 
 
 def _check_pmids(pmids: list[str]) -> None:
     for p in pmids:
         if not _PMID.match(p):
-            raise _usage(f"not a PMID: {p!r}")
+            raise UsageError(f"not a PMID: {p!r}")
 
 
 def _fetch_missing(config: Config, store: Store, pmids: list[str]) -> tuple[set[str], str]:
     """Fetch and store the records of `pmids` the store lacks.  (PMIDs PubMed has no record of,
     a one-line problem when PubMed could not be asked: '' when it could.)"""
-    missing = [p for p in pmids if p not in store.articles.known(pmids)]
+    known = store.articles.known(pmids)
+    missing = [p for p in pmids if p not in known]
     if not missing:
         return set(), ""
     client = parts.make_client(config)
@@ -83,14 +81,14 @@ def rate(config: Config, value: int, pmids: list[str], recipient: str | None) ->
     r = resolve_recipient(config, recipient)
     _check_pmids(pmids)
     word = "up" if value == UP else "down"
-    status = 0
+    status = EXIT_OK
     with parts.make_store(config) as store:
         unknown, problem = _fetch_missing(config, store, pmids)
         titles = store.articles.get(pmids)
         for p in dict.fromkeys(pmids):
             if p in unknown:
                 print(f"litwatch: PMID {p} is not in PubMed; not rated", file=sys.stderr)
-                status = 1
+                status = EXIT_FAILED
                 continue
             changed = record_rating(store, r.email, p, value, source="cli")
             a = titles.get(p)
@@ -107,14 +105,14 @@ def rate(config: Config, value: int, pmids: list[str], recipient: str | None) ->
 def undo(config: Config, pmids: list[str], recipient: str | None) -> int:
     r = resolve_recipient(config, recipient)
     _check_pmids(pmids)
-    status = 0
+    status = EXIT_OK
     with parts.make_store(config) as store:
         for p in dict.fromkeys(pmids):
             if undo_rating(store, r.email, p):
                 print(f"rating removed: {p}")
             else:
                 print(f"litwatch: PMID {p} was not rated by {r.email}", file=sys.stderr)
-                status = 1
+                status = EXIT_FAILED
     return status
 
 
@@ -123,7 +121,7 @@ def clear(config: Config, recipient: str | None) -> int:
     with parts.make_store(config) as store:
         n = clear_ratings(store, r.email)
     print(f"{n} rating{'s' if n != 1 else ''} of {r.email} removed")
-    return 0
+    return EXIT_OK
 
 
 def rating_rows(config: Config, recipient: str | None) -> list[dict[str, Any]]:
@@ -146,22 +144,22 @@ def rate_list(config: Config, recipient: str | None, *, as_json: bool) -> int:
     rows = rating_rows(config, recipient)
     if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
-        return 0
+        return EXIT_OK
     if not rows:
         print("no ratings")
-        return 0
+        return EXIT_OK
     several = len({r["recipient"] for r in rows}) > 1
     for row in rows:
         who = f"{row['recipient']}  " if several else ""
         title = row["title"] if len(row["title"]) <= 60 else row["title"][:59] + "\u2026"
         print(printable(f"{who}{row['rating']:<5} {row['pmid']:<10} {row['rated_at'][:10]}  {title}"))
-    return 0
+    return EXIT_OK
 
 
-# -- the command line -----------------------------------------------------------------------------
+# -- the command ----------------------------------------------------------------------------------
 
 
-def cmd_rate(args: argparse.Namespace, config: Config) -> int:
+def command(args: argparse.Namespace, config: Config) -> int:
     action = args.rate_command
     if action in ("up", "down"):
         return rate(config, UP if action == "up" else DOWN, args.pmids, args.recipient)

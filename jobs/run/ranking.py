@@ -14,7 +14,7 @@ from dataclasses import replace
 
 from litwatch.jobs.config import Config, RecipientConfig
 from litwatch.notifications.model import Digest, WatchNote
-from litwatch.notifications.ranking import ReaderProfile, Reference, Weights, rank_digest
+from litwatch.notifications.ranking import ReaderProfile, Reference, Weights, article_text, rank_digest
 from litwatch.watchers.articles import Article
 from litwatch.watchers.library import LibraryError, LibraryPaper, load_library
 from litwatch.watchers.ratings import ratings_of
@@ -49,8 +49,6 @@ def wants_ranking(config: Config, r: RecipientConfig) -> bool:
 
 
 def _text(article: Article) -> str:
-    from litwatch.notifications.ranking import article_text  # noqa: PLC0415
-
     return article_text(article)
 
 
