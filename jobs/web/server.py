@@ -49,7 +49,6 @@ def bind(config: Config) -> socket.socket:
         sock.close()
         why = "address already in use" if exc.errno == errno.EADDRINUSE else (exc.strerror or str(exc))
         raise ConfigError(f"{config.source}: web.listen: cannot listen on {config.web.listen}: {why}") from None
-    sock.set_inheritable(True)
     return sock
 
 
