@@ -33,15 +33,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote_plus, urlsplit
 
 import requests
 import tenacity
 
-from litwatch.watchers import ncbi_xml
+from litwatch.watchers import httpio, ncbi_xml
 from litwatch.watchers.articles import ArticleRecord, article_records, worker_started
 from litwatch.watchers.dtds import DtdCache
 from litwatch.watchers.errors import LitwatchError
 from litwatch.watchers.redact import redact
+from litwatch.watchers.wording import count
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +138,8 @@ class EntrezClient:
         base_url: str = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/",
         timeout: float = 60.0,
         connect_timeout: float = 10.0,
+        deadline: float = 300.0,
+        max_body: int = ncbi_xml.MAX_XML_BYTES,
         retries: int = 5,
         backoff: float = 2.0,
         max_backoff: float = 60.0,
@@ -150,6 +154,8 @@ class EntrezClient:
         self.api_key = api_key or None
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.timeout = (connect_timeout, timeout)
+        self.deadline = max(deadline, timeout)  # the whole request, answer included
+        self.max_body = max_body  # decoded bytes
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -158,7 +164,7 @@ class EntrezClient:
         # window from ever holding a fourth (eleventh) request start.
         self.interval = 0.105 if self.api_key else 0.34
         self._sleep = sleep
-        self._session = session or requests.Session()
+        self._session = session or httpio.session()
         self._session.headers["User-Agent"] = f"{TOOL} (mailto:{email})"
         self.dtd_cache = os.fspath(dtd_cache) if dtd_cache is not None else None
         self._dtds = DtdCache(None if self.dtd_cache is None else Path(self.dtd_cache), self._session)
@@ -176,6 +182,14 @@ class EntrezClient:
     def _redact(self, text: str) -> str:
         """One line without the API key (plain or URL-encoded): what may be logged, shown or stored."""
         return redact(text, [self.api_key] if self.api_key else [])
+
+    def _redact_bytes(self, body: bytes) -> bytes:
+        """An answer without the API key in it (NCBI echoes it in some errors): every snippet of the
+        answer shown, logged or stored is cut from this, so no part of the key survives the cut."""
+        if self.api_key:
+            for form in {self.api_key, quote_plus(self.api_key)}:
+                body = body.replace(form.encode(), b"***")
+        return body
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -211,15 +225,36 @@ class EntrezClient:
                     prepared = self._session.prepare_request(requests.Request("GET", url, params=all_params))
                 settings = self._session.merge_environment_settings(prepared.url, {}, None, None, None)
             except requests.RequestException as exc:
-                raise EntrezError(self._redact(f"{endpoint}: {type(exc).__name__}: {_cause(exc)}")) from None
-            self.pacer.wait(self.interval)
-            with self._count_lock:
-                self.requests_made += 1
-            try:
-                resp = self._session.send(prepared, timeout=self.timeout, **settings)
-                body = resp.content
-            except requests.RequestException as exc:
-                raise _Retryable(f"{endpoint}: {type(exc).__name__}: {self._redact(_cause(exc))}") from None
+                raise EntrezError(self._redact(f"{endpoint}: {type(exc).__name__}: {_cause(exc, self._redact)}")) from None
+            settings["stream"] = True
+            # The deadline's watchdog is started before the pacer's wait (which it then includes:
+            # under a second), so that nothing but the send lies between the paced start and the
+            # request leaving.
+            with httpio.deadline(self.deadline + self.interval) as watch:
+                self.pacer.wait(self.interval)
+                with self._count_lock:
+                    self.requests_made += 1
+                try:
+                    resp = self._session.send(prepared, timeout=self.timeout, allow_redirects=False, **settings)
+                    if resp.is_redirect or resp.status_code in (301, 302, 303, 307, 308):
+                        resp.close()
+                        target = _host_of(resp.headers.get("Location", ""))
+                        raise EntrezError(
+                            f"{endpoint}: HTTP {resp.status_code}: NCBI redirected the request to {target or '?'}; "
+                            "litwatch follows no redirect (it could carry the API key elsewhere): check [ncbi] base_url"
+                        )
+                    body = httpio.read_body(resp, self.max_body)
+                except httpio.BodyTooLarge as exc:
+                    raise EntrezError(f"{endpoint}: {exc}; refused") from None
+                except requests.RequestException as exc:
+                    if watch.expired:
+                        raise _Retryable(
+                            f"{endpoint}: no complete answer within {self.deadline:g} s (the deadline of a request)"
+                        ) from None
+                    raise _Retryable(f"{endpoint}: {type(exc).__name__}: {_cause(exc, self._redact)}") from None
+            if watch.expired:  # the last bytes arrived as the watchdog shut the socket
+                raise _Retryable(f"{endpoint}: no complete answer within {self.deadline:g} s (the deadline of a request)")
+            body = self._redact_bytes(body)  # before any part of it is cut out for a message
             if resp.status_code == 429:
                 retry_after = _retry_after(resp.headers.get("Retry-After"))
                 raise _Retryable(f"{endpoint}: HTTP 429 (rate limited)", retry_after if retry_after else 1.0)
@@ -249,7 +284,7 @@ class EntrezClient:
             return retrying(attempt)
         except _Retryable as exc:
             what = str(exc) if str(exc).startswith(f"{endpoint}:") else f"{endpoint}: {exc}"
-            raise EntrezError(self._redact(f"{what} (gave up after {self.retries + 1} attempts)")) from None
+            raise EntrezError(self._redact(f"{what} (gave up after {count(self.retries + 1, 'attempt')})")) from None
 
     # -- E-utilities ----------------------------------------------------------------------------
 
@@ -333,7 +368,7 @@ class EntrezClient:
             return _parse_article_set(body)
         except _Retryable as exc:
             if self.retries == 0:
-                raise EntrezError(self._redact(f"{exc} (gave up after 1 attempts)")) from None
+                raise EntrezError(self._redact(f"{exc} (gave up after 1 attempt)")) from None
             log.info("retrying efetch after: %s", self._redact(str(exc)))
             self._sleep(min(self.backoff, self.max_backoff) * random.uniform(0.5, 1.0))
             return self._request("efetch", _efetch_params(batch), _parse_article_set, tried=1)  # type: ignore[no-any-return]
@@ -347,7 +382,7 @@ class EntrezClient:
             links = self._request("elink", params, _parse_links)
             missing = set(batch) - set(links)
             if missing:
-                raise EntrezError(f"elink: no LinkSet for {len(missing)} of {len(batch)} papers")
+                raise EntrezError(f"elink: no LinkSet for {len(missing)} of {count(len(batch), 'paper')}")
             out.update(links)
         return out
 
@@ -355,15 +390,32 @@ class EntrezClient:
 # -- answers --------------------------------------------------------------------------------------
 
 
-def _cause(exc: BaseException) -> str:
-    """The innermost reason of a requests error, without the request URL that urllib3 repeats."""
+def _cause(exc: BaseException, redact: Callable[[str], str] = str) -> str:
+    """The innermost reason of a requests error, without the request URL that urllib3 repeats.
+
+    `redact` is applied to the whole text before it is cut: a secret cut in half is not found."""
     inner: BaseException = exc
     while inner.__context__ is not None or inner.__cause__ is not None:
         inner = inner.__cause__ or inner.__context__  # type: ignore[assignment]
-    text = str(inner)
-    if "Failed to resolve" in text or "Name or service not known" in text:
-        return "cannot resolve the host name"
+    text = redact(str(inner))
+    if "Failed to resolve" in text or "Name or service not known" in text or "Temporary failure in name resolution" in text:
+        host = _unresolved_host(str(exc))
+        return f"cannot resolve the host name {host}" if host else "cannot resolve the host name"
     return text.split(" (Caused by ")[0].split(": /")[0][:200] or type(inner).__name__
+
+
+def _unresolved_host(text: str) -> str:
+    """The host urllib3 names in a connection error ("HTTPSConnectionPool(host='x', port=443)")."""
+    found = re.search(r"host='([^']{1,253})'", text)
+    return found.group(1) if found else ""
+
+
+def _host_of(url: str) -> str:
+    """The host (and port) of a URL, for a message; nothing else of it (no path, no query)."""
+    try:
+        return urlsplit(url).netloc.rsplit("@", 1)[-1][:100]
+    except ValueError:
+        return ""
 
 
 def _retry_after(value: str | None) -> float | None:
