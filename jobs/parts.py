@@ -51,6 +51,7 @@ def make_client(config: Config) -> EntrezClient:
         timeout=config.ncbi.timeout,
         deadline=config.ncbi.deadline,
         retries=config.ncbi.retries,
+        dtd_cache=config.store_path.parent / "ncbi-dtds",  # DTDs newer than Biopython (watchers.dtds)
     )
 
 

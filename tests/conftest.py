@@ -153,6 +153,9 @@ def _environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("LITWATCH_SMTP_PASSWORD", SMTP_PASSWORD)
     monkeypatch.delenv("LITWATCH_CONFIG", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    # A DTD that Biopython does not bundle is fetched (watchers.dtds): never from the internet in
+    # a test; a closed loopback port unless the test serves DTDs itself (tests/fakes/dtdhost.py).
+    monkeypatch.setenv("LITWATCH_TEST_DTD_BASE_URL", "http://127.0.0.1:9")
 
 
 def write_config(folder: Path, text: str) -> Path:

@@ -16,6 +16,7 @@ this process: the pacer stays the one rate control and `requests_made` stays exa
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import multiprocessing
@@ -30,6 +31,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus, urlsplit
 
@@ -38,6 +40,7 @@ import tenacity
 
 from litwatch.watchers import httpio, ncbi_xml
 from litwatch.watchers.articles import ArticleRecord, article_records, worker_started
+from litwatch.watchers.dtds import DtdCache
 from litwatch.watchers.errors import LitwatchError
 from litwatch.watchers.redact import redact
 from litwatch.watchers.wording import count
@@ -55,6 +58,26 @@ PARSE_IN_WORKERS_FROM = 3  # batches; a smaller fetch is parsed here (starting a
 
 class EntrezError(LitwatchError):
     """E-utilities could not give a valid answer, even after retries."""
+
+
+# NCBI's own error texts (the <ERROR> element of an HTTP 200 answer) that asking again will not
+# change: a request NCBI cannot serve, whatever the moment.  Every other NCBI error ("Search
+# Backend failed", "External viewer error: ... Timeout") is retried as temporary.
+_PERMANENT_NCBI_ERRORS = (
+    "id list is empty",
+    "idlist is empty",
+    "empty id list",
+    "cannot retrieve history",
+    "can not retrieve history",
+    "invalid db name",
+    "can not retrieve dbinfo",
+    "neither query_key nor id",
+    "invalid uid",
+    "invalid query_key",
+    "cannot be larger than",  # 'retstart' cannot be larger than 9998
+)
+_NCBI_ERROR_RE = re.compile(rb"<ERROR>(.*?)</ERROR>", re.DOTALL)
+_NCBI_ERROR_SCAN = 65_536  # NCBI's error answers are short; a long answer is not searched further
 
 
 class _Retryable(Exception):
@@ -123,7 +146,10 @@ class EntrezClient:
         pacer: Pacer = PROCESS_PACER,
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
+        dtd_cache: str | os.PathLike[str] | None = None,
     ) -> None:
+        """`dtd_cache`: the folder (beside the store) where DTDs that Biopython does not bundle are
+        fetched to (watchers.dtds); without it such answers are read with a stand-in DTD."""
         self.email = email
         self.api_key = api_key or None
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
@@ -140,6 +166,9 @@ class EntrezClient:
         self._sleep = sleep
         self._session = session or httpio.session()
         self._session.headers["User-Agent"] = f"{TOOL} (mailto:{email})"
+        self.dtd_cache = os.fspath(dtd_cache) if dtd_cache is not None else None
+        self._dtds = DtdCache(None if self.dtd_cache is None else Path(self.dtd_cache), self._session)
+        ncbi_xml.use_dtd_cache(self.dtd_cache)
         self.requests_made = 0
         # PMID -> why: records PubMed served that cannot be converted (skipped, not fatal)
         self.unreadable: dict[str, str] = {}
@@ -234,6 +263,11 @@ class EntrezClient:
             if resp.status_code != 200:
                 raise EntrezError(self._redact(f"{endpoint}: HTTP {resp.status_code}: {_snippet(body)}"))
             _reject_non_xml(endpoint, resp, body)
+            try:
+                _reject_ncbi_error(endpoint, body)
+            except EntrezError as exc:
+                raise EntrezError(self._redact(str(exc))) from None
+            self._dtds.prepare(body)  # a DTD newer than Biopython: fetched, or stood in for
             return check(body)
 
         retrying = tenacity.Retrying(
@@ -286,7 +320,7 @@ class EntrezClient:
         batches = list(_batches(sorted(set(pmids), key=int), FETCH_BATCH))
         if not batches:
             return
-        with _parse_pool(len(batches)) as parsers, ThreadPoolExecutor(1, thread_name_prefix="litwatch-efetch") as downloads:
+        with _parse_pool(len(batches), self.dtd_cache) as parsers, ThreadPoolExecutor(1, thread_name_prefix="litwatch-efetch") as downloads:
 
             def download(batch: list[str]) -> tuple[bytes, Future[Any] | None]:
                 body = self._request("efetch", _efetch_params(batch), _whole_article_set)
@@ -411,6 +445,31 @@ def _reject_non_xml(endpoint: str, resp: requests.Response, body: bytes) -> None
         raise _Retryable(f"{endpoint}: an HTML page instead of XML: {_snippet(body)}")
 
 
+def ncbi_error_text(body: bytes) -> str:
+    """NCBI's own words from the <ERROR> elements of an answer, on one printable line ('' if none)."""
+    head = body[:_NCBI_ERROR_SCAN]
+    if b"<ERROR>" not in head:
+        return ""
+    texts = []
+    for match in _NCBI_ERROR_RE.finditer(head):
+        text = html.unescape(match.group(1).decode("utf-8", "replace"))
+        text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+        if text:
+            texts.append(text)
+    line = "; ".join(texts)
+    return line if len(line) <= 500 else line[:497] + "..."
+
+
+def _reject_ncbi_error(endpoint: str, body: bytes) -> None:
+    """An answer carrying NCBI's <ERROR>: its words, not retried when asking again cannot help."""
+    message = ncbi_error_text(body)
+    if not message:
+        return
+    if any(phrase in message.lower() for phrase in _PERMANENT_NCBI_ERRORS):
+        raise EntrezError(f"{endpoint}: NCBI answered: {message} (not retried: the same request gets the same answer)")
+    raise _Retryable(f"{endpoint}: NCBI answered: {message}")
+
+
 def _xml(body: bytes) -> Any:
     try:
         return ncbi_xml.read(body)
@@ -473,7 +532,7 @@ def _usable_cpus() -> int:
 
 
 @contextmanager
-def _parse_pool(batches: int) -> Iterator[Executor | None]:
+def _parse_pool(batches: int, dtd_cache: str | None = None) -> Iterator[Executor | None]:
     """Worker processes to parse `batches` efetch answers, or None: parse them in this process
     (a small fetch, one CPU, or a platform that cannot start them)."""
     workers = min(PARSE_WORKERS, _usable_cpus(), batches)
@@ -483,7 +542,7 @@ def _parse_pool(batches: int) -> Iterator[Executor | None]:
     try:
         # spawn: a fresh interpreter, never a fork of this threaded process
         pool = ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn"), initializer=worker_started
+            workers, mp_context=multiprocessing.get_context("spawn"), initializer=worker_started, initargs=(dtd_cache,)
         )
     except (OSError, ImportError, NotImplementedError) as exc:
         log.info("efetch: parsing in this process (no worker processes: %s)", exc)
