@@ -38,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "send-test": "litwatch.jobs.commands.preview:send_test_command",
     "serve": "litwatch.jobs.commands.serve:command",
     "migrate-store": "litwatch.jobs.commands.migrate_store:command",
+    "rate": "litwatch.jobs.commands.rate:command",
     "history": "litwatch.jobs.commands.history:history_command",
     "show": "litwatch.jobs.commands.history:show_command",
     "export": "litwatch.jobs.commands.export:command",
@@ -63,6 +64,8 @@ def warn_if_readable(config: Config) -> None:
         holders.append(config.source)
     if config.smtp and config.smtp.password_file:
         holders.append(config.resolve(config.smtp.password_file))
+    if config.tracked.openalex_key_file:
+        holders.append(config.resolve(config.tracked.openalex_key_file))
     for path in holders:
         try:
             mode = path.stat().st_mode

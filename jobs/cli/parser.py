@@ -243,8 +243,53 @@ def _add_setup_commands(sub, common: argparse.ArgumentParser, fmt: type) -> None
     )
 
 
+def _add_rate_command(sub, common: argparse.ArgumentParser, fmt: type) -> None:  # noqa: ANN001
+    """rate up|down|undo|clear|list (jobs/commands/rate.py)."""
+    p = sub.add_parser(
+        "rate",
+        parents=[common],
+        formatter_class=fmt,
+        help="rate articles up or down for a reader: their next digests are ranked by it",
+        description="Ratings teach litwatch what a reader wants first.  A paper rated up joins the reader's "
+        "reference set (new articles close to it rank higher), a paper rated down their negative set; with "
+        "enough ratings a model of the reader's own refines the order.  A rating takes effect at the next "
+        "digest.  The recipient defaults to the only one in the config.",
+        epilog="examples:\n  litwatch rate up 39973148 41000012\n  litwatch rate down 41000007 --recipient lab@example.org\n"
+        "  litwatch rate undo 41000007\n  litwatch rate list --json",
+    )
+    rsub = p.add_subparsers(dest="rate_command", metavar="ACTION", parser_class=_Parser)
+    rsub.required = True
+    who = _Parser(add_help=False)
+    who.add_argument("--recipient", metavar="EMAIL", help="whose rating (default: the only recipient)")
+    for action, text in (
+        ("up", "more like these: they join the reader's reference set"),
+        ("down", "not for me: articles like these rank lower"),
+        ("undo", "remove the reader's ratings of these papers"),
+    ):
+        a = rsub.add_parser(
+            action, parents=[common, who], formatter_class=fmt, help=text, epilog=f"example:\n  litwatch rate {action} 39973148"
+        )
+        a.add_argument("pmids", nargs="+", metavar="PMID")
+    rsub.add_parser(
+        "clear",
+        parents=[common, who],
+        formatter_class=fmt,
+        help="remove every rating of the reader",
+        epilog="example:\n  litwatch rate clear --recipient lab@example.org",
+    )
+    ls = rsub.add_parser(
+        "list",
+        parents=[common, who],
+        formatter_class=fmt,
+        help="the reader's ratings (everyone's when there are several recipients and none is named)",
+        epilog="examples:\n  litwatch rate list\n  litwatch rate list --json",
+    )
+    ls.add_argument("--json", action="store_true", help="machine-readable output (an export of the ratings)")
+
+
 def _add_everyday_commands(sub, common: argparse.ArgumentParser, fmt: type) -> None:  # noqa: ANN001
-    """history, show, export, completion."""
+    """rate, history, show, export, completion."""
+    _add_rate_command(sub, common, fmt)
     p = sub.add_parser(
         "history",
         parents=[common],
