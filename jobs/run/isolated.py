@@ -51,6 +51,7 @@ class ChildRun:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._proc: BaseProcess | None = None
+        self._killed = False  # by `kill()`: serve abandons the run; the next run marks it abandoned
 
     def run(self, config: Config, *, level: int, log_format: str) -> int | None:
         """Run once in a child; its exit code, or None when it was killed by a signal (recorded)."""
@@ -67,7 +68,9 @@ class ChildRun:
             with self._lock:
                 self._proc = None
         code = proc.exitcode
-        if code is not None and code < 0:
+        with self._lock:
+            abandoned = self._killed
+        if code is not None and code < 0 and not abandoned:
             record_killed(config, -code)
             return None
         return code
@@ -75,6 +78,7 @@ class ChildRun:
     def kill(self) -> None:
         with self._lock:
             proc = self._proc
+            self._killed = True
         if proc is not None and proc.is_alive():
             proc.kill()
             proc.join(5)
