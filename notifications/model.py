@@ -28,7 +28,10 @@ class PaperRef:
         elif self.year:
             parts.append(str(self.year))
         if self.title:
-            parts.append(f"\u201c{self.title}\u201d")
+            # 'Smith 2025, “Thrombocytopenia”, PMID 1': a title's closing full stop is not kept
+            # before the comma that follows the quotation ('“Thrombocytopenia.”, PMID' reads badly).
+            title = self.title[:-1] if self.title.endswith(".") and not self.title.endswith("..") else self.title
+            parts.append(f"\u201c{title}\u201d")
         parts.append(f"PMID {self.pmid}")
         return ", ".join(parts)
 

@@ -39,10 +39,12 @@ from markupsafe import Markup, escape
 
 from litwatch.notifications.exports import articles_to_csv, articles_to_ris, pubmed_url
 from litwatch.notifications.model import Correction, Digest, Entry, PaperRef
-from litwatch.watchers.articles import Article, html_to_text
+from litwatch.watchers.articles import MAX_TITLE_CHARS, Article, html_to_text
+from litwatch.watchers.markup import sanitize
 from litwatch.watchers.tracked import CorrectionKind, correction_kind
 
 __all__ = [
+    "ATTACHMENT_BUDGET_BYTES",
     "ATTACHMENT_KINDS",
     "DEFAULT_LIST_ID",
     "HTML_BUDGET_BYTES",
@@ -59,6 +61,9 @@ DEFAULT_LIST_ID = "litwatch digest <digest.litwatch.invalid>"
 # Articles in the RIS/CSV attachments: 1,000 make a message of about 4 MB (RIS and CSV, base64),
 # inside the 10 MB that many institutional mail servers accept; `litwatch export` gives them all.
 ATTACH_MAX = 1000
+# ... and at most this much in each file (a record's stored text is capped, see watchers.articles, but
+# 1,000 records with the longest abstracts would still make 40 MB): the first articles that fit.
+ATTACHMENT_BUDGET_BYTES = 3_000_000
 HTML_BUDGET_BYTES = 100_000  # Gmail clips HTML bodies at ~102 KB
 ATTACHMENT_KINDS = frozenset({"ris", "csv"})
 TEXT_WIDTH = 72
@@ -178,7 +183,7 @@ def _summary_counts(digest: Digest, listed: int, total: int) -> str:
         text = parts[0]
     text = text[0].upper() + text[1:] + "."
     if listed < total:
-        text += f" The first {listed} are listed here."
+        text += " The first is listed here." if listed == 1 else f" The first {listed} are listed here."
     if problems := _problem_count(digest):
         text += f" {_count(problems, 'watch problem')} listed at the end."
     return text
@@ -306,7 +311,10 @@ def highlight_terms(text: str, terms: Iterable[str]) -> Markup:
 
 
 def _source_line(article: Article) -> str:
-    """'Cancer Rep (Hoboken). 2025 Feb;8(2):e70152.' (the parts that are known)."""
+    """'Cancer Rep (Hoboken). 2025 Feb;8(2):e70152.' (the parts that are known); for a book or
+    chapter 'In: GeneReviews®. Seattle (WA): University of Washington, Seattle; 1993.'"""
+    if article.is_book:
+        return article.book_citation
     journal = (article.journal_iso or article.journal).strip().rstrip(".")
     volume = article.volume
     if article.issue:
@@ -416,6 +424,8 @@ def _entry_view(
 ) -> EntryView:
     article = entry.article
     links = [Link("PubMed", pubmed_url(article.pmid))]
+    if article.bookshelf_url:
+        links.append(Link("NCBI Bookshelf", article.bookshelf_url))
     if article.doi:
         links.append(Link("DOI", DOI_URL.format(doi=urllib.parse.quote(article.doi, safe="/:;()"))))
     if article.pmcid:
@@ -431,7 +441,8 @@ def _entry_view(
         pmid=article.pmid,
         url=pubmed_url(article.pmid),
         title=article.title or f"PMID {article.pmid}",
-        title_html=Markup(article.title_html or escape(f"PMID {article.pmid}")),
+        # sanitized again: a record stored by an older version may hold unbounded markup
+        title_html=Markup(sanitize(article.title_html, max_chars=MAX_TITLE_CHARS) or escape(f"PMID {article.pmid}")),
         authors=format_authors(article),
         source=_source_line(article),
         ahead_of_print=article.is_ahead_of_print,
@@ -615,6 +626,19 @@ def _set_header(message: EmailMessage, name: str, value: str, width: int = 78) -
 
 
 
+def _attachment_files(entries: Sequence[Entry], kinds: Sequence[str]) -> tuple[Sequence[Entry], dict[str, str]]:
+    """The entries the attachments hold and each attachment's text: the first entries, as many as
+    keep every file under `ATTACHMENT_BUDGET_BYTES` (at least one)."""
+    writers = {"ris": articles_to_ris, "csv": articles_to_csv}
+    count = len(entries)
+    while True:
+        files = {kind: writers[kind](entries[:count]) for kind in kinds}
+        size = max((len(text.encode("utf-8")) for text in files.values()), default=0)
+        if size <= ATTACHMENT_BUDGET_BYTES or count <= 1:
+            return entries[:count], files
+        count = max(1, min(count - 1, int(count * ATTACHMENT_BUDGET_BYTES / size * 0.95)))
+
+
 def render_digest(
     digest: Digest,
     *,
@@ -645,15 +669,16 @@ def render_digest(
     stamp = digest.created.strftime("%Y-%m-%d")
     if digest.ranked:  # attached: what is listed, then what is ranked lower, highest first
         first, lower = _split_ranked(ordered, max(0, max_items - len(digest.corrections)), digest.min_score)
-        attached = (first + lower)[:ATTACH_MAX]
+        attach_order = first + lower
     else:
-        attached = ordered[:ATTACH_MAX]
+        attach_order = ordered
     attachments: list[tuple[str, str]] = []
     if ordered:
         if "ris" in attach:
             attachments.append(("ris", f"litwatch-{stamp}.ris"))
         if "csv" in attach:
             attachments.append(("csv", f"litwatch-{stamp}.csv"))
+    attached, files = _attachment_files(attach_order[:ATTACH_MAX], [kind for kind, _ in attachments])
 
     notices = [_notice_view(c) for c in digest.corrections]
     notes = [NoteView(n.watch, n.text, n.is_problem) for n in digest.notes]
@@ -730,15 +755,13 @@ def render_digest(
     for kind, filename in attachments:
         if kind == "ris":
             message.add_attachment(
-                articles_to_ris(attached).encode("utf-8"),
+                files[kind].encode("utf-8"),
                 maintype="application",
                 subtype="x-research-info-systems",
                 filename=filename,
             )
         else:
-            message.add_attachment(
-                articles_to_csv(attached), subtype="csv", charset="utf-8", filename=filename
-            )
+            message.add_attachment(files[kind], subtype="csv", charset="utf-8", filename=filename)
     for part in message.walk():
         if part is not message:
             del part["MIME-Version"]  # only the top level needs it

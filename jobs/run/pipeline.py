@@ -23,6 +23,7 @@ from datetime import date, datetime, timedelta
 from litwatch.jobs import terminal
 from litwatch.jobs.config import Config, WatchConfig
 from litwatch.jobs.parts import Clock, make_clock
+from litwatch.jobs.run.alerts import alert_set_aside
 from litwatch.jobs.run.crashpoints import crashpoint
 from litwatch.jobs.run.deliver import DeliveryLoop
 from litwatch.jobs.run.feeds import write_feeds
@@ -39,6 +40,7 @@ from litwatch.watchers.search import SearchResult, collect_ids
 from litwatch.watchers.spool import ArticleSpool
 from litwatch.watchers.store import Store, StoreError, Tracked, now_iso
 from litwatch.watchers.tracked import correction_kind, correction_notices
+from litwatch.watchers.wording import count
 
 __all__ = ["Observation", "Pipeline", "RunSummary", "TrackedPlan", "WatchObservation"]
 
@@ -166,7 +168,11 @@ class Pipeline:
             fallback=self.deliverer,
             sender=cfg.digest.sender,
             follow=cfg.tracked.follow == "announced",
+            on_set_aside=self._tell_admin_set_aside,
         )
+
+    def _tell_admin_set_aside(self, why: str) -> None:
+        alert_set_aside(self.config, self.store, self.deliverer, why)
 
     def _requests(self) -> int:
         return self.client.requests_made + (self.icite.requests_made if self.icite else 0)
@@ -242,11 +248,16 @@ class Pipeline:
             if watch.backfill_days:
                 recent = result.recent or set()
                 seen.announce = recent if recent <= result.ids else recent & result.ids  # (no copy of 50,000)
-            listed = f"; {len(seen.announce)} from the last {watch.backfill_days} days are listed" if watch.backfill_days else ""
+            n = len(seen.announce)
+            listed = (
+                f"; {n} from the last {count(watch.backfill_days, 'day')} {'is' if n == 1 else 'are'} listed"
+                if watch.backfill_days
+                else ""
+            )
             seen.notes.append(
                 Note(
                     watch.name,
-                    f"First run: {len(result.ids)} current hits stored as the baseline{listed}. "
+                    f"First run: {count(len(result.ids), 'current hit')} stored as the baseline{listed}. "
                     "New hits are announced from now on.",
                 )
             )
@@ -255,7 +266,11 @@ class Pipeline:
             # baseline, not news (a broadened query would otherwise flood the digest).
             seen.baselined = result.ids - self.store.watches.hits(watch.name)
             seen.notes.append(
-                Note(watch.name, f"The query changed: {len(seen.baselined)} hits it adds are stored as the new baseline.")
+                Note(
+                    watch.name,
+                    f"The query changed: {count(len(seen.baselined), 'hit')} it adds "
+                    f"{'is' if len(seen.baselined) == 1 else 'are'} stored as the new baseline.",
+                )
             )
         else:
             seen.new_hits = seen.announce = result.ids - self.store.watches.hits(watch.name)
@@ -278,7 +293,7 @@ class Pipeline:
         missing = to_fetch  # (reused, not copied: a backfill's may hold 50,000)
         missing -= self.store.articles.known(to_fetch) - due
         if missing:
-            log.info("fetching %d records", len(missing))
+            log.info("fetching %s", count(len(missing), "record"))
             report = terminal.progress("fetching PubMed records")
             for n, record in enumerate(self._fetch(missing), 1):
                 obs.articles.add(record)
