@@ -37,6 +37,9 @@ CONFIG_ENV = "LITWATCH_CONFIG"
 API_KEY_ENV = "LITWATCH_NCBI_API_KEY"
 DEFAULT_BASE_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 DEFAULT_ICITE_URL = "https://icite.od.nih.gov/api/"
+DEFAULT_EUROPEPMC_URL = "https://www.ebi.ac.uk/europepmc/webservices/rest/"
+DEFAULT_OPENALEX_URL = "https://api.openalex.org/"
+OPENALEX_KEY_ENV = "LITWATCH_OPENALEX_KEY"
 
 _EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+")
 _PMID = re.compile(r"[1-9][0-9]{0,9}")
@@ -213,6 +216,10 @@ class WatchConfig(_Table):
     terms: list[NonEmpty] | None = Field(
         default=None, description="Key terms shown in bold in the digest (default: taken from the query)."
     )
+    preprint_query: NonEmpty | None = Field(
+        default=None,
+        description="Also search preprints (Europe PMC's preprint index; Europe PMC query syntax, not PubMed's).",
+    )
 
 
 class TrackedConfig(_Table):
@@ -222,15 +229,38 @@ class TrackedConfig(_Table):
     follow: Literal["listed", "announced"] = Field(
         default="listed", description='"announced": every article a digest announces becomes tracked.'
     )
-    sources: list[Literal["pubmed", "icite"]] = Field(
-        default_factory=lambda: list[Literal["pubmed", "icite"]](["pubmed"]), min_length=1, description="Where cited-by links come from."
+    sources: list[Literal["pubmed", "icite", "europepmc", "openalex"]] = Field(
+        default_factory=lambda: list[Literal["pubmed", "icite", "europepmc", "openalex"]](["pubmed"]),
+        min_length=1,
+        description="Where cited-by links come from.",
     )
     icite_url: Url = Field(default=DEFAULT_ICITE_URL, description="iCite API base URL.")
+    europepmc_url: Url = Field(default=DEFAULT_EUROPEPMC_URL, description="Europe PMC REST API base URL.")
+    openalex_url: Url = Field(default=DEFAULT_OPENALEX_URL, description="OpenAlex API base URL.")
+    openalex_key_env: NonEmpty = Field(
+        default=OPENALEX_KEY_ENV, description="Environment variable holding your OpenAlex API key (optional)."
+    )
+    openalex_key_file: str | None = Field(
+        default=None, description="File holding your OpenAlex API key (first line); the environment variable wins."
+    )
     backfill_days: int = Field(
         default=0, ge=0, description="On a paper's first lookup, announce citing papers entered in the last N days."
     )
     recheck_days: int = Field(
         default=1, ge=0, description="Re-check tracked papers for retractions and corrections every N days."
+    )
+
+
+class SentConfig(_Table):
+    """`[sent]`: notices on articles already sent to a reader (whether tracked or not)."""
+
+    notices: list[Literal["retraction", "concern", "erratum"]] = Field(
+        default_factory=lambda: list[Literal["retraction", "concern", "erratum"]](["retraction", "concern"]),
+        description="Notices reported to each reader who was sent the article ([] turns this off). "
+        "At most 3 PubMed requests a day.",
+    )
+    overlap_days: int = Field(
+        default=3, ge=0, le=60, description="Days the daily notice search reaches back before its last check."
     )
 
 
@@ -402,6 +432,7 @@ class Config(_Table):
     store: StoreConfig = Field(default_factory=StoreConfig)
     watch: list[WatchConfig] = Field(default_factory=list)
     tracked: TrackedConfig = Field(default_factory=TrackedConfig)
+    sent: SentConfig = Field(default_factory=SentConfig)
     digest: DigestConfig
     recipient: list[RecipientConfig] = Field(default_factory=list)
     smtp: SmtpConfig | None = None
@@ -464,6 +495,19 @@ class Config(_Table):
 
     def api_key(self) -> str | None:
         return os.environ.get(API_KEY_ENV) or self.ncbi.api_key
+
+    def openalex_key(self) -> str | None:
+        """The OpenAlex API key: its environment variable, else its file, else None (never the config)."""
+        value = os.environ.get(self.tracked.openalex_key_env)
+        if value:
+            return value.strip()
+        if self.tracked.openalex_key_file:
+            path = self.resolve(self.tracked.openalex_key_file)
+            try:
+                return path.read_text(encoding="utf-8").splitlines()[0].strip() or None
+            except (OSError, IndexError) as exc:
+                raise ConfigError(f"{self.source}: tracked.openalex_key_file: cannot read {path}: {exc}") from None
+        return None
 
     def recipients(self) -> list[RecipientConfig]:
         """Every recipient: the `[[recipient]]` tables, then the simple `[digest] recipients`."""

@@ -7,6 +7,7 @@ such as `[store] busy_timeout` holds for every command, not only for `run`.
 - `make_lock(config)`: the run lock of that store (one run per store at a time).
 - `make_client(config)`: the Entrez client (`[ncbi]`).
 - `make_icite(config)`: the iCite client, or None when `[tracked] sources` leaves iCite out.
+- `make_sources(config)`: the outside services' clients (iCite, Europe PMC, OpenAlex) a run needs.
 - `make_deliverer(config)`: the e-mail deliverer (`[smtp]`, else the outbox folder).
 - `make_clock(config)`: now, in `[schedule] timezone` (default: the machine's).
 """
@@ -20,6 +21,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from litwatch.jobs.config import Config
+from litwatch.jobs.run.outside import Clients, make_clients
 from litwatch.notifications.delivery import Deliverer, OutboxDeliverer, SmtpDeliverer
 from litwatch.watchers.entrez import EntrezClient
 from litwatch.watchers.icite import ICiteClient
@@ -59,6 +61,11 @@ def make_icite(config: Config) -> ICiteClient | None:
     if "icite" not in config.tracked.sources:
         return None
     return ICiteClient(config.tracked.icite_url, timeout=config.ncbi.timeout, deadline=config.ncbi.deadline)
+
+
+def make_sources(config: Config) -> Clients:
+    """The clients of the cited-by and preprint sources `config` asks for (jobs/run/outside.py)."""
+    return make_clients(config)
 
 
 def make_deliverer(config: Config) -> Deliverer:

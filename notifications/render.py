@@ -38,7 +38,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from litwatch.notifications.exports import articles_to_csv, articles_to_ris, pubmed_url
-from litwatch.notifications.model import Correction, Digest, Entry, PaperRef
+from litwatch.notifications.model import Correction, Digest, Entry, PaperRef, SentNotice, WorkEntry, WorkRef
 from litwatch.watchers.articles import MAX_TITLE_CHARS, Article, html_to_text
 from litwatch.watchers.markup import sanitize
 from litwatch.watchers.tracked import CorrectionKind, correction_kind
@@ -86,6 +86,34 @@ CONCLUSION_CHARS = 400  # a long conclusions section is cut here
 _PLURALS = {"expression of concern": "expressions of concern"}
 
 
+@dataclass(frozen=True, slots=True)
+class _SentKind:
+    label: str  # "Retracted"
+    verb: str  # "it has been retracted"
+    counted_as: str  # "retraction" | "expression of concern" | "correction"
+    alert: bool
+
+
+# notices on articles a reader was sent, by the notice's RefType
+_SENT_KINDS: dict[str, _SentKind] = {
+    "RetractionOf": _SentKind("Retracted", "it has been retracted", "retraction", True),
+    "ExpressionOfConcernFor": _SentKind(
+        "Expression of concern", "it is the subject of an expression of concern", "expression of concern", True
+    ),
+    "ErratumFor": _SentKind("Correction", "a correction (erratum) has been published", "correction", False),
+}
+_OTHER_SENT = _SentKind("Notice", "it has a new notice", "correction", False)
+
+
+def _and(names: Sequence[str]) -> str:
+    """'A', 'A and B', 'A, B and C'."""
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+
+
+def _sent_kind(notice: SentNotice) -> _SentKind:
+    return _SENT_KINDS.get(notice.kind, _OTHER_SENT)
+
+
 def _notice_kind(correction: Correction) -> CorrectionKind:
     return correction_kind(correction.kind)
 
@@ -116,10 +144,18 @@ def _dedupe(entries: Iterable[Entry]) -> list[Entry]:
 def _count_parts(digest: Digest, *, long: bool) -> list[str]:
     entries = _dedupe(digest.entries)
     hits = sum(1 for e in entries if not e.cites)
-    citing = sum(1 for e in entries if e.cites)
+    citing = sum(1 for e in entries if e.cites) + sum(1 for w in digest.works if w.cites)
+    preprints = sum(1 for w in digest.works if w.is_preprint and not w.cites)
     parts = []
+    for counted_as in ("retraction", "expression of concern", "correction"):
+        n = sum(1 for c in digest.sent_notices if _sent_kind(c).counted_as == counted_as)
+        if n:
+            parts.append(_count(n, counted_as) + (" of an article you were sent" if long and n == 1 else
+                                                   " of articles you were sent" if long else " (sent article)"))
     if hits:
         parts.append(_count(hits, "new article"))
+    if preprints:
+        parts.append(_count(preprints, "new preprint"))
     if citing:
         tracked = " of a tracked paper" if citing == 1 else " of tracked papers"
         parts.append(_count(citing, "new citation") + (tracked if long else ""))
@@ -341,7 +377,69 @@ class CitedPaper:
     url: str
 
 
-_SOURCE_NAMES = {"pubmed": "PubMed", "icite": "iCite"}
+_SOURCE_NAMES = {"pubmed": "PubMed", "icite": "iCite", "europepmc": "Europe PMC", "openalex": "OpenAlex"}
+
+
+@dataclass(frozen=True, slots=True)
+class SentNoticeView:
+    label: str  # "Retracted"
+    paper: CitedPaper
+    sent_on: str  # YYYY-MM-DD
+    verb: str  # "it has been retracted"
+    alert: bool
+    notice_url: str
+    notice_text: str  # "Retraction notice: Blood 2026 (PMID 123)"
+    source: str  # "PubMed"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkView:
+    title: str
+    url: str
+    doi: str
+    details: str  # "Smith J, Lee K. medRxiv, 2026."
+    cites: tuple[CitedPaper, ...]
+    via: str
+    watches: tuple[str, ...]
+    is_preprint: bool
+
+
+def _sent_view(notice: SentNotice) -> SentNoticeView:
+    kind = _sent_kind(notice)
+    what = {"retraction": "Retraction notice", "expression of concern": "Expression of concern"}.get(
+        kind.counted_as, "Notice"
+    )
+    text = f"{what}: " + (f"{notice.notice_source} (PMID {notice.notice_pmid})" if notice.notice_source
+                          else f"PMID {notice.notice_pmid}")
+    return SentNoticeView(
+        label=kind.label,
+        paper=CitedPaper(notice.paper.label(), pubmed_url(notice.paper.pmid)),
+        sent_on=notice.sent_on,
+        verb=kind.verb,
+        alert=kind.alert,
+        notice_url=pubmed_url(notice.notice_pmid) if notice.notice_pmid else "",
+        notice_text=text,
+        source=notice.source,
+    )
+
+
+def _work_details(work: WorkRef) -> str:
+    parts = [p for p in (work.authors, work.venue, str(work.year) if work.year else "") if p]
+    return ". ".join(p.rstrip(".") for p in parts) + ("." if parts else "")
+
+
+def _work_view(entry: WorkEntry) -> WorkView:
+    w = entry.work
+    return WorkView(
+        title=w.title or w.doi or w.key,
+        url=w.url,
+        doi=w.doi,
+        details=_work_details(w),
+        cites=tuple(CitedPaper(p.label(), pubmed_url(p.pmid)) for p in entry.cites),
+        via=_and([_SOURCE_NAMES.get(s, s) for s in entry.citation_sources]),
+        watches=entry.watches,
+        is_preprint=entry.is_preprint,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,6 +464,9 @@ class EntryView:
     also: tuple[str, ...]  # watches other than the group it is listed under
     via: str = ""  # where the citation was found: "PubMed", "iCite", "PubMed and iCite"
     why: str = ""  # ranked digests: why it is where it is ("randomised trial · 'x' in the title")
+    preprint: Link | None = None  # the preprint this article is the journal version of
+    preprint_details: str = ""
+    journal: str = ""  # the journal's name
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,7 +557,10 @@ def _entry_view(
         cites=tuple(CitedPaper(p.label(), pubmed_url(p.pmid)) for p in entry.cites),
         watches=entry.watches,
         also=also,
-        via=" and ".join(_SOURCE_NAMES.get(s, s) for s in entry.citation_sources),
+        via=_and([_SOURCE_NAMES.get(s, s) for s in entry.citation_sources]),
+        preprint=Link(entry.preprint.title, entry.preprint.url) if entry.preprint else None,
+        preprint_details=_work_details(entry.preprint) if entry.preprint else "",
+        journal=article.journal or article.journal_iso,
         why=entry.why,
     )
 
@@ -669,18 +773,21 @@ def render_digest(
     stamp = digest.created.strftime("%Y-%m-%d")
     if digest.ranked:  # attached: what is listed, then what is ranked lower, highest first
         first, lower = _split_ranked(ordered, max(0, max_items - len(digest.corrections)), digest.min_score)
-        attach_order = first + lower
+        to_attach = (first + lower)[:ATTACH_MAX]
     else:
-        attach_order = ordered
+        to_attach = ordered[:ATTACH_MAX]
     attachments: list[tuple[str, str]] = []
     if ordered:
         if "ris" in attach:
             attachments.append(("ris", f"litwatch-{stamp}.ris"))
         if "csv" in attach:
             attachments.append(("csv", f"litwatch-{stamp}.csv"))
-    attached, files = _attachment_files(attach_order[:ATTACH_MAX], [kind for kind, _ in attachments])
+    attached, files = _attachment_files(to_attach, [kind for kind, _ in attachments])
 
     notices = [_notice_view(c) for c in digest.corrections]
+    sent_notices = [_sent_view(n) for n in digest.sent_notices]
+    cited_works = [_work_view(w) for w in digest.works if w.cites]
+    new_preprints = [_work_view(w) for w in digest.works if not w.cites]
     notes = [NoteView(n.watch, n.text, n.is_problem) for n in digest.notes]
     subject = subject_line(digest)
 
@@ -720,6 +827,9 @@ def render_digest(
             "recipient": digest.recipient,
             "date": stamp,
             "notices": notices,
+            "sent_notices": sent_notices,
+            "cited_works": cited_works,
+            "preprints": new_preprints,
             "citations": citation_views,
             "groups": group_views,
             "more": None if digest.ranked else _more_view(rest),
@@ -731,7 +841,7 @@ def render_digest(
         }
         return _render_bodies(env, context)
 
-    limit = min(len(ordered), max(0, max_items - len(digest.corrections)))
+    limit = min(len(ordered), max(0, max_items - len(digest.corrections) - len(digest.sent_notices)))
     if digest.ranked and digest.min_score is not None:
         limit = min(limit, sum(1 for e in ordered if e.score is None or e.score >= digest.min_score))
     text, html = build(limit)

@@ -25,8 +25,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as AioSMTP
 from aiosmtpd.smtp import Envelope, Session
 
+from tests.fakes.europepmc import FakeEuropePMC
 from tests.fakes.eutils import FakeEutils
 from tests.fakes.icite import FakeICite
+from tests.fakes.openalex import FakeOpenAlex
 from tests.fakes.pubmed_xml import esc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -143,6 +145,21 @@ def ncbi() -> Iterator[FakeEutils]:
 @pytest.fixture
 def icite() -> Iterator[FakeICite]:
     with FakeICite() as fake:
+        yield fake
+
+
+@pytest.fixture
+def epmc() -> Iterator[FakeEuropePMC]:
+    with FakeEuropePMC() as fake:
+        yield fake
+
+
+OPENALEX_KEY = "oa-test-key-5d2c81"  # a known secret: tests search every output for it
+
+
+@pytest.fixture
+def openalex() -> Iterator[FakeOpenAlex]:
+    with FakeOpenAlex(keys=(OPENALEX_KEY,)) as fake:
         yield fake
 
 

@@ -51,7 +51,7 @@ class StubEntrez:
         self.requests_made += 1
         if self.fail:
             raise EntrezError("esearch: HTTP 503 (gave up after 2 attempts)")
-        ids = sorted(self.hits[term], reverse=True)
+        ids = sorted(self.hits.get(term, set()), reverse=True)  # (the daily notice search: none)
         return SearchPage(count=len(ids), ids=ids[retstart:], query_translation=term)
 
     def fetch_records(self, pmids):  # noqa: ANN001, ANN201

@@ -294,7 +294,7 @@ def test_migrate_store_sqlite_to_postgres_and_back(tmp_path: Path, postgres_url:
         copied = contents(sq)
     assert stat.S_IMODE(back.stat().st_mode) == 0o600
     for table in tables():
-        if table != "runs":
+        if table not in ("runs", "source_state"):  # a run records itself and its sources' health
             assert copied[table] == original[table], table
     # SQLite ids continue too
     with open_store(path=back) as sq:

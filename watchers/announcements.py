@@ -1,12 +1,18 @@
 """What litwatch tells a subscriber: the typed announcements a queue row holds, and their one codec.
 
-An `Item` is one of four frozen dataclasses:
+An `Item` is one of these frozen dataclasses (the last four: issue 16, sources beyond PubMed):
 
 - `Hit(pmid, watch)`: a watch found an article;
 - `Citation(citing, cited)`: an article cites a tracked paper;
 - `Correction(pmid, kind, notice_pmid, source)`: a tracked paper has a correction notice
   (`kind`: a row of `litwatch.watchers.tracked.CORRECTION_KINDS`);
 - `Note(watch, text, problem, run)`: a line about a watch (None: about the tracked papers).
+- `SentArticleNotice(pmid, kind, notice_pmid, source, sent_on)`: a notice on an article this reader
+  was sent ("sent_notice", reason JSON [kind, notice PMID, source, sent on]);
+- `WorkCitation(work, cited)`: a work outside PubMed cites a tracked paper ("work_citation");
+- `PreprintHit(work, watch)`: a new preprint of a watch ("preprint");
+- `Published(pmid, work, watch)`: a watch's preprint now published in PubMed ("published", reason
+  JSON [work key, watch]).
 
 A queue row stores an item as three columns, (kind, pmid, reason); `encode` and `decode` are the
 only code that reads or writes them (`litwatch.watchers.store` calls them):
@@ -74,9 +80,57 @@ class Note:
         return self.watch if self.watch is not None else TRACKED_NOTES
 
 
-Item = Hit | Citation | Correction | Note
+@dataclass(frozen=True, slots=True)
+class SentArticleNotice:
+    """A retraction / expression of concern / erratum notice on an article this reader was sent."""
 
-KINDS = ("hit", "citation", "correction", "note")
+    TYPE: ClassVar[str] = "sent_notice"
+    pmid: str  # the article the reader was sent
+    kind: str  # the notice's RefType: RetractionOf, ExpressionOfConcernFor, ErratumFor
+    notice_pmid: str
+    source: str  # the notice's journal and year
+    sent_on: str  # YYYY-MM-DD: when the reader was first sent the article
+
+
+@dataclass(frozen=True, slots=True)
+class WorkCitation:
+    """A work outside PubMed (key "doi:...", "ppr:...", "openalex:...") cites a tracked paper."""
+
+    TYPE: ClassVar[str] = "work_citation"
+    work: str
+    cited: str
+
+    @property
+    def pmid(self) -> str:
+        return self.work
+
+
+@dataclass(frozen=True, slots=True)
+class PreprintHit:
+    """A watch's preprint_query found a new preprint (key of the work)."""
+
+    TYPE: ClassVar[str] = "preprint"
+    work: str
+    watch: str
+
+    @property
+    def pmid(self) -> str:
+        return self.work
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """A preprint a watch found is now published in PubMed as `pmid`."""
+
+    TYPE: ClassVar[str] = "published"
+    pmid: str  # the journal version
+    work: str  # the preprint's key
+    watch: str
+
+
+Item = Hit | Citation | Correction | Note | SentArticleNotice | WorkCitation | PreprintHit | Published
+
+KINDS = ("hit", "citation", "correction", "note", "sent_notice", "work_citation", "preprint", "published")
 ARTICLE_KINDS = ("hit", "citation")  # items that announce an article
 
 
@@ -88,6 +142,16 @@ def encode(item: Item) -> tuple[str, str, str]:
         return "citation", item.citing, item.cited
     if isinstance(item, Correction):
         return "correction", item.pmid, json.dumps([item.kind, item.notice_pmid, item.source], ensure_ascii=False)
+    if isinstance(item, SentArticleNotice):
+        return "sent_notice", item.pmid, json.dumps(
+            [item.kind, item.notice_pmid, item.source, item.sent_on], ensure_ascii=False
+        )
+    if isinstance(item, WorkCitation):
+        return "work_citation", item.work, item.cited
+    if isinstance(item, PreprintHit):
+        return "preprint", item.work, item.watch
+    if isinstance(item, Published):
+        return "published", item.pmid, json.dumps([item.work, item.watch], ensure_ascii=False)
     return "note", "", json.dumps(
         {"watch": item.watch, "text": item.text, "problem": item.problem, "run": item.run}, ensure_ascii=False
     )
@@ -105,6 +169,16 @@ def decode(kind: str, pmid: str, reason: str) -> Item:
     if kind == "note":
         data = json.loads(reason)
         return Note(data["watch"], data["text"], bool(data["problem"]), int(data["run"]))
+    if kind == "sent_notice":
+        what, notice, source, sent_on = json.loads(reason)
+        return SentArticleNotice(pmid, what, notice, source, sent_on)
+    if kind == "work_citation":
+        return WorkCitation(pmid, reason)
+    if kind == "preprint":
+        return PreprintHit(pmid, reason)
+    if kind == "published":
+        work, watch = json.loads(reason)
+        return Published(pmid, work, watch)
     raise ValueError(f"unknown queue item kind {kind!r}")
 
 

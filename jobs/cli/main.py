@@ -64,6 +64,8 @@ def warn_if_readable(config: Config) -> None:
         holders.append(config.source)
     if config.smtp and config.smtp.password_file:
         holders.append(config.resolve(config.smtp.password_file))
+    if config.tracked.openalex_key_file:
+        holders.append(config.resolve(config.tracked.openalex_key_file))
     for path in holders:
         try:
             mode = path.stat().st_mode

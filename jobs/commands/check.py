@@ -23,6 +23,8 @@ from litwatch.notifications.chat import ChatDeliverer, apprise_available
 from litwatch.notifications.delivery import DeliveryError
 from litwatch.watchers.entrez import EntrezError
 from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK, StoreError
+from litwatch.watchers.icite import ICiteError
+from litwatch.watchers.jsonapi import ServiceError
 from litwatch.watchers.library import LibraryError, load_library
 from litwatch.watchers.redact import redact_url
 from litwatch.watchers.search import SearchResult
@@ -197,11 +199,60 @@ def check_libraries(config: Config, report: Report) -> None:
             report.ok(f"library of {r.email}: {len(papers)} papers ({with_pmid} with a PMID)")
 
 
+def check_sources(config: Config, report: Report) -> None:
+    """Each outside source configured: one small request each (nothing is stored)."""
+    try:
+        clients = parts.make_sources(config)
+    except ConfigError as exc:
+        report.problem(str(exc).split(": ", 1)[-1])
+        return
+    sample = config.tracked.pmids[0] if config.tracked.pmids else "23456789"
+    try:
+        if clients.icite is not None:
+            try:
+                n = len(clients.icite.cited_by([sample]).get(sample, set()))
+                report.ok(f"iCite: answers (PMID {sample}: {n} citing papers)")
+            except ICiteError as exc:
+                report.problem(f"iCite: {exc}")
+        epmc = clients.europepmc
+        if epmc is not None and "europepmc" in config.tracked.sources:
+            try:
+                n = len(epmc.citations(sample))
+                report.ok(f"Europe PMC: answers (PMID {sample}: {n} citing works)")
+            except ServiceError as exc:
+                report.problem(f"Europe PMC: {exc}")
+        for watch in config.watch:
+            if not watch.preprint_query or epmc is None:
+                continue
+            try:
+                n = epmc.count(f"({watch.preprint_query}) AND SRC:PPR")
+            except ServiceError as exc:
+                report.problem(f"watch “{watch.name}”: preprint_query: {exc}")
+                continue
+            line = f"watch “{watch.name}”: {n:,} preprint{'s' if n != 1 else ''} in Europe PMC"
+            report.ok(line + (" (none yet: check the query if that is unexpected)" if n == 0 else ""))
+        oa = clients.openalex
+        if oa is not None:
+            keyed = f"key from {config.tracked.openalex_key_env}" if oa.api_key else "no API key"
+            try:
+                wid = oa.work_id(sample)
+            except ServiceError as exc:
+                report.problem(f"OpenAlex ({keyed}): {exc}")
+            else:
+                report.ok(f"OpenAlex ({keyed}): answers (PMID {sample}: {wid or 'not known to OpenAlex'})")
+                if not oa.api_key:
+                    report.info("without a key OpenAlex allows only a small daily budget: get a free key at "
+                                "openalex.org/settings/api")
+    finally:
+        clients.close()
+
+
 def check(config: Config, *, quiet: bool = False) -> int:
     report = Report(quiet=quiet)
     report.ok(f"config {config.source}")
     check_store(config, report)
     check_watches(config, report)
+    check_sources(config, report)
     check_smtp(config, report)
     check_outbox(config, report)
     check_notify(config, report)

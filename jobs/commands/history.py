@@ -15,11 +15,28 @@ from litwatch.jobs.config import Config
 from litwatch.jobs.run.notify import target_names
 from litwatch.jobs.terminal import printable, printable_json
 from litwatch.notifications.exports import pubmed_url
-from litwatch.watchers.announcements import Citation, Correction, Hit, Item
+from litwatch.watchers.announcements import (
+    Citation,
+    Correction,
+    Hit,
+    Item,
+    PreprintHit,
+    Published,
+    SentArticleNotice,
+    WorkCitation,
+)
 from litwatch.watchers.articles import Article
 from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK, UsageError
 
-KIND_ORDER = {"correction": 0, "hit": 1, "citation": 2}
+KIND_ORDER = {
+    "sent_notice": 0,
+    "correction": 0,
+    "hit": 1,
+    "published": 1,
+    "preprint": 1,
+    "citation": 2,
+    "work_citation": 2,
+}
 
 
 class NotStored(LookupError):
@@ -64,6 +81,12 @@ def _reason(item: Item) -> str:
         return item.cited
     if isinstance(item, Correction):
         return f"{item.kind}|{item.notice_pmid}|{item.source}"
+    if isinstance(item, SentArticleNotice):
+        return f"{item.kind}|{item.notice_pmid}|{item.source}|{item.sent_on}"
+    if isinstance(item, WorkCitation):
+        return item.cited
+    if isinstance(item, PreprintHit | Published):
+        return item.watch
     return item.text
 
 
@@ -74,6 +97,14 @@ def _why(item: Item, titles: dict[str, Article]) -> str:
         return f"cites tracked PMID {item.cited}" + _short(titles.get(item.cited))
     if isinstance(item, Correction):
         return f"{item.kind} of this tracked paper" + _notice(item.notice_pmid, item.source)
+    if isinstance(item, SentArticleNotice):
+        return f"{item.kind} of this article, sent on {item.sent_on}" + _notice(item.notice_pmid, item.source)
+    if isinstance(item, WorkCitation):
+        return f"a work outside PubMed citing tracked PMID {item.cited}" + _short(titles.get(item.cited))
+    if isinstance(item, PreprintHit):
+        return f"preprint found by watch “{item.watch}”"
+    if isinstance(item, Published):
+        return f"watch “{item.watch}”: now published (preprint {item.work})"
     return item.text
 
 
@@ -102,8 +133,9 @@ def history_records(config: Config, *, since: str | None = None, watch: str | No
             by_message[message_id] = record
             out.append(record)
         article = articles.get(pmid)
-        notice = kind == "correction"  # a notice on a paper is its own item; hits and citations merge
-        same = [i for i in record["items"] if i["pmid"] == pmid and (i["kind"] == "correction") == notice]
+        notices = ("correction", "sent_notice")  # a notice on a paper is its own item; hits and citations merge
+        notice = kind in notices
+        same = [i for i in record["items"] if i["pmid"] == pmid and (i["kind"] in notices) == notice]
         item = same[0] if same else None
         if item is None:
             item = {"pmid": pmid, "kind": kind, "title": article.title if article else "", "reasons": []}
@@ -126,7 +158,7 @@ def history_records(config: Config, *, since: str | None = None, watch: str | No
     order = {m[2]: i for i, m in enumerate(messages)}  # when they were sent, to the second, then sent first
     out.sort(key=lambda r: (r["sent_at"] or "", order.get(r["message_id"], len(order))))
     for record in out:
-        record["items"].sort(key=lambda i: (KIND_ORDER.get(i["kind"], 9), -int(i["pmid"])))
+        record["items"].sort(key=lambda i: (KIND_ORDER.get(i["kind"], 9), -int(i["pmid"]) if i["pmid"].isdigit() else 0))
     return out
 
 

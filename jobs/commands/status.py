@@ -41,6 +41,7 @@ def gather(config: Config) -> dict:
         alerts = store.alerts.recent(limit=5)
         location = store.location
         articles = store.articles.count()
+        states = store.sources.source_states()
     last_ok = next((r for r in runs if r.outcome == "ok"), None)
     if any(r.outcome == "running" for r in runs) and not _a_run_holds_the_lock(config):
         # Its process is gone (killed, a crash, a power cut) and no run has marked it yet.
@@ -72,6 +73,16 @@ def gather(config: Config) -> dict:
             {"recipient": d.recipient, "created": d.created_at, "error": d.error} for d in failed[:5]
         ],
         "tracked_papers": len(tracked),
+        "sources": {
+            name: {
+                "healthy": st.healthy,
+                "last_success": st.last_success,
+                "last_error": st.last_error or None,
+                "last_error_at": st.last_error_at,
+            }
+            for name, st in states.items()
+            if not name.startswith("preprints:")
+        },
         "recent_alerts": [{"kind": a.kind, "sent": a.sent_at} for a in alerts],
     }
 
@@ -115,6 +126,15 @@ def status(config: Config, *, as_json: bool, check: bool) -> int:
         _say(f"health:         {'ok' if ok else 'FAILING'} ({reason})")
         _say(f"next run:       {info['next_run']} (litwatch serve; [schedule] cron = {config.schedule.cron!r})")
         _say(f"tracked papers: {info['tracked_papers']}")
+        if info["sources"]:
+            _say("sources:")
+            for name, st in info["sources"].items():
+                if st["healthy"]:
+                    line = f"ok (last success {st['last_success']})"
+                else:
+                    line = f"FAILING since {st['last_error_at']}: {st['last_error'][:100]}"
+                    line += f" (last success {st['last_success'] or 'never'})"
+                _say(f"  {name:<15} {line}")
         pend = ", ".join(f"{k}: {v}" for k, v in info["pending_items"].items()) or "none"
         _say(f"pending items:  {pend}")
         if info["deliveries_in_doubt"]:

@@ -13,11 +13,21 @@ from datetime import datetime
 from email.utils import make_msgid
 
 from litwatch.jobs.config import Config, RecipientConfig
+from litwatch.jobs.run.outside import work_refs
 from litwatch.jobs.run.ranking import rank_for, too_many_to_rank
 from litwatch.notifications.digest import build_digest
 from litwatch.notifications.model import Digest, Entry, WatchNote
 from litwatch.notifications.render import ATTACH_MAX, render_digest, subject_line
-from litwatch.watchers.announcements import Citation, Correction, Item, Note
+from litwatch.watchers.announcements import (
+    Citation,
+    Correction,
+    Item,
+    Note,
+    PreprintHit,
+    Published,
+    SentArticleNotice,
+    WorkCitation,
+)
 from litwatch.watchers.articles import Article, PubDate
 from litwatch.watchers.store import Store
 from litwatch.watchers.tracked import query_terms
@@ -48,8 +58,9 @@ class Composer:
     def digest(self, r: RecipientConfig, items: Sequence[Item]) -> Digest:
         """`r`'s digest of these queued items, with the stored articles they name."""
         cfg = self.config
-        cited = {i.cited for i in items if isinstance(i, Citation)}
-        pmids = {i.pmid for i in items if not isinstance(i, Note)} | cited
+        cited = {i.cited for i in items if isinstance(i, Citation | WorkCitation)}
+        # (works outside PubMed and preprints are not PubMed records: their references come from `works`)
+        pmids = {i.pmid for i in items if not isinstance(i, Note | WorkCitation | PreprintHit)} | cited
         sources: dict[tuple[str, str], list[str]] = {}
         for c, g, s in self.store.citations.of(cited):
             sources.setdefault((c, g), []).append(s)
@@ -65,6 +76,7 @@ class Composer:
                 watch_terms={w.name: tuple(w.terms) if w.terms else query_terms(w.query) for w in watches},
                 watch_queries={w.name: w.query for w in watches},
                 citation_sources=sources,
+                works=work_refs(self.store, items),
             )
 
         if len(pmids) <= FULL_RECORDS:
@@ -79,7 +91,8 @@ class Composer:
             p: Article(pmid=p, title_html="", entrez_date=d, pub_date=no_date)
             for p, d in self.store.articles.entrez_dates(pmids).items()
         }
-        articles.update(self.store.articles.get({i.pmid for i in items if isinstance(i, Correction)} | cited))
+        named = {i.pmid for i in items if isinstance(i, Correction | SentArticleNotice | Published)}
+        articles.update(self.store.articles.get(named | cited))
         digest = build(articles)
         del articles
         head = digest.entries[:FULL_RECORDS]

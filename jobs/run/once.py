@@ -27,7 +27,7 @@ def run_once(config: Config) -> RunSummary:
     with parts.make_lock(config):
         store = parts.make_store(config)
         client = parts.make_client(config)
-        icite = parts.make_icite(config)
+        sources = parts.make_sources(config)
         finished = False  # the run ended, well or not (not interrupted by Ctrl-C)
         try:
             if store.runs.abandon_stale():
@@ -38,15 +38,14 @@ def run_once(config: Config) -> RunSummary:
             if advice:
                 log.warning("%s", advice)
             try:
-                summary = Pipeline(config, store, client, deliverer, icite=icite).run()
+                summary = Pipeline(config, store, client, deliverer, sources=sources).run()
             except Exception:
                 finished = True
                 raise
             finished = True
         finally:
             client.close()
-            if icite:
-                icite.close()
+            sources.close()
             try:
                 if finished:
                     check_and_alert(config, store, deliverer)

@@ -28,11 +28,22 @@ from litwatch.jobs.run.crashpoints import crashpoint
 from litwatch.jobs.run.deliver import DeliveryLoop
 from litwatch.jobs.run.feeds import write_feeds
 from litwatch.jobs.run.notify import enqueue_news
+from litwatch.jobs.run.outside import (
+    CitationSources,
+    Clients,
+    PreprintObservation,
+    observe_citations,
+    observe_preprints,
+    record_citation_sources,
+    source_note,
+)
+from litwatch.jobs.run.preprints import plan_preprints, queue_preprints, record_preprints
 from litwatch.jobs.run.ranking import reference_pmids
+from litwatch.jobs.run.sent_notices import NoticeObservation, observe_notices, record_notices
 from litwatch.jobs.run.subscribers import chat_subscribers, email_subscribers
 from litwatch.jobs.run.summary import RunSummary
 from litwatch.notifications.delivery import Deliverer
-from litwatch.watchers.announcements import Citation, Correction, Hit, Item, Note
+from litwatch.watchers.announcements import Citation, Correction, Hit, Item, Note, WorkCitation
 from litwatch.watchers.articles import ArticleRecord
 from litwatch.watchers.entrez import EntrezClient, EntrezError
 from litwatch.watchers.icite import ICiteClient, ICiteError
@@ -91,6 +102,9 @@ class Observation:
     backfill_citations: set[tuple[str, str]] = field(default_factory=set)  # (cited, citing) to date-check
     backfill_from: date | None = None
     notes: list[Note] = field(default_factory=list)  # about the tracked papers (the watches' are theirs)
+    notices: NoticeObservation = field(default_factory=NoticeObservation)  # notices on sent articles
+    sources: CitationSources = field(default_factory=CitationSources)  # cited-by sources' answers
+    preprints: PreprintObservation = field(default_factory=PreprintObservation)
 
     @property
     def announce(self) -> dict[str, set[str]]:
@@ -101,8 +115,12 @@ class Observation:
     def announce_corrections(self) -> list[Correction]:
         return [c for c, baseline in self.corrections if not baseline]
 
-    def citation_items(self) -> list[Citation]:
-        return [Citation(citing, cited) for cited, citing in sorted(self.announce_citations)]
+    def citation_items(self) -> list[Citation | WorkCitation]:
+        """Citing PubMed articles, and citing works outside PubMed (keys that are not PMIDs)."""
+        return [
+            Citation(citing, cited) if citing.isdigit() else WorkCitation(citing, cited)
+            for cited, citing in sorted(self.announce_citations)
+        ]
 
 
 class Pipeline:
@@ -116,6 +134,7 @@ class Pipeline:
         deliverer: Deliverer,
         *,
         icite: ICiteClient | None = None,
+        sources: Clients | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.config = config
@@ -123,6 +142,8 @@ class Pipeline:
         self.client = client
         self.deliverer = deliverer
         self.icite = icite
+        self.sources = sources or Clients(icite=icite)
+        self._sent_notices = 0  # notices on sent articles queued by the last record()
         self._clock = clock or make_clock(config)
 
     # -- the run ----------------------------------------------------------------------------------
@@ -175,7 +196,7 @@ class Pipeline:
         alert_set_aside(self.config, self.store, self.deliverer, why)
 
     def _requests(self) -> int:
-        return self.client.requests_made + (self.icite.requests_made if self.icite else 0)
+        return self.client.requests_made + self.sources.requests()
 
     def _finish(self, summary: RunSummary, started: float, before: int) -> None:
         summary.duration = time.monotonic() - started
@@ -210,6 +231,11 @@ class Pipeline:
         for watch in self.config.watch:
             obs.watches[watch.name] = seen = self.observe_watch(watch)
             to_fetch |= seen.announce
+        # preprints (Europe PMC), for the watches that have a preprint_query
+        obs.preprints = observe_preprints(self.config, self.sources)
+        to_fetch |= plan_preprints(self.store, obs.preprints, self.config)
+        for name, error in obs.preprints.errors.items():
+            obs.notes.append(Note(name, f"Europe PMC's preprint search failed ({error}); searched again next run.", True))
         crashpoint("after_search")
 
         plan = self.plan_tracked()
@@ -218,13 +244,16 @@ class Pipeline:
         to_fetch |= plan.due | (papers - self.store.articles.known(papers))
         if papers:
             self._observe_citations(obs, papers, plan.tracked, plan.candidates)
-            to_fetch |= {citing for _, citing in obs.announce_citations | obs.backfill_citations}
+            # (works outside PubMed have no record to fetch)
+            to_fetch |= {citing for _, citing in obs.announce_citations | obs.backfill_citations if citing.isdigit()}
         if self.config.ranking.enabled:  # the readers' reference papers (library files, ratings) the store lacks
             to_fetch |= reference_pmids(self.config, self.store)
 
         unreadable = self._fetch_missing(obs, to_fetch, plan.due)
         self._settle_tracked(obs, plan, unreadable)
         self.observe_corrections(obs, plan)
+        # notices on every article ever sent (at most once a day, at most 3 requests)
+        obs.notices = observe_notices(self.config, self.store, self.client, self.today())
         return obs
 
     def observe_watch(self, watch: WatchConfig) -> WatchObservation:
@@ -370,15 +399,10 @@ class Pipeline:
         self, obs: Observation, papers: set[str], tracked: dict[str, Tracked], candidates: set[str]
     ) -> None:
         cfg = self.config.tracked
-        found: dict[str, dict[str, set[str]]] = {}  # source -> paper -> citing
-        if "pubmed" in cfg.sources:
-            found["pubmed"] = self.client.cited_by(papers)
-        if "icite" in cfg.sources and self.icite is not None:
-            try:
-                found["icite"] = self.icite.cited_by(papers)
-            except ICiteError as exc:
-                obs.notes.append(Note(None, f"iCite could not be reached ({exc}); citations from PubMed only.", True))
-                log.warning("iCite failed: %s; using PubMed's cited-by only", exc)
+        obs.sources = observe_citations(self.config, self.store, papers, self.client, self.sources)
+        found = obs.sources.found  # source -> paper -> citing (a PMID, or the key of a work outside PubMed)
+        for name, error in sorted(obs.sources.errors.items()):
+            obs.notes.append(Note(None, source_note(name, error), True))
         stored = self.store.citations.of(papers)
         stored_pairs = {(c, g) for c, g, _ in stored}
         backfill_from = self.today() - timedelta(days=cfg.backfill_days) if cfg.backfill_days else None
@@ -430,7 +454,9 @@ class Pipeline:
             new_articles = self._record_queue(obs, run_id)
         summary.new_articles = len(new_articles)
         summary.new_citations = len(obs.announce_citations)
-        summary.corrections = len(obs.announce_corrections)
+        summary.corrections = len(obs.announce_corrections) + self._sent_notices
+        if obs.notices.error:
+            summary.warnings.append(obs.notices.error)
         for p in obs.unknown_tracked:
             summary.warnings.append(f"PMID {p} is not in PubMed; not tracked")
 
@@ -463,6 +489,10 @@ class Pipeline:
         rows = [(c.pmid, c.kind, c.notice_pmid, c.source) for c in obs.announce_corrections]
         store.corrections.add(rows, run_id, baseline=False)
         store.tracked.set_checked(obs.checked, now_iso())
+        stamp = self._clock().isoformat(timespec="seconds")
+        self._sent_notices = record_notices(self.config, store, obs.notices, run_id, stamp)
+        record_citation_sources(store, obs.sources, stamp)
+        record_preprints(store, obs.preprints, run_id)
 
     def _record_queue(self, obs: Observation, run_id: int) -> set[str]:
         """Queue the news for every e-mail reader and chat target; returns the articles new to someone."""
@@ -483,12 +513,14 @@ class Pipeline:
                     elif not already[p]:  # still waiting for its digest: it names this watch too
                         queue.append(Hit(p, w))
             queue += [Note(n.watch, n.text, n.problem, run_id) for n in notes if n.watch is None or n.watch in mine]
+            queue += queue_preprints(store, obs.preprints, r.email, mine)
             if r.citations:
                 queue += citations
                 queue += corrections
             store.queue.add(r.email, queue, run_id)
         if cfg.notify:
-            enqueue_news(store, cfg, obs.announce, citations, corrections, run_id)
+            pubmed_citations = [c for c in citations if isinstance(c, Citation)]  # chat: PubMed articles only
+            enqueue_news(store, cfg, obs.announce, pubmed_citations, corrections, run_id)
         return new_articles
 
     # -- around the run ---------------------------------------------------------------------------

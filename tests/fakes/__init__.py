@@ -3,6 +3,10 @@
 * `FakeEutils` (tests/fakes/eutils.py): E-utilities esearch / efetch / elink / epost, with
   NCBI's quirks (default retmax 20, the 9,999 ESearch cap, 3 requests/s, merged elink LinkSets).
 * `FakeICite` (tests/fakes/icite.py): the iCite ``/api/pubs`` citation API.
+* `FakeEuropePMC` (tests/fakes/europepmc.py): Europe PMC's REST ``search`` and ``/{SRC}/{id}/citations``,
+  replaying the recorded answers of tests/data/services/europepmc where the request matches one.
+* `FakeOpenAlex` (tests/fakes/openalex.py): OpenAlex ``/works`` (singletons, ``filter=cites:``),
+  replaying tests/data/services/openalex; keys, cursor and page paging, the HTML 404.
 * `make_article`, `article_set`, `esc` (tests/fakes/pubmed_xml.py): PubMed XML builders.
 
 Both servers are a `FakeService`: a standard-library ``ThreadingHTTPServer`` on 127.0.0.1 and

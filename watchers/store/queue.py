@@ -65,7 +65,7 @@ class Queue(Table):
         a delivery has taken it, False while it still waits for one."""
         sql = (
             "SELECT pmid, MAX(CASE WHEN delivery_id IS NULL THEN 0 ELSE 1 END) FROM queue "
-            "WHERE recipient = ? AND kind IN ('hit', 'citation') AND pmid IN ({ids}) GROUP BY pmid"
+            "WHERE recipient = ? AND kind IN ('hit', 'citation', 'published') AND pmid IN ({ids}) GROUP BY pmid"
         )
         return {pmid: bool(taken) for pmid, taken in self.db.rows_in(sql, pmids, [recipient])}
 
