@@ -155,7 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     print(text_table(rows))
     print(f"\npacing floor = {FLOOR_FORMULA}; total {seconds:.0f} s")
     if args.results:
-        Path(args.results).write_text(markdown(rows, seconds), encoding="utf-8")
+        from benchmarks.ranking import kept_section
+
+        path = Path(args.results)
+        path.write_text(markdown(rows, seconds) + kept_section(path), encoding="utf-8")
     missed = [r for r in rows if r.met is False]
     return 1 if missed else 0
 

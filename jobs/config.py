@@ -8,6 +8,7 @@ Paths are resolved relative to the folder of the config file.  Nothing here is g
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tomllib
@@ -40,35 +41,115 @@ DEFAULT_EUROPEPMC_URL = "https://www.ebi.ac.uk/europepmc/webservices/rest/"
 DEFAULT_OPENALEX_URL = "https://api.openalex.org/"
 OPENALEX_KEY_ENV = "LITWATCH_OPENALEX_KEY"
 
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
-_PMID = re.compile(r"^[1-9][0-9]{0,9}$")
+_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+")
+_PMID = re.compile(r"[1-9][0-9]{0,9}")
+# Validators match the whole value (`fullmatch`): `$` also matches before a final newline, and
+# "lab@example.org\n" in a To: header pushes every later header into the body.
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 
 
+def _authority(url: str) -> str:
+    """`user:password@host:port` of a URL (up to the first `/`, `?` or `#` after the scheme)."""
+    rest = url.split("://", 1)[1] if "://" in url else url
+    return re.split(r"[/?#]", rest, maxsplit=1)[0]
+
+
+def store_url_problem(url: str) -> str | None:
+    """What is wrong with a PostgreSQL store URL (`[store] url`, `migrate-store --to`), never
+    quoting it (it may hold a password); None when it will do."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        return "must start with postgresql:// (a SQLite store is given as a file path)"
+    if _authority(url).count("@") > 1:
+        return "the user name or password holds an unencoded '@' (write it as %40)"
+    if not re.fullmatch(r"[^\s]+", url):
+        return "holds white space"
+    return None
+
+
+#: Domains that can never be a real mailbox (RFC 2606, RFC 6761): an address there is a placeholder.
+EXAMPLE_DOMAINS = ("example.org", "example.com", "example.net")
+RESERVED_TLDS = ("test", "example", "invalid", "localhost")
+
+
+def is_placeholder_address(address: str) -> bool:
+    """Whether an e-mail address is at an example or reserved domain (the README's
+    "you@example.org"): nobody reads it."""
+    domain = address.rpartition("@")[2].rstrip(".").lower()
+    return (
+        any(domain == d or domain.endswith("." + d) for d in EXAMPLE_DOMAINS)
+        or domain.rpartition(".")[2] in RESERVED_TLDS
+    )
+
+
+def placeholder_warning(config: Config) -> str | None:
+    """One line for `check` and `run` when `[ncbi] email` is a placeholder (a warning, not a
+    refusal: the README's first command still runs on a fresh machine)."""
+    email = config.ncbi.email
+    if not is_placeholder_address(email):
+        return None
+    return (
+        f"{config.source}: [ncbi] email = {email!r} is an example address; NCBI asks for a real contact "
+        "address (it writes there before blocking a client): put yours in the config"
+    )
+
+
+def warn_if_placeholder(config: Config) -> None:
+    """Log `placeholder_warning`, if any (`check` and every run)."""
+    if warning := placeholder_warning(config):
+        logging.getLogger("litwatch").warning("%s", warning)
+
+
+def url_has_password(url: str) -> bool:
+    """Whether a URL carries a password (`user:PASSWORD@`, `?password=`)."""
+    user = _authority(url).rpartition("@")[0]
+    return ":" in user or re.search(r"[?&]password=", url, re.IGNORECASE) is not None
+
+
 def _email(value: str) -> str:
-    if not _EMAIL.match(value):
+    if not _EMAIL.fullmatch(value):
         raise ValueError(f"not an e-mail address: {value!r}")
     return value
 
 
 def _pmid(value: str) -> str:
-    if not _PMID.match(value):
+    if not _PMID.fullmatch(value):
         raise ValueError(f"not a PMID (a positive whole number, as a string): {value!r}")
     return value
 
 
 def _url(value: str) -> str:
-    if not re.match(r"^https?://[^\s/]+", value):
+    if not re.fullmatch(r"https?://[^\s/?#]+(?:[/?#]\S*)?", value):
         raise ValueError(f"not an http(s) URL: {value!r}")
     return value if value.endswith("/") else value + "/"
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("is only white space")
+    return value
+
+
+def _same_name(name: str) -> str:
+    """How names are compared: case and runs of white space do not tell two watches apart."""
+    return " ".join(name.split()).casefold()
+
+
+def _unique_pmids(values: list[str]) -> list[str]:
+    """Tracked PMIDs listed twice: merged, with a warning (not an error: nothing is ambiguous)."""
+    seen: dict[str, None] = {}
+    for value in values:
+        if value in seen:
+            logging.getLogger("litwatch").warning("[tracked] pmids: PMID %s is listed more than once; merged", value)
+        seen[value] = None
+    return list(seen)
 
 
 Email = Annotated[str, AfterValidator(_email)]
 Pmid = Annotated[str, AfterValidator(_pmid)]
 Url = Annotated[str, AfterValidator(_url)]
-NonEmpty = Annotated[str, Field(min_length=1)]
+NonEmpty = Annotated[str, Field(min_length=1), AfterValidator(_not_blank)]
 
 
 class _Table(BaseModel):
@@ -85,6 +166,11 @@ class NcbiConfig(_Table):
     )
     base_url: Url = Field(default=DEFAULT_BASE_URL, description="E-utilities base URL.")
     timeout: float = Field(default=60.0, gt=0, description="Read timeout of one request, in seconds.")
+    deadline: float = Field(
+        default=300.0,
+        gt=0,
+        description="The longest one request may take, answer included, in seconds (then it is retried).",
+    )
     retries: int = Field(default=5, ge=0, le=20, description="Retries of a failed request before the run fails.")
 
     @model_validator(mode="after")
@@ -109,8 +195,8 @@ class StoreConfig(_Table):
 
     @model_validator(mode="after")
     def _check_url(self) -> StoreConfig:
-        if self.url is not None and not self.url.startswith(("postgresql://", "postgres://")):
-            raise ValueError("url: must start with postgresql://")
+        if self.url is not None and (problem := store_url_problem(self.url)):
+            raise ValueError(f"url: {problem}")
         return self
 
 
@@ -139,7 +225,7 @@ class WatchConfig(_Table):
 class TrackedConfig(_Table):
     """`[tracked]`: papers whose new citations and corrections are reported."""
 
-    pmids: list[Pmid] = Field(default_factory=list, description="Tracked PMIDs.")
+    pmids: Annotated[list[Pmid], AfterValidator(_unique_pmids)] = Field(default_factory=list, description="Tracked PMIDs.")
     follow: Literal["listed", "announced"] = Field(
         default="listed", description='"announced": every article a digest announces becomes tracked.'
     )
@@ -186,6 +272,26 @@ class RecipientConfig(_Table):
     frequency: Literal["daily", "weekly"] = "daily"
     weekday: Literal[_WEEKDAYS] = Field(default="monday", description="Day of the weekly digest.")  # type: ignore[valid-type]
     citations: bool = Field(default=True, description="Receive citation and retraction notices.")
+    rank: bool = Field(
+        default=True,
+        description="List the articles by what matters to this reader, each with a line saying why "
+        "(false: newest first, as before; see [ranking]).",
+    )
+    library: str | None = Field(
+        default=None,
+        description="The reader's library (relative to the config file): RIS, BibTeX, CSL-JSON or a list of "
+        "PMIDs, e.g. a Zotero export; articles close to its papers rank higher.",
+    )
+    authors: list[NonEmpty] = Field(
+        default_factory=list, description='Favourite authors ("Kuter DJ", or a family name): their articles rank higher.'
+    )
+    journals: list[NonEmpty] = Field(
+        default_factory=list, description='Favourite journals ("Blood", full name or abbreviation): their articles rank higher.'
+    )
+    min_score: float | None = Field(
+        default=None,
+        description='Articles scoring below this go to the "ranked lower" list at the end (and the attachments).',
+    )
 
 
 class DigestConfig(_Table):
@@ -208,6 +314,32 @@ class DigestConfig(_Table):
         le=100,
         description="Tell `admin` after this many failed runs in a row (or digests failing for over a day); "
         "then at most once a day while it lasts.",
+    )
+
+
+class RankingConfig(_Table):
+    """`[ranking]`: how each reader's digest is ordered: points per signal (README: Ranking)."""
+
+    enabled: bool = Field(default=True, description="false: no digest is ranked (newest first, as before).")
+    title: float = Field(default=3.0, description="A watch's term in the title.")
+    abstract: float = Field(default=1.5, description="A watch's term in the abstract (not the title).")
+    mesh: float = Field(default=0.5, description="A watch's term only in the MeSH terms or keywords.")
+    design: float = Field(
+        default=1.0, description="Times the study design's points (meta-analysis 3 ... letters -1, errata -2)."
+    )
+    similarity: float = Field(
+        default=8.0, description="Times the similarity (0-1) to the closest tracked, rated-up or library paper."
+    )
+    dissimilarity: float = Field(default=8.0, description="Times the similarity to the closest paper rated down (subtracted).")
+    author: float = Field(default=2.0, description="A favourite author wrote it.")
+    journal: float = Field(default=1.0, description="It is in a favourite journal.")
+    recency: float = Field(default=1.0, description="Times 0.5 ** (age in days / half_life_days).")
+    half_life_days: float = Field(default=14.0, gt=0, description="Age at which the recency points halve.")
+    model: float = Field(
+        default=5.0, description="Times (2p - 1), p from the reader's own model of their ratings (up: 1, down: -1)."
+    )
+    model_min_ratings: int = Field(
+        default=6, ge=4, description="Ratings (at least two up and two down) before the reader's own model is used."
     )
 
 
@@ -307,6 +439,7 @@ class Config(_Table):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     feed: FeedConfig | None = None
     notify: list[NotifyConfig] = Field(default_factory=list)
+    ranking: RankingConfig = Field(default_factory=RankingConfig)
 
     # Not from the file: where it was read from (paths are relative to its folder).
     source: Path = Field(default=Path("litwatch.toml"), exclude=True)
@@ -314,9 +447,12 @@ class Config(_Table):
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
         names = [w.name for w in self.watch]
+        same = [_same_name(n) for n in names]
         for i, name in enumerate(names):
-            if name in names[:i]:
-                raise ValueError(f"watch[{i}].name: duplicate watch name {name!r}")
+            if same[i] in same[:i]:
+                first = names[same.index(same[i])]
+                also = "" if first == name else f" (the same as {first!r} but for case or spaces)"
+                raise ValueError(f"watch[{i}].name: duplicate watch name {name!r}{also}")
         for i, r in enumerate(self.recipient):
             for w in r.watches or ():
                 if w not in names:
@@ -454,11 +590,16 @@ def load_config(path: Path) -> Config:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        data = tomllib.loads(raw.decode("utf-8-sig"))  # a byte-order mark (Notepad's UTF-8) is read past
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     if "source" in data:
         raise ConfigError(f"{path}: source: unknown key")
-    return parse_config(data, path.resolve())
+    config = parse_config(data, path.resolve())
+    templates = config.templates_path
+    if templates is not None and not templates.is_dir():
+        what = "is not a folder" if templates.exists() else "does not exist"
+        raise ConfigError(f"{config.source}: digest.templates: {templates} {what}")
+    return config

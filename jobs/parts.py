@@ -51,14 +51,16 @@ def make_client(config: Config) -> EntrezClient:
         api_key=config.api_key(),
         base_url=config.ncbi.base_url,
         timeout=config.ncbi.timeout,
+        deadline=config.ncbi.deadline,
         retries=config.ncbi.retries,
+        dtd_cache=config.store_path.parent / "ncbi-dtds",  # DTDs newer than Biopython (watchers.dtds)
     )
 
 
 def make_icite(config: Config) -> ICiteClient | None:
     if "icite" not in config.tracked.sources:
         return None
-    return ICiteClient(config.tracked.icite_url, timeout=config.ncbi.timeout)
+    return ICiteClient(config.tracked.icite_url, timeout=config.ncbi.timeout, deadline=config.ncbi.deadline)
 
 
 def make_sources(config: Config) -> Clients:

@@ -10,6 +10,7 @@ Progress is one status line on stderr, redrawn in place, and only when stderr is
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 import time
@@ -34,6 +35,20 @@ def printable(text: str) -> str:
     drive the terminal (escape sequences, a carriage return over the line) nor reorder what is
     shown (bidirectional overrides)."""
     return text.translate(_UNPRINTABLE)
+
+
+def printable_json(data: object, **kwargs: object) -> str:
+    """`json.dumps(data, ensure_ascii=False)` with every character `printable` would replace
+    written as a \\uXXXX escape instead: the same data, nothing that drives a terminal."""
+    text = json.dumps(data, ensure_ascii=False, **kwargs)  # type: ignore[arg-type]
+    return text.translate({c: f"\\u{c:04x}" for c in _UNPRINTABLE})
+
+
+class PrintableFormatter(logging.Formatter):
+    """Log lines on a terminal: whatever a message carries (NCBI's words, a title) is `printable`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
 
 
 class StatusLine:

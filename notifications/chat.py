@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from litwatch.notifications.delivery import DeliveryError
@@ -77,6 +79,24 @@ class _Collect(logging.Handler):
         self.lines.append(record.getMessage())
 
 
+@contextmanager
+def apprise_muted() -> Iterator[_Collect]:
+    """Apprise's own log lines (its DEBUG line "Loaded JSON URL: ..." holds the whole URL, token
+    and all) kept out of litwatch's log, whatever -vv asks: collected (WARNING and up) instead."""
+    logger = logging.getLogger("apprise")
+    collect = _Collect()
+    saved = logger.propagate, logger.level
+    logger.propagate = False
+    logger.setLevel(logging.WARNING)
+    logger.addHandler(collect)
+    try:
+        yield collect
+    finally:
+        logger.removeHandler(collect)
+        logger.propagate = saved[0]
+        logger.setLevel(saved[1])
+
+
 @dataclass
 class ChatDeliverer:
     """Posts a stored payload to one Apprise URL; raises `DeliveryError` (never naming the URL)."""
@@ -92,7 +112,9 @@ class ChatDeliverer:
         """Is the URL one Apprise understands?  Nothing is sent."""
         import apprise  # noqa: PLC0415 - the optional extra
 
-        if not apprise.Apprise().add(self.url):
+        with apprise_muted():
+            understood = apprise.Apprise().add(self.url)
+        if not understood:
             raise DeliveryError("not a URL Apprise understands", temporary=False)
 
     def deliver(self, message: bytes, sender: str, recipient: str) -> None:
@@ -102,13 +124,7 @@ class ChatDeliverer:
     def send(self, title: str, body: str) -> None:
         import apprise  # noqa: PLC0415 - the optional extra
 
-        logger = logging.getLogger("apprise")
-        collect = _Collect()
-        saved = logger.propagate, logger.level
-        logger.propagate = False  # Apprise's own lines may hold the URL
-        logger.setLevel(logging.WARNING)
-        logger.addHandler(collect)
-        try:
+        with apprise_muted() as collect:
             sender = apprise.Apprise()
             if not sender.add(self.url):
                 raise DeliveryError(
@@ -118,10 +134,6 @@ class ChatDeliverer:
                 ok = sender.notify(body=body, title=title, body_format=apprise.NotifyFormat.MARKDOWN)
             except Exception as exc:  # noqa: BLE001 - a plugin's own failure is a failed message
                 raise DeliveryError(self._redact(f"{type(exc).__name__}: {exc}")) from None
-        finally:
-            logger.removeHandler(collect)
-            logger.propagate = saved[0]
-            logger.setLevel(saved[1])
         if not ok:
             reason = "; ".join(self._redact(line) for line in collect.lines[-2:])
             raise DeliveryError("not delivered" + (f" ({reason})" if reason else ""))

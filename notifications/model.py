@@ -28,7 +28,10 @@ class PaperRef:
         elif self.year:
             parts.append(str(self.year))
         if self.title:
-            parts.append(f"\u201c{self.title}\u201d")
+            # 'Smith 2025, “Thrombocytopenia”, PMID 1': a title's closing full stop is not kept
+            # before the comma that follows the quotation ('“Thrombocytopenia.”, PMID' reads badly).
+            title = self.title[:-1] if self.title.endswith(".") and not self.title.endswith("..") else self.title
+            parts.append(f"\u201c{title}\u201d")
         parts.append(f"PMID {self.pmid}")
         return ", ".join(parts)
 
@@ -87,6 +90,8 @@ class Entry:
     article: Article
     watches: tuple[str, ...] = ()  # names of the watches that newly found it
     cites: tuple[PaperRef, ...] = ()  # tracked papers it newly cites
+    score: float | None = None  # the reader's score (notifications/ranking.py); None when not ranked
+    why: str = ""  # one short line: why it ranks where it does
     citation_sources: tuple[str, ...] = ()  # "pubmed", "icite", "europepmc", "openalex"
     preprint: WorkRef | None = None  # the preprint this article is the journal version of
 
@@ -111,5 +116,7 @@ class Digest:
     notes: tuple[WatchNote, ...] = ()
     watch_terms: dict[str, tuple[str, ...]] = field(default_factory=dict)  # watch -> key terms to bold
     watch_queries: dict[str, str] = field(default_factory=dict)  # watch -> its PubMed query
+    ranked: bool = False  # entries are in score order within each section, each with its why line
+    min_score: float | None = None  # ranked entries scoring below this go to the "ranked lower" list
     sent_notices: tuple[SentNotice, ...] = ()  # first in the digest, above everything else
     works: tuple[WorkEntry, ...] = ()  # citing works outside PubMed, new preprints

@@ -71,6 +71,9 @@ class SmtpHandler:
     received: list[Received] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)  # recipient -> SMTP reply
     data_reply: str | None = None  # e.g. "421 try later"
+    # text -> SMTP reply: a message whose decoded text parts contain it is refused after DATA
+    # (a content filter, or a size limit that only one item's message exceeds)
+    refuse_containing: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(self, server: AioSMTP, session: Session, envelope: Envelope, address: str, options):  # noqa: N802, ANN001
@@ -82,6 +85,14 @@ class SmtpHandler:
     async def handle_DATA(self, server: AioSMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         if self.data_reply:
             return self.data_reply
+        if self.refuse_containing:
+            parsed = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
+            text = " ".join(
+                str(part.get_content()) for part in parsed.walk() if part.get_content_maintype() == "text"
+            )
+            for needle, reply in self.refuse_containing.items():
+                if needle in text:
+                    return reply
         with self.lock:
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content))
         return "250 Message accepted for delivery"
@@ -159,6 +170,9 @@ def _environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("LITWATCH_SMTP_PASSWORD", SMTP_PASSWORD)
     monkeypatch.delenv("LITWATCH_CONFIG", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    # A DTD that Biopython does not bundle is fetched (watchers.dtds): never from the internet in
+    # a test; a closed loopback port unless the test serves DTDs itself (tests/fakes/dtdhost.py).
+    monkeypatch.setenv("LITWATCH_TEST_DTD_BASE_URL", "http://127.0.0.1:9")
 
 
 def write_config(folder: Path, text: str) -> Path:
@@ -191,7 +205,7 @@ def scenario_config(
     recipients = recipients if recipients is not None else ["haematology@example.org"]
     lines = [
         "[ncbi]",
-        'email = "lab@example.org"',
+        'email = "lab@haematology-unit.org"',  # not an example domain: run and check would warn
         f"base_url = {toml_str(ncbi.base_url)}",
         "timeout = 5",
         f"retries = {retries}",

@@ -53,7 +53,7 @@ TRANSIENT = [
     ("empty200", "empty answer"),
     ("html200", "an HTML page instead of XML"),
     ("json_error200", "error answer: Search Backend failed"),
-    ("error200", "not a valid answer"),
+    ("error200", "NCBI answered: Search Backend failed"),  # NCBI's words, not "not a valid answer"
     ("error200_dtd", "Search Backend failed"),
 ]
 

@@ -9,7 +9,8 @@ of them derive from this one root.  The exit codes are not spread over the modul
 
 Exit codes: 0 done; 1 the run failed (NCBI, the store or a delivery; nothing is lost and the next
 run catches up); 2 bad configuration or usage; 75 another run holds the lock (EX_TEMPFAIL, from
-sysexits.h: cron and systemd retry later); 130 interrupted (Ctrl-C).
+sysexits.h: cron and systemd retry later); 130 interrupted (Ctrl-C); 141 the reader of standard output
+went away (`| head`; 128 + SIGPIPE).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_LOCKED = 75  # EX_TEMPFAIL
 EXIT_INTERRUPTED = 130
+EXIT_PIPE = 141  # standard output was closed by its reader (128 + SIGPIPE)
 
 
 class LitwatchError(Exception):

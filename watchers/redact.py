@@ -41,7 +41,8 @@ def redact(text: object, secrets: Iterable[str] = (), *, urls: Iterable[str] = (
 
 def redact_url(url: str) -> str:
     """The URL with any password (`user:PASSWORD@`, `?password=`) replaced by `***`."""
-    out = re.sub(r"^([a-z][a-z0-9+.-]*://[^/?#@:]*):[^/?#@]*@", r"\1:***@", url, flags=re.IGNORECASE)
+    # up to the last `@` of the authority: a password with an unencoded `@` is hidden whole
+    out = re.sub(r"^([a-z][a-z0-9+.-]*://[^/?#@:]*):[^/?#]*@", r"\1:***@", url, flags=re.IGNORECASE)
     return re.sub(r"([?&]password=)[^&#]*", r"\1***", out, flags=re.IGNORECASE)
 
 

@@ -12,15 +12,16 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import stat
 import sys
 from collections.abc import Callable, Sequence
 
 from litwatch.jobs import terminal
-from litwatch.jobs.cli.logs import setup_logging
 from litwatch.jobs.cli.parser import build_parser
-from litwatch.jobs.config import Config, config_path, load_config
-from litwatch.watchers.errors import LockBusy, exit_code
+from litwatch.jobs.config import Config, config_path, load_config, url_has_password
+from litwatch.jobs.logs import setup_logging
+from litwatch.watchers.errors import EXIT_PIPE, LockBusy, exit_code
 
 log = logging.getLogger("litwatch")
 
@@ -37,6 +38,7 @@ COMMANDS: dict[str, str] = {
     "send-test": "litwatch.jobs.commands.preview:send_test_command",
     "serve": "litwatch.jobs.commands.serve:command",
     "migrate-store": "litwatch.jobs.commands.migrate_store:command",
+    "rate": "litwatch.jobs.commands.rate:command",
     "history": "litwatch.jobs.commands.history:history_command",
     "show": "litwatch.jobs.commands.history:show_command",
     "export": "litwatch.jobs.commands.export:command",
@@ -56,7 +58,9 @@ def warn_if_readable(config: Config) -> None:
     """A file holding a secret should not be readable by others: the config file when it holds the
     API key or a chat URL, and the SMTP password file (which holds the password, not the config)."""
     holders = []
-    if config.ncbi.api_key or any(n.url for n in config.notify):
+    if config.ncbi.api_key or any(n.url for n in config.notify) or (
+        config.store.url and url_has_password(config.store.url)
+    ):
         holders.append(config.source)
     if config.smtp and config.smtp.password_file:
         holders.append(config.resolve(config.smtp.password_file))
@@ -83,21 +87,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         if json_logs:
             log.error("%s", message)
         else:
-            print(f"litwatch: {message}", file=sys.stderr)
+            print(f"litwatch: {terminal.printable(message)}", file=sys.stderr)
         return code
 
     terminal.configure(quiet=getattr(args, "quiet", False), log_format=getattr(args, "log_format", "text"))
     try:
         command = load_command(args.command)
         if args.command in WITHOUT_CONFIG:
-            return command(args, None)
-        config = load_config(config_path(args.config))
-        warn_if_readable(config)
-        return command(args, config)
+            code = command(args, None)
+        else:
+            config = load_config(config_path(args.config))
+            warn_if_readable(config)
+            code = command(args, config)
+        sys.stdout.flush()  # here, where a closed pipe is handled, not at exit
+        return code
+    except BrokenPipeError:
+        # `litwatch check | head -1`: the reader has gone; nothing more to say to it (exit 141,
+        # 128 + SIGPIPE, like other commands in a pipe).  Python's flush at exit must not complain.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_PIPE
     except (Exception, KeyboardInterrupt) as exc:
-        code = exit_code(exc)
-        if code is None:  # a bug: the traceback
+        failed = exit_code(exc)
+        if failed is None:  # a bug: the traceback
             raise
+        code = failed
         if isinstance(exc, KeyboardInterrupt):
             return fail("interrupted", code)
         if isinstance(exc, LockBusy):

@@ -22,6 +22,17 @@ def _version() -> str:
         return "unknown"
 
 
+def _seconds(value: str) -> float:
+    """A duration in seconds, 0 or more (argparse: a bad one is a one-line usage error)."""
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not seconds >= 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds: {value!r}")
+    return seconds
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, exit 2
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
@@ -29,16 +40,27 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
+    def add_common(p: argparse.ArgumentParser, *, top: bool) -> None:
+        # Accepted before the command and after it: the command's own copy has no default, so
+        # that it never overwrites what was given before the command.
+        def default(value: object) -> object:
+            return value if top else argparse.SUPPRESS
+
+        p.add_argument(
+            "-c",
+            "--config",
+            metavar="FILE",
+            default=default(None),
+            help=f"config file (default: ${CONFIG_ENV}, else ./{DEFAULT_CONFIG})",
+        )
+        p.add_argument(
+            "-v", "--verbose", action="count", default=default(0), help="progress and a run summary (-vv: debug)"
+        )
+        p.add_argument("-q", "--quiet", action="store_true", default=default(False), help="only errors")
+        p.add_argument("--log-format", choices=("text", "json"), default=default("text"), help="log lines on stderr")
+
     common = _Parser(add_help=False)
-    common.add_argument(
-        "-c",
-        "--config",
-        metavar="FILE",
-        help=f"config file (default: ${CONFIG_ENV}, else ./{DEFAULT_CONFIG})",
-    )
-    common.add_argument("-v", "--verbose", action="count", default=0, help="progress and a run summary (-vv: debug)")
-    common.add_argument("-q", "--quiet", action="store_true", help="only errors")
-    common.add_argument("--log-format", choices=("text", "json"), default="text", help="log lines on stderr")
+    add_common(common, top=False)
 
     parser = _Parser(
         prog="litwatch",
@@ -46,10 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Watch PubMed: new articles for your searches, new citations and retractions of "
         "papers you track, in one digest.",
         epilog="exit codes: 0 done, 1 run failed (nothing lost; the next run catches up), "
-        "2 bad configuration or usage, 75 another run holds the lock\n\n"
+        "2 bad configuration or usage, 75 another run holds the lock, 141 the output's reader went away\n\n"
         "example:\n  litwatch run --config /etc/litwatch/litwatch.toml -v",
     )
     parser.add_argument("--version", action="version", version=f"litwatch {_version()}")
+    add_common(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     _add_setup_commands(sub, common, fmt)
@@ -150,7 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--grace",
-        type=float,
+        type=_seconds,
         default=60.0,
         metavar="SECONDS",
         help="on SIGTERM/SIGINT, let a run in progress finish for this long, else abandon it and exit 1 "
@@ -169,7 +192,13 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n  litwatch migrate-store --to postgresql://litwatch@db.example.org/litwatch\n"
         "  litwatch migrate-store --to /var/lib/litwatch/litwatch.db",
     )
-    p.add_argument("--to", required=True, metavar="URL_OR_PATH", help="the new store: postgresql://... or a SQLite file")
+    p.add_argument(
+        "--to",
+        required=True,
+        metavar="URL_OR_PATH",
+        help="the new store: postgresql://... (no password in it: set PGPASSWORD or use ~/.pgpass, or type it "
+        "when asked on a terminal) or a SQLite file",
+    )
     _add_everyday_commands(sub, common, fmt)
     return parser
 
@@ -214,15 +243,62 @@ def _add_setup_commands(sub, common: argparse.ArgumentParser, fmt: type) -> None
     )
 
 
+def _add_rate_command(sub, common: argparse.ArgumentParser, fmt: type) -> None:  # noqa: ANN001
+    """rate up|down|undo|clear|list (jobs/commands/rate.py)."""
+    p = sub.add_parser(
+        "rate",
+        parents=[common],
+        formatter_class=fmt,
+        help="rate articles up or down for a reader: their next digests are ranked by it",
+        description="Ratings teach litwatch what a reader wants first.  A paper rated up joins the reader's "
+        "reference set (new articles close to it rank higher), a paper rated down their negative set; with "
+        "enough ratings a model of the reader's own refines the order.  A rating takes effect at the next "
+        "digest.  The recipient defaults to the only one in the config.",
+        epilog="examples:\n  litwatch rate up 39973148 41000012\n  litwatch rate down 41000007 --recipient lab@example.org\n"
+        "  litwatch rate undo 41000007\n  litwatch rate list --json",
+    )
+    rsub = p.add_subparsers(dest="rate_command", metavar="ACTION", parser_class=_Parser)
+    rsub.required = True
+    who = _Parser(add_help=False)
+    who.add_argument("--recipient", metavar="EMAIL", help="whose rating (default: the only recipient)")
+    for action, text in (
+        ("up", "more like these: they join the reader's reference set"),
+        ("down", "not for me: articles like these rank lower"),
+        ("undo", "remove the reader's ratings of these papers"),
+    ):
+        a = rsub.add_parser(
+            action, parents=[common, who], formatter_class=fmt, help=text, epilog=f"example:\n  litwatch rate {action} 39973148"
+        )
+        a.add_argument("pmids", nargs="+", metavar="PMID")
+    rsub.add_parser(
+        "clear",
+        parents=[common, who],
+        formatter_class=fmt,
+        help="remove every rating of the reader",
+        epilog="example:\n  litwatch rate clear --recipient lab@example.org",
+    )
+    ls = rsub.add_parser(
+        "list",
+        parents=[common, who],
+        formatter_class=fmt,
+        help="the reader's ratings (everyone's when there are several recipients and none is named)",
+        epilog="examples:\n  litwatch rate list\n  litwatch rate list --json",
+    )
+    ls.add_argument("--json", action="store_true", help="machine-readable output (an export of the ratings)")
+
+
 def _add_everyday_commands(sub, common: argparse.ArgumentParser, fmt: type) -> None:  # noqa: ANN001
-    """history, show, export, completion."""
+    """rate, history, show, export, completion."""
+    _add_rate_command(sub, common, fmt)
     p = sub.add_parser(
         "history",
         parents=[common],
         formatter_class=fmt,
         help="what was announced, when, to whom and why",
         description="Every delivered digest and chat message, oldest first: when, to whom, and each article "
-        "with why it was there (the watch that found it, the tracked paper it cites, a retraction).",
+        "with why it was there (the watch that found it, the tracked paper it cites, a retraction); a digest "
+        "without articles (a first run's notes) by its subject.  `send-test` mails are not digests and are "
+        "not listed.",
         epilog="examples:\n  litwatch history --since 2026-11-01\n  litwatch history --watch 'BTK inhibitors in ITP'",
     )
     p.add_argument("--since", metavar="DATE", help="only deliveries on or after DATE (YYYY-MM-DD, UTC)")

@@ -13,18 +13,22 @@ import argparse
 import os
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from litwatch.jobs import parts
-from litwatch.jobs.config import Config, ConfigError
+from litwatch.jobs.config import Config, ConfigError, warn_if_placeholder
 from litwatch.jobs.run.notify import resolve_url, target_name
 from litwatch.jobs.terminal import printable
 from litwatch.notifications.chat import ChatDeliverer, apprise_available
 from litwatch.notifications.delivery import DeliveryError
 from litwatch.watchers.entrez import EntrezError
-from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK
+from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK, StoreError
 from litwatch.watchers.icite import ICiteError
 from litwatch.watchers.jsonapi import ServiceError
+from litwatch.watchers.library import LibraryError, load_library
+from litwatch.watchers.redact import redact_url
 from litwatch.watchers.search import SearchResult
+from litwatch.watchers.store import open_store
 
 
 @dataclass
@@ -118,6 +122,58 @@ def check_notify(config: Config, report: Report) -> None:
         report.ok(f"chat {name}: an Apprise URL (nothing sent)")
 
 
+def _writable_folder(folder: Path) -> str | None:
+    """Why files cannot be created in `folder` (created if missing, like a run does), or None."""
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is a file, not a folder"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{probe} is not writable by this user"
+    return None
+
+
+def check_store(config: Config, report: Report) -> None:
+    """What `run` needs of the store: PostgreSQL reachable, or a SQLite file that can be opened."""
+    if config.store.url:
+        where = redact_url(config.store.url)
+        try:
+            with open_store(url=config.store.url, migrate=False):
+                pass
+        except StoreError as exc:
+            report.problem(f"store: {exc}")
+            return
+        report.ok(f"store {where}: PostgreSQL answers")
+        return
+    path = config.store_path
+    if path.is_dir():
+        report.problem(f"store: {path} is a folder; [store] path names the SQLite database file")
+        return
+    if path.exists():
+        if not os.access(path, os.R_OK | os.W_OK):
+            report.problem(f"store: {path} is not readable and writable by this user")
+            return
+        folder_problem = None if os.access(path.parent, os.W_OK | os.X_OK) else f"{path.parent} is not writable by this user (SQLite writes its journal there)"
+    else:
+        folder_problem = _writable_folder(path.parent)
+    if folder_problem:
+        report.problem(f"store: {path}: {folder_problem}")
+    else:
+        report.ok(f"store {path}" + ("" if path.exists() else " (created by the first run)"))
+
+
+def check_outbox(config: Config, report: Report) -> None:
+    if config.smtp is not None:
+        return
+    folder = config.outbox_path
+    problem = _writable_folder(folder) if not folder.exists() or folder.is_dir() else f"{folder} is a file, not a folder"
+    if problem:
+        report.problem(f"outbox: {problem}")
+
+
 def check_feed(config: Config, report: Report) -> None:
     folder = config.feed_path
     if folder is None:
@@ -127,6 +183,20 @@ def check_feed(config: Config, report: Report) -> None:
         report.ok(f"feeds: {folder} is writable")
     else:
         report.problem(f"feeds: cannot write to {folder}")
+
+
+def check_libraries(config: Config, report: Report) -> None:
+    """Each reader's library file ([[recipient]] library): readable, and how many papers."""
+    for r in config.recipients():
+        if not r.library:
+            continue
+        try:
+            papers = load_library(config.resolve(r.library))
+        except LibraryError as exc:
+            report.problem(f"library of {r.email}: {exc}")
+        else:
+            with_pmid = sum(1 for p in papers if p.pmid)
+            report.ok(f"library of {r.email}: {len(papers)} papers ({with_pmid} with a PMID)")
 
 
 def check_sources(config: Config, report: Report) -> None:
@@ -180,11 +250,14 @@ def check_sources(config: Config, report: Report) -> None:
 def check(config: Config, *, quiet: bool = False) -> int:
     report = Report(quiet=quiet)
     report.ok(f"config {config.source}")
+    check_store(config, report)
     check_watches(config, report)
     check_sources(config, report)
     check_smtp(config, report)
+    check_outbox(config, report)
     check_notify(config, report)
     check_feed(config, report)
+    check_libraries(config, report)
     sys.stdout.flush()
     if report.problems:
         n = len(report.problems)
@@ -194,4 +267,5 @@ def check(config: Config, *, quiet: bool = False) -> int:
 
 
 def command(args: argparse.Namespace, config: Config) -> int:
+    warn_if_placeholder(config)
     return check(config, quiet=args.quiet)

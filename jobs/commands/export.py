@@ -16,8 +16,8 @@ from pathlib import Path
 
 from litwatch.jobs import parts
 from litwatch.jobs.config import Config
+from litwatch.jobs.output import write_output
 from litwatch.notifications.bibtex import articles_to_bibtex
-from litwatch.notifications.delivery import write_atomic
 from litwatch.notifications.exports import articles_to_csv, articles_to_ris, pubmed_url
 from litwatch.notifications.model import Entry
 from litwatch.watchers.errors import EXIT_OK, UsageError
@@ -88,8 +88,7 @@ def export(
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(output, text.encode("utf-8"), 0o644)
+        write_output(output, text.encode("utf-8"))
     where = f" to {output}" if output else ""
     if count:
         log.info("exported %d article%s as %s%s", count, "s" if count != 1 else "", fmt, where)

@@ -4,7 +4,6 @@ article in full, with why litwatch knows it."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import textwrap
 from datetime import datetime, tzinfo
@@ -14,7 +13,7 @@ from litwatch.jobs import parts
 from litwatch.jobs.commands.export import parse_since
 from litwatch.jobs.config import Config
 from litwatch.jobs.run.notify import target_names
-from litwatch.jobs.terminal import printable
+from litwatch.jobs.terminal import printable, printable_json
 from litwatch.notifications.exports import pubmed_url
 from litwatch.watchers.announcements import (
     Citation,
@@ -113,8 +112,10 @@ def history_records(config: Config, *, since: str | None = None, watch: str | No
     """One record per delivered message, oldest first: when, to whom, and each item with why."""
     with parts.make_store(config) as store:
         rows = [r for r in store.queue.history(since=parse_since(since), watch=watch) if r[2].TYPE in KIND_ORDER]
+        messages = store.deliveries.sent_messages(since=parse_since(since)) if watch is None else []
         pmids = {r[2].pmid for r in rows} | {r[2].cited for r in rows if isinstance(r[2], Citation)}
         articles = store.articles.get(pmids)
+        rated = {(x.recipient, x.pmid): x.label for x in store.ratings.all()}
     names = target_names(config)
     out: list[dict] = []
     by_message: dict[str, dict] = {}
@@ -138,8 +139,24 @@ def history_records(config: Config, *, since: str | None = None, watch: str | No
         item = same[0] if same else None
         if item is None:
             item = {"pmid": pmid, "kind": kind, "title": article.title if article else "", "reasons": []}
+            if kind != "correction" and (rating := rated.get((recipient.lower(), pmid))):
+                item["rating"] = rating  # the reader's rating of it, "up" or "down" (litwatch rate)
             record["items"].append(item)
         item["reasons"].append({"kind": kind, "reason": _reason(announced), "why": _why(announced, articles)})
+    for sent_at, recipient, message_id, subject in messages:
+        if message_id not in by_message:  # a digest of notes only (a first run's baselines), or empty
+            record = {
+                "sent_at": sent_at,
+                "recipient": recipient,
+                "to": _recipient_label(recipient, names),
+                "message_id": message_id,
+                "subject": subject,
+                "items": [],
+            }
+            by_message[message_id] = record
+            out.append(record)
+    order = {m[2]: i for i, m in enumerate(messages)}  # when they were sent, to the second, then sent first
+    out.sort(key=lambda r: (r["sent_at"] or "", order.get(r["message_id"], len(order))))
     for record in out:
         record["items"].sort(key=lambda i: (KIND_ORDER.get(i["kind"], 9), -int(i["pmid"]) if i["pmid"].isdigit() else 0))
     return out
@@ -152,7 +169,7 @@ def _cut(text: str, width: int) -> str:
 def history(config: Config, *, since: str | None, watch: str | None, as_json: bool) -> int:
     records = history_records(config, since=since, watch=watch)
     if as_json:
-        print(json.dumps(records, ensure_ascii=False, indent=2))
+        print(printable_json(records, indent=2))
         return EXIT_OK
     if not records:
         since_text = f" since {since}" if since else ""
@@ -163,11 +180,17 @@ def history(config: Config, *, since: str | None, watch: str | None, as_json: bo
     width = 100
     for record in records:
         n = len(record["items"])
+        if not n:
+            what = record.get("subject") or "no articles"
+            print(printable(f"{_local(record['sent_at'], tz)}  to {record['to']}  (no articles: {what})"))
+            print()
+            continue
         print(f"{_local(record['sent_at'], tz)}  to {record['to']}  ({n} item{'s' if n != 1 else ''})")
         for item in record["items"]:
             title = item["title"] or "(title not stored)"
             print(printable(_cut(f"  PMID {item['pmid']:>9}  {title}", width)))
-            print(printable("                   " + "; ".join(r["why"] for r in item["reasons"])))
+            rating = f"; rated {item['rating']}" if "rating" in item else ""
+            print(printable("                   " + "; ".join(r["why"] for r in item["reasons"]) + rating))
         print()
     return EXIT_OK
 
@@ -200,6 +223,10 @@ def format_article(article: Article, context: dict, tz: tzinfo | None = None) ->
     _field("Authors", ", ".join(x.display for x in a.authors), out)
     journal = a.journal + (f" ({a.journal_iso})" if a.journal_iso and a.journal_iso != a.journal else "")
     _field("Journal", journal, out)
+    _field("In the book", a.book_title, out)
+    _field("Editors", ", ".join(x.display for x in a.editors), out)
+    _field("Publisher", ": ".join(p for p in (a.publisher_location, a.publisher) if p), out)
+    _field("NCBI Bookshelf", f"{a.book_accession}  {a.bookshelf_url}" if a.bookshelf_url else "", out)
     _field("Published", a.pub_date.display(), out)
     volume = a.volume + (f"({a.issue})" if a.issue else "") + (f":{a.pages}" if a.pages else "")
     _field("Volume(issue):pages", volume, out)
@@ -207,6 +234,7 @@ def format_article(article: Article, context: dict, tz: tzinfo | None = None) ->
     _field("Status", {"aheadofprint": "ahead of print"}.get(a.publication_status, a.publication_status), out)
     _field("Entrez date", a.entrez_date, out)
     _field("DOI", f"{a.doi}  https://doi.org/{a.doi}" if a.doi else "", out)
+    _field("Publisher item id", a.pii, out)
     _field("PMC", f"{a.pmcid}  https://pmc.ncbi.nlm.nih.gov/articles/{a.pmcid}/" if a.pmcid else "", out)
     _field("Language", a.language, out)
     _field("Publication types", "; ".join(a.publication_types), out)
@@ -261,7 +289,7 @@ def show(config: Config, pmid: str, *, as_json: bool) -> int:
             "cited_by": context["cited_by"],
             "announced": [{"recipient": r, "sent_at": s} for r, s in context["announced"]],
         }
-        print(json.dumps(data, ensure_ascii=False, indent=2))
+        print(printable_json(data, indent=2))
         return EXIT_OK
     sys.stdout.write(printable(format_article(article, context, _tz(config))))
     return EXIT_OK

@@ -12,9 +12,13 @@ import email.policy
 import sys
 from pathlib import Path
 
+from pydantic import TypeAdapter, ValidationError
+
 from litwatch.jobs import parts
-from litwatch.jobs.config import Config
+from litwatch.jobs.config import Config, Email
+from litwatch.jobs.output import write_output
 from litwatch.jobs.run.compose import TEST_PREFIX, Composer
+from litwatch.watchers import wording
 from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK, UsageError
 
 
@@ -33,8 +37,8 @@ def preview(config: Config, *, recipient: str | None, out: Path | None) -> int:
     message = email.message_from_bytes(composed.message, policy=email.policy.default)
     if out is not None:
         html = message.get_body(preferencelist=("html",))
-        out.write_text(html.get_content() if html else "", encoding="utf-8")
-        print(f"{len(digest.entries)} articles, {len(digest.corrections)} notices: written to {out}")
+        write_output(out, (html.get_content() if html else "").encode("utf-8"))
+        print(f"{wording.count(len(digest.entries), 'article')}, {wording.count(len(digest.corrections), 'notice')}: written to {out}")
     else:
         text = message.get_body(preferencelist=("plain",))
         sys.stdout.write(f"Subject: {composed.subject}\nTo: {message['To']}\n\n")
@@ -59,7 +63,10 @@ def send_test(config: Config, *, to: str | None, count: int = 5) -> int:
             print(f"litwatch: test digest to {recipient} failed: {exc}", file=sys.stderr)
             failures += 1
         else:
-            print(f"test digest sent to {recipient} ({deliverer.describe()}, {len(digest.entries)} sample articles)")
+            print(
+                f"test digest sent to {recipient} ({deliverer.describe()}, {wording.count(len(digest.entries), 'sample article')}; "
+                "not recorded: `litwatch history` lists real digests only)"
+            )
     return EXIT_FAILED if failures else EXIT_OK
 
 
@@ -68,4 +75,9 @@ def preview_command(args: argparse.Namespace, config: Config) -> int:
 
 
 def send_test_command(args: argparse.Namespace, config: Config) -> int:
+    if args.to is not None:
+        try:
+            TypeAdapter(Email).validate_python(args.to)
+        except ValidationError:
+            raise UsageError(f"send-test --to: not an e-mail address: {args.to!r}") from None
     return send_test(config, to=args.to)

@@ -3,6 +3,8 @@
 * Runs on `[schedule] cron` in `[schedule] timezone` (default: the machine's).  Each run is
   exactly `litwatch run` (`litwatch.jobs.run.once.run_once`), with the config re-read first: changes to
   watches, recipients, ... apply at the next run; a changed `[schedule]` applies on restart.
+* Each run in a child process (jobs/run/isolated.py): a run killed by a signal (a crash, the OOM
+  killer) is recorded as failed, counted for the admin alert, and serve goes on.
 * Never two runs at once (one worker thread, max_instances=1; across processes the run lock):
   a run that finds the lock taken (cron, or someone by hand) logs one line and is skipped.
   Runs missed while down are coalesced into one, started late up to `[schedule] misfire_grace`.
@@ -31,8 +33,8 @@ from apscheduler.triggers.interval import IntervalTrigger
 from litwatch.jobs import parts
 from litwatch.jobs.config import Config, load_config
 from litwatch.jobs.run import schedule
-from litwatch.jobs.run.once import run_once
-from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK, ConfigError, LitwatchError, LockBusy
+from litwatch.jobs.run.isolated import ChildRun
+from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK, ConfigError
 from litwatch.watchers.store import Run
 
 log = logging.getLogger("litwatch.serve")
@@ -72,8 +74,10 @@ def _trigger(config: Config):  # noqa: ANN202
 
 
 class Server:
-    def __init__(self, config: Config, grace: float) -> None:
+    def __init__(self, config: Config, grace: float, log_format: str = "text") -> None:
         self.config = config
+        self.log_format = log_format
+        self._child = ChildRun()
         self.grace = max(0.0, grace)
         self._cv = threading.Condition()
         self._active = False
@@ -119,11 +123,9 @@ class Server:
     def _run(self) -> None:
         config = self._reload()
         try:
-            run_once(config)
-        except LockBusy as exc:
-            log.warning("scheduled run skipped: %s", exc)
-        except LitwatchError as exc:
-            log.error("run failed: %s", exc)
+            # In a child process: a run that crashes (a signal) cannot take serve down with it,
+            # and is recorded as failed (jobs/run/isolated.py).
+            self._child.run(config, level=logging.getLogger().level, log_format=self.log_format)
         except Exception:  # a bug must not stop the scheduler
             log.exception("run failed unexpectedly")
 
@@ -147,6 +149,7 @@ class Server:
             "abandoned, resends any digest left unconfirmed and catches up",
             why,
         )
+        self._child.kill()
         for handler in logging.getLogger().handlers:
             handler.flush()
         os._exit(EXIT_ABANDONED)
@@ -212,4 +215,4 @@ def command(args: argparse.Namespace, config: Config) -> int:
         root.setLevel(logging.INFO)
         for handler in root.handlers:
             handler.setLevel(logging.INFO)
-    return Server(config, getattr(args, "grace", 60.0)).serve()
+    return Server(config, getattr(args, "grace", 60.0), getattr(args, "log_format", "text")).serve()

@@ -7,13 +7,25 @@
 from __future__ import annotations
 
 import argparse
-import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from litwatch.jobs import parts
 from litwatch.jobs.config import Config
 from litwatch.jobs.run.schedule import next_fire, schedule_period
-from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK
+from litwatch.jobs.terminal import printable, printable_json
+from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK, LockBusy
+from litwatch.watchers.wording import count
+
+
+def _a_run_holds_the_lock(config: Config) -> bool:
+    """Whether a run is in progress now.  The lock is taken and released at once when free (a run
+    starting in that instant exits 75 and runs next time)."""
+    try:
+        with parts.make_lock(config):
+            return False
+    except LockBusy:
+        return True
 
 
 def gather(config: Config) -> dict:
@@ -31,6 +43,9 @@ def gather(config: Config) -> dict:
         articles = store.articles.count()
         states = store.sources.source_states()
     last_ok = next((r for r in runs if r.outcome == "ok"), None)
+    if any(r.outcome == "running" for r in runs) and not _a_run_holds_the_lock(config):
+        # Its process is gone (killed, a crash, a power cut) and no run has marked it yet.
+        runs = [replace(r, outcome="abandoned") if r.outcome == "running" else r for r in runs]
     return {
         "store": location if not config.store.url else "postgresql (url in config)",
         "articles": articles,
@@ -92,39 +107,44 @@ def health(config: Config, info: dict) -> tuple[bool, str]:
     return True, f"last successful run {info['last_success']}"
 
 
+def _say(text: str) -> None:
+    """Print a line that carries the store's words (NCBI's errors, titles): made `printable`."""
+    print(printable(text))
+
+
 def status(config: Config, *, as_json: bool, check: bool) -> int:
     info = gather(config)
     ok, reason = health(config, info)
     info["healthy"] = ok
     info["health"] = reason
     if as_json:
-        print(json.dumps(info, indent=2, ensure_ascii=False))
+        _say(printable_json(info, indent=2))
     elif check:
-        print(("healthy: " if ok else "unhealthy: ") + reason)
+        _say(("healthy: " if ok else "unhealthy: ") + reason)
     else:
-        print(f"store:          {info['store']} ({info['articles']} articles)")
-        print(f"health:         {'ok' if ok else 'FAILING'} ({reason})")
-        print(f"next run:       {info['next_run']} (litwatch serve; [schedule] cron = {config.schedule.cron!r})")
-        print(f"tracked papers: {info['tracked_papers']}")
+        _say(f"store:          {info['store']} ({count(info['articles'], 'article')})")
+        _say(f"health:         {'ok' if ok else 'FAILING'} ({reason})")
+        _say(f"next run:       {info['next_run']} (litwatch serve; [schedule] cron = {config.schedule.cron!r})")
+        _say(f"tracked papers: {info['tracked_papers']}")
         if info["sources"]:
-            print("sources:")
+            _say("sources:")
             for name, st in info["sources"].items():
                 if st["healthy"]:
                     line = f"ok (last success {st['last_success']})"
                 else:
                     line = f"FAILING since {st['last_error_at']}: {st['last_error'][:100]}"
                     line += f" (last success {st['last_success'] or 'never'})"
-                print(f"  {name:<15} {line}")
+                _say(f"  {name:<15} {line}")
         pend = ", ".join(f"{k}: {v}" for k, v in info["pending_items"].items()) or "none"
-        print(f"pending items:  {pend}")
+        _say(f"pending items:  {pend}")
         if info["deliveries_in_doubt"]:
-            print(f"in doubt:       {len(info['deliveries_in_doubt'])} digests will be resent")
+            _say(f"in doubt:       {count(len(info['deliveries_in_doubt']), 'digest')} will be resent")
         if info["recent_alerts"]:
             last = info["recent_alerts"][0]
-            print(f"last alert:     {last['sent']} ({last['kind']}; sent to [digest] admin)")
-        print("last runs:")
+            _say(f"last alert:     {last['sent']} ({last['kind']}; sent to [digest] admin)")
+        _say("last runs:")
         for r in info["runs"]:
-            print(
+            _say(
                 f"  #{r['id']:<4} {r['started'][:19]}  {r['outcome']:<9} {r['duration_s'] or 0:>6.1f}s  "
                 f"new={r['new_articles']} citations={r['new_citations']} corrections={r['corrections']} "
                 f"sent={r['digests_sent']} requests={r['requests']}"

@@ -7,21 +7,20 @@ the config's: `track remove` refuses it (edit the config instead), so the two ne
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 
 from litwatch.jobs import parts
 from litwatch.jobs.config import Config
-from litwatch.jobs.terminal import printable
+from litwatch.jobs.terminal import printable, printable_json
 from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 
-_PMID = re.compile(r"^[1-9][0-9]{0,9}$")
+_PMID = re.compile(r"[1-9][0-9]{0,9}")
 
 
 def _check_pmids(pmids: list[str]) -> None:
     for p in pmids:
-        if not _PMID.match(p):
+        if not _PMID.fullmatch(p):
             raise UsageError(f"not a PMID: {p!r}")
 
 
@@ -95,7 +94,7 @@ def tracked_rows(config: Config) -> list[dict]:
 def track_list(config: Config, *, as_json: bool = False) -> int:
     rows = tracked_rows(config)
     if as_json:
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        print(printable_json(rows, indent=2))
         return EXIT_OK
     if not rows:
         print("no tracked papers")

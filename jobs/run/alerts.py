@@ -69,7 +69,11 @@ def find_problems(store: Store, threshold: int, now: datetime) -> tuple[list[Pro
     streak = failing_streak(store.runs.recent(limit=STREAK_LOOKBACK))
     if len(streak) >= threshold:
         problems.append(
-            Problem("runs", f"the last {len(streak)} runs failed", _parse(store.runs.last_success()))
+            Problem(
+                "runs",
+                "the last run failed" if len(streak) == 1 else f"the last {len(streak)} runs failed",
+                _parse(store.runs.last_success()),
+            )
         )
     late = {r: since for r, since in _failing_digests(store).items() if now - since > DELIVERY_GRACE}
     if late:
@@ -201,3 +205,36 @@ def _check_and_alert(config: Config, store: Store, deliverer: Deliverer, now: da
         store.alerts.record(p.kind, text, sent_at=stamp)
     log.warning("failure alert sent to %s: %s", admin, headline)
     return [p.kind for p in due]
+
+
+def alert_set_aside(config: Config, store: Store, deliverer: Deliverer, why: str, *, now: datetime | None = None) -> bool:
+    """Tell `[digest] admin` that an item was set aside (the mail server refuses it for good).
+    Sent each time (a set-aside item is never tried again, so this happens once per item);
+    recorded in `alerts` as kind "set_aside".  Never raises; whether it was sent."""
+    now = now or datetime.now(UTC)
+    admin = config.digest.admin
+    if admin is None:
+        log.error("%s; no [digest] admin is configured to be told", why)
+        return False
+    text = "\n".join(
+        [
+            f"litwatch set an item aside: {why}.",
+            "",
+            "The mail server refuses every message holding it, so it is not queued again; the other",
+            "items were delivered without it.  Read it with: litwatch show PMID, or in PubMed.",
+            "",
+            f"Config: {config.source}",
+            f"Sent {now.isoformat(timespec='seconds')} by litwatch.",
+        ]
+    ) + "\n"
+    try:
+        deliverer.deliver(
+            build_message(config, admin, "[litwatch] an item was set aside (refused by the mail server)", text, now),
+            config.digest.sender,
+            admin,
+        )
+        store.alerts.record("set_aside", text, sent_at=now.astimezone(UTC).isoformat(timespec="seconds"))
+    except Exception as exc:  # noqa: BLE001 - alerting never fails a run
+        log.error("could not tell the admin (%s) that an item was set aside: %s", admin, exc)
+        return False
+    return True

@@ -14,6 +14,7 @@ from email.utils import make_msgid
 
 from litwatch.jobs.config import Config, RecipientConfig
 from litwatch.jobs.run.outside import work_refs
+from litwatch.jobs.run.ranking import rank_for, too_many_to_rank
 from litwatch.notifications.digest import build_digest
 from litwatch.notifications.model import Digest, Entry, WatchNote
 from litwatch.notifications.render import ATTACH_MAX, render_digest, subject_line
@@ -79,7 +80,7 @@ class Composer:
             )
 
         if len(pmids) <= FULL_RECORDS:
-            return build(self.store.articles.get(pmids))
+            return rank_for(cfg, self.store, r, build(self.store.articles.get(pmids)))
         # A huge digest (a large backfill): only what is listed or attached needs the full records.
         # Build it with light stand-ins (PMID and Entrez date, which is all the order needs; the
         # papers named in sentences, cited or corrected, in full), then put the full records into
@@ -97,7 +98,7 @@ class Composer:
         head = digest.entries[:FULL_RECORDS]
         full = self.store.articles.get(e.article.pmid for e in head)
         head = tuple(replace(e, article=full.get(e.article.pmid, e.article)) for e in head)
-        return replace(digest, entries=head + digest.entries[FULL_RECORDS:])
+        return too_many_to_rank(cfg, r, replace(digest, entries=head + digest.entries[FULL_RECORDS:]))
 
     def sample(self, recipient: str, count: int = 5) -> Digest:
         """`litwatch send-test`'s digest: the last `count` stored articles, and a note saying so."""

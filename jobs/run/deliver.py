@@ -78,6 +78,8 @@ class DeliveryLoop:
     fallback: Deliverer
     sender: str
     follow: bool = False
+    # told of each item set aside (the mail server refuses it for good): the admin alert
+    on_set_aside: Callable[[str], None] | None = None
     _by_key: dict[str, Subscriber] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -113,26 +115,84 @@ class DeliveryLoop:
                 self.summary.errors.append(f"{s.label}: {s.problem}")
                 log.error("%s not sent: %s", s.label, s.problem)
                 continue
-            out = s.compose(queued, run_id)
-            with self.store.transaction():
-                delivery_id = self.store.deliveries.create(
-                    s.key, out.message_id, out.subject, s.deliverer.method, out.message, run_id, [q.id for q in queued]
-                )
-            del queued
-            self._attempt(
-                Delivery(delivery_id, s.key, out.message_id, out.subject, s.deliverer.method, "sending", run_id,
-                         "", None, 0, "", out.message),
-                s,
-                s.deliverer,
-                s.label,
+            refused = self._send(s, s.deliverer, queued, run_id, probing=False)
+            if refused is None:
+                continue
+            if len(queued) > 1:
+                self._set_aside_refused(s, s.deliverer, queued, run_id, refused)
+            elif queued:
+                self._report_set_aside(s, queued[0], refused)
+            else:
+                self.summary.failed += 1
+                self.summary.errors.append(f"{s.label}: {refused}")
+                log.error("%s not delivered: %s", s.label, refused)
+
+    def _send(
+        self, s: Subscriber, deliverer: Deliverer, queued: list[Queued], run_id: int, *, probing: bool
+    ) -> DeliveryError | None:
+        """Compose and deliver one message of these queued items; the refusal, when the server
+        refused the message for good after reading it (`DeliveryError.message_refused`)."""
+        out = s.compose(queued, run_id)
+        with self.store.transaction():
+            delivery_id = self.store.deliveries.create(
+                s.key, out.message_id, out.subject, deliverer.method, out.message, run_id, [q.id for q in queued]
             )
+        return self._attempt(
+            Delivery(delivery_id, s.key, out.message_id, out.subject, deliverer.method, "sending", run_id,
+                     "", None, 0, "", out.message),
+            s,
+            deliverer,
+            s.label,
+            probing=probing,
+            alone=len(queued) == 1,
+        )
+
+    def _set_aside_refused(
+        self, s: Subscriber, deliverer: Deliverer, queued: list[Queued], run_id: int, first: DeliveryError
+    ) -> None:
+        """The server refused a message for good (552: too large; 554: its content): the items it will
+        not take must not hold back the others.  Halve the items until each refused group is one
+        item; deliver every half the server takes, set the lone refused items aside, tell the admin.
+        One culprit among n items costs about 2 log2(n) attempts, all in this run."""
+        log.warning("%s refused for good (%s): finding the items the server refuses", s.label, first)
+        groups = [queued]
+        while groups:
+            group = groups.pop()
+            middle = len(group) // 2
+            for half in (group[middle:], group[:middle]):  # popped last-in: the older half goes first
+                refused = self._send(s, deliverer, half, run_id, probing=True)
+                if refused is None:
+                    continue
+                if len(half) > 1:
+                    groups.append(half)
+                    continue
+                self._report_set_aside(s, half[0], refused)
+
+    def _report_set_aside(self, s: Subscriber, queued: Queued, refused: DeliveryError) -> None:
+        item = queued.item
+        why = f"PMID {item.pmid} ({item.TYPE}) to {s.key} set aside: the mail server refused it for good ({refused})"
+        self.summary.failed += 1
+        self.summary.errors.append(why)
+        log.error("%s", why)
+        if self.on_set_aside is not None:
+            self.on_set_aside(why)
 
     def _attempt(
-        self, d: Delivery, s: Subscriber | None, deliverer: Deliverer, label: str, *, resend: bool = False
-    ) -> None:
+        self,
+        d: Delivery,
+        s: Subscriber | None,
+        deliverer: Deliverer,
+        label: str,
+        *,
+        resend: bool = False,
+        probing: bool = False,
+        alone: bool = False,
+    ) -> DeliveryError | None:
         """Deliver, then record the outcome.  `resend`: a delivery an earlier run left in doubt; it may
         already be with the recipient, so a temporary refusal now keeps it "sending" (resent as it is
-        next time), never puts its items back into a new message."""
+        next time), never puts its items back into a new message.  Returns the refusal when the
+        server refused the message for good after reading it; `alone`: the message holds one item,
+        which is then set aside; `probing`: part of finding that item."""
         counted = s.digest if s is not None else True
         with self.store.transaction():
             self.store.deliveries.attempted(d.id)
@@ -140,16 +200,20 @@ class DeliveryLoop:
             crashpoint("before_data")
             deliverer.deliver(d.message, s.sender if s is not None else self.sender, d.recipient)
         except DeliveryError as exc:
-            if counted:
-                self.summary.failed += 1
-            self.summary.errors.append(f"{label}: {exc}")
-            log.error("%s not delivered: %s", label, exc)
+            refused_for_good = exc.message_refused and not exc.in_doubt and not resend
+            if not refused_for_good:  # else the caller halves the message and reports what it sets aside
+                if counted:
+                    self.summary.failed += 1
+                self.summary.errors.append(f"{label}: {exc}")
+                log.error("%s not delivered: %s", label, exc)
             with self.store.transaction():
                 if exc.in_doubt or (resend and exc.temporary):
                     self.store.deliveries.note_error(d.id, str(exc))
+                elif refused_for_good and alone:
+                    self.store.deliveries.set_aside(d.id, str(exc))
                 else:
                     self.store.deliveries.mark_failed(d.id, str(exc))
-            return
+            return exc if refused_for_good else None
         crashpoint("after_accept")
         with self.store.transaction():
             self.store.deliveries.mark_sent(d.id)
@@ -161,3 +225,4 @@ class DeliveryLoop:
         if counted:
             self.summary.sent += 1
         log.info("%s %s (%s)", label, s.sent_verb if s is not None else "delivered", deliverer.describe())
+        return None

@@ -120,7 +120,10 @@ def _when(stamp: str) -> datetime:
 
 
 def citation_line(article: Article) -> str:
-    """'Am J Hematol. 2025;100(2):123-129. doi:10.1002/ajh.1' with the parts known."""
+    """'Am J Hematol. 2025;100(2):123-129. doi:10.1002/ajh.1' with the parts known (a book's or
+    chapter's: 'In: GeneReviews®. Seattle (WA): University of Washington, Seattle; 1993.')."""
+    if article.is_book:
+        return article.book_citation + (f" doi:{article.doi}" if article.doi else "")
     text = article.journal_iso or article.journal
     year = article.pub_date.display() or (str(article.year) if article.year else "")
     if year:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from litwatch.jobs import parts
-from litwatch.jobs.config import Config
+from litwatch.jobs.config import Config, warn_if_placeholder
 from litwatch.jobs.run.alerts import check_and_alert
 from litwatch.jobs.run.etiquette import advice_for_run
 from litwatch.jobs.run.pipeline import Pipeline
@@ -23,12 +23,17 @@ def run_once(config: Config) -> RunSummary:
     """
     deliverer = parts.make_deliverer(config)
     clock = parts.make_clock(config)
+    warn_if_placeholder(config)  # once the config is known to be usable: a warning, never a refusal
     with parts.make_lock(config):
         store = parts.make_store(config)
         client = parts.make_client(config)
         sources = parts.make_sources(config)
         finished = False  # the run ended, well or not (not interrupted by Ctrl-C)
         try:
+            if store.runs.abandon_stale():
+                # A run died (a signal, a power cut) before its own alert check: count it now,
+                # before this run can die the same way, so that the admin hears of it.
+                check_and_alert(config, store, deliverer)
             advice = advice_for_run(config, store, clock())
             if advice:
                 log.warning("%s", advice)

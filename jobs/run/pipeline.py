@@ -23,6 +23,7 @@ from datetime import date, datetime, timedelta
 from litwatch.jobs import terminal
 from litwatch.jobs.config import Config, WatchConfig
 from litwatch.jobs.parts import Clock, make_clock
+from litwatch.jobs.run.alerts import alert_set_aside
 from litwatch.jobs.run.crashpoints import crashpoint
 from litwatch.jobs.run.deliver import DeliveryLoop
 from litwatch.jobs.run.feeds import write_feeds
@@ -37,6 +38,7 @@ from litwatch.jobs.run.outside import (
     source_note,
 )
 from litwatch.jobs.run.preprints import plan_preprints, queue_preprints, record_preprints
+from litwatch.jobs.run.ranking import reference_pmids
 from litwatch.jobs.run.sent_notices import NoticeObservation, observe_notices, record_notices
 from litwatch.jobs.run.subscribers import chat_subscribers, email_subscribers
 from litwatch.jobs.run.summary import RunSummary
@@ -49,6 +51,7 @@ from litwatch.watchers.search import SearchResult, collect_ids
 from litwatch.watchers.spool import ArticleSpool
 from litwatch.watchers.store import Store, StoreError, Tracked, now_iso
 from litwatch.watchers.tracked import correction_kind, correction_notices
+from litwatch.watchers.wording import count
 
 __all__ = ["Observation", "Pipeline", "RunSummary", "TrackedPlan", "WatchObservation"]
 
@@ -186,7 +189,11 @@ class Pipeline:
             fallback=self.deliverer,
             sender=cfg.digest.sender,
             follow=cfg.tracked.follow == "announced",
+            on_set_aside=self._tell_admin_set_aside,
         )
+
+    def _tell_admin_set_aside(self, why: str) -> None:
+        alert_set_aside(self.config, self.store, self.deliverer, why)
 
     def _requests(self) -> int:
         return self.client.requests_made + self.sources.requests()
@@ -239,6 +246,8 @@ class Pipeline:
             self._observe_citations(obs, papers, plan.tracked, plan.candidates)
             # (works outside PubMed have no record to fetch)
             to_fetch |= {citing for _, citing in obs.announce_citations | obs.backfill_citations if citing.isdigit()}
+        if self.config.ranking.enabled:  # the readers' reference papers (library files, ratings) the store lacks
+            to_fetch |= reference_pmids(self.config, self.store)
 
         unreadable = self._fetch_missing(obs, to_fetch, plan.due)
         self._settle_tracked(obs, plan, unreadable)
@@ -268,11 +277,16 @@ class Pipeline:
             if watch.backfill_days:
                 recent = result.recent or set()
                 seen.announce = recent if recent <= result.ids else recent & result.ids  # (no copy of 50,000)
-            listed = f"; {len(seen.announce)} from the last {watch.backfill_days} days are listed" if watch.backfill_days else ""
+            n = len(seen.announce)
+            listed = (
+                f"; {n} from the last {count(watch.backfill_days, 'day')} {'is' if n == 1 else 'are'} listed"
+                if watch.backfill_days
+                else ""
+            )
             seen.notes.append(
                 Note(
                     watch.name,
-                    f"First run: {len(result.ids)} current hits stored as the baseline{listed}. "
+                    f"First run: {count(len(result.ids), 'current hit')} stored as the baseline{listed}. "
                     "New hits are announced from now on.",
                 )
             )
@@ -281,7 +295,11 @@ class Pipeline:
             # baseline, not news (a broadened query would otherwise flood the digest).
             seen.baselined = result.ids - self.store.watches.hits(watch.name)
             seen.notes.append(
-                Note(watch.name, f"The query changed: {len(seen.baselined)} hits it adds are stored as the new baseline.")
+                Note(
+                    watch.name,
+                    f"The query changed: {count(len(seen.baselined), 'hit')} it adds "
+                    f"{'is' if len(seen.baselined) == 1 else 'are'} stored as the new baseline.",
+                )
             )
         else:
             seen.new_hits = seen.announce = result.ids - self.store.watches.hits(watch.name)
@@ -304,7 +322,7 @@ class Pipeline:
         missing = to_fetch  # (reused, not copied: a backfill's may hold 50,000)
         missing -= self.store.articles.known(to_fetch) - due
         if missing:
-            log.info("fetching %d records", len(missing))
+            log.info("fetching %s", count(len(missing), "record"))
             report = terminal.progress("fetching PubMed records")
             for n, record in enumerate(self._fetch(missing), 1):
                 obs.articles.add(record)

@@ -11,7 +11,7 @@ No SQL lives outside this package.  Its parts:
   tables they declare.
 - Domain modules, each one class over the driver, composed into `Store`:
   `store.articles`, `store.watches`, `store.tracked`, `store.citations`, `store.corrections`,
-  `store.queue`, `store.deliveries`, `store.runs`, `store.alerts`, `store.sources` (issue 16).
+  `store.queue`, `store.deliveries`, `store.runs`, `store.alerts`, `store.ratings`, `store.sources`.
 
 A new domain module is one file with a `Table` subclass and one line in `Store.__init__`; a new
 migration is one `Migration` appended to `schema.MIGRATIONS`.
@@ -31,6 +31,7 @@ from litwatch.watchers.store.citations import Citations, Corrections
 from litwatch.watchers.store.driver import Driver
 from litwatch.watchers.store.postgres import PostgresDriver, advisory_lock
 from litwatch.watchers.store.queue import Deliveries, Delivery, Queue, Queued
+from litwatch.watchers.store.ratings import Ratings
 from litwatch.watchers.store.runs import Alert, Alerts, Run, Runs
 from litwatch.watchers.store.schema import SCHEMA_VERSION, Migration, identity_tables, tables
 from litwatch.watchers.store.sources import Sources
@@ -77,6 +78,7 @@ class Store:
         self.deliveries = Deliveries(db)
         self.runs = Runs(db)
         self.alerts = Alerts(db)
+        self.ratings = Ratings(db)
         self.sources = Sources(db)  # issue 16: sent-article notices, works outside PubMed, source health
 
     # -- the driver-level API ---------------------------------------------------------------------

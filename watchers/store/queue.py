@@ -146,9 +146,29 @@ class Deliveries(Table):
         )
 
     def mark_failed(self, delivery_id: int, error: str) -> None:
-        """Not accepted: the delivery is closed and its items go back to the queue."""
-        self.db.execute("UPDATE deliveries SET status = 'failed', error = ? WHERE id = ?", (error, delivery_id))
+        """Not accepted: the delivery is closed and its items go back to the queue.  Its message
+        is dropped (the items go out in a new one): the store does not grow with each attempt."""
+        self.db.execute(
+            "UPDATE deliveries SET status = 'failed', error = ?, message = ? WHERE id = ?", (error, b"", delivery_id)
+        )
         self.db.execute("UPDATE queue SET delivery_id = NULL WHERE delivery_id = ?", (delivery_id,))
+
+    def set_aside(self, delivery_id: int, error: str) -> None:
+        """Refused for good, with its items alone in it (a mail server that will never take them):
+        the items stay with this delivery, so they are never queued again and hold back nothing;
+        the message is dropped."""
+        self.db.execute(
+            "UPDATE deliveries SET status = 'set_aside', error = ?, message = ? WHERE id = ?", (error, b"", delivery_id)
+        )
+
+    def sent_messages(self, since: str | None = None) -> list[tuple[Any, ...]]:
+        """(sent_at, recipient, message_id, subject) of every message delivered, items or not."""
+        sql = "SELECT sent_at, recipient, message_id, subject FROM deliveries WHERE status = 'sent'"
+        params: list[Any] = []
+        if since:
+            sql += " AND sent_at >= ?"
+            params.append(since)
+        return list(self.db.rows(sql + " ORDER BY sent_at, id", params))
 
     def note_error(self, delivery_id: int, error: str) -> None:
         """Acceptance unknown: the delivery stays "sending" and is resent as it is next time."""

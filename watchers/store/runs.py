@@ -62,14 +62,23 @@ class Runs(Table):
         value = self.db.value("SELECT MAX(finished_at) FROM runs WHERE outcome = 'ok'")
         return None if value is None else str(value)
 
-    def abandon_stale(self) -> int:
-        """Runs left "running" by a process that died; called under the run lock."""
+    def abandon_stale(self, error: str | None = None) -> int:
+        """Runs left "running" by a process that died; called under the run lock.
+
+        With `error` (why the process died, when it is known: "killed by SIGSEGV"), they are
+        recorded as failed with that error; else as abandoned.  Both count as failed runs for the
+        admin alert."""
         with self.db.transaction():
-            return int(
-                self.db.execute(
+            if error is not None:
+                cur = self.db.execute(
+                    "UPDATE runs SET outcome = 'failed', finished_at = ?, error = ? WHERE outcome = 'running'",
+                    (now_iso(), error),
+                )
+            else:
+                cur = self.db.execute(
                     "UPDATE runs SET outcome = 'abandoned', finished_at = ? WHERE outcome = 'running'", (now_iso(),)
-                ).rowcount
-            )
+                )
+            return int(cur.rowcount)
 
 
 class Alerts(Table):

@@ -169,7 +169,21 @@ MIGRATIONS: list[Migration] = [
     ),
     # 3: typed announcements: correction and note reasons as JSON (watchers/announcements.py)
     Migration((), convert=_convert_queue_v3),
-    # 4: notices on sent articles, citing works outside PubMed, preprints, source health (issue 16;
+    # 4: each reader's ratings of articles, up (+1) or down (-1) (watchers/store/ratings.py)
+    Migration(
+        (
+            """CREATE TABLE ratings (
+                recipient TEXT NOT NULL,
+                pmid TEXT NOT NULL,
+                value INTEGER NOT NULL,
+                rated_at TEXT NOT NULL,
+                source TEXT NOT NULL DEFAULT 'cli',
+                PRIMARY KEY (recipient, pmid)
+            )""",
+        ),
+        tables=(("ratings", False),),
+    ),
+    # 5: notices on sent articles, citing works outside PubMed, preprints, source health (issue 16;
     # store.sources)
     Migration(
         (

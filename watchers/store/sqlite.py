@@ -44,6 +44,8 @@ class SqliteDriver(Driver):
     def __init__(self, path: Path, *, timeout: float = 30.0) -> None:
         """`timeout`: the busy timeout, seconds to wait for a lock another process holds."""
         self.path = path
+        if path.is_dir():
+            raise StoreError(f"{path}: is a folder; [store] path names the SQLite database file (e.g. litwatch.db)")
         new = not path.exists()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,16 +110,31 @@ class SqliteDriver(Driver):
         log.info("store %s: backed up to %s before migrating", self.location, target)
 
 
+def lock_path(store_path: Path) -> Path:
+    """The lock file of a SQLite store: beside the database itself, symbolic links resolved, so
+    that every config reaching the same file (through a link, or another relative path) takes
+    the same lock."""
+    real = store_path.resolve()
+    return real.with_name(real.name + ".lock")
+
+
 @contextmanager
 def file_lock(store_path: Path) -> Iterator[None]:
     """The run lock of a SQLite store: `NAME.lock` beside it; `LockBusy` when another run holds it."""
-    path = store_path.with_name(store_path.name + ".lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = lock_path(store_path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise StoreError(f"{store_path}: cannot create the store's folder: a file is in the way in {path.parent}") from None
+    except OSError as exc:
+        raise StoreError(f"{store_path}: cannot create the store's folder {path.parent}: {exc.strerror or exc}") from None
     lock = filelock.FileLock(str(path), timeout=0, mode=0o600)
     try:
         lock.acquire()
     except filelock.Timeout:
         raise LockBusy(f"another litwatch run holds {path}") from None
+    except OSError as exc:
+        raise StoreError(f"{store_path}: cannot take the run lock {path}: {exc.strerror or exc}") from None
     try:
         yield
     finally:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from datetime import datetime
 
+from litwatch.jobs.terminal import PrintableFormatter, printable_json
+
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(
+        return printable_json(
             {
                 "time": datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="seconds"),
                 "level": record.levelname.lower(),
@@ -18,7 +19,6 @@ class _JsonFormatter(logging.Formatter):
                 "message": record.getMessage(),
                 **({"exception": self.formatException(record.exc_info)} if record.exc_info else {}),
             },
-            ensure_ascii=False,
         )
 
 
@@ -28,10 +28,10 @@ def setup_logging(verbose: int, quiet: bool, fmt: str) -> None:
     if fmt == "json":
         handler.setFormatter(_JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("litwatch: %(levelname)s: %(message)s"))
+        handler.setFormatter(PrintableFormatter("litwatch: %(levelname)s: %(message)s"))
     handler.setLevel(level)  # also for libraries whose loggers set a lower level of their own
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("urllib3", "apscheduler", "filelock"):
+    for noisy in ("urllib3", "apscheduler", "filelock", "apprise"):  # apprise's DEBUG lines name chat URLs
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
