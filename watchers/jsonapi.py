@@ -12,19 +12,21 @@ import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote, quote_plus, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 import tenacity
 
 from litwatch.watchers import httpio
 from litwatch.watchers.entrez import Pacer
+from litwatch.watchers.errors import LitwatchError
+from litwatch.watchers.redact import redact
 
 MAX_BODY = 64 * 1024 * 1024  # decoded bytes of one JSON answer
 USER_AGENT = "litwatch (https://github.com/litwatch; mailto:{email})"
 
 
-class ServiceError(Exception):
+class ServiceError(LitwatchError):
     """A service gave no valid answer, even after retries.  The message is one line, secret-free."""
 
 
@@ -83,11 +85,8 @@ class JsonService:
         self._session.close()
 
     def redact(self, text: str) -> str:
-        line = " ".join(str(text).split())
-        for secret in self._secrets:
-            for spelling in (secret, quote_plus(secret), quote(secret, safe="")):
-                line = line.replace(spelling, "***")
-        return line
+        """One line, every spelling of the client's secrets replaced by `***` (watchers/redact.py)."""
+        return redact(text, self._secrets)
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc: BaseException | None = state.outcome.exception() if state.outcome else None
