@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -119,6 +119,48 @@ def collect_ids(
                 "search %r: PubMed counted %d hits but its Entrez-date ranges held %d; "
                 "the next run sees what was missed", query, first.count, found,
             )
+    result.requests = client.requests_made - before
+    return result
+
+
+def collect_remembered(
+    client: EntrezClient,
+    query: str,
+    pieces: Sequence[Piece],
+    *,
+    today: date | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SearchResult:
+    """All ids matching `query`, asking again the Entrez-date ranges of its last split (`pieces`:
+    contiguous, from EARLIEST, the newest open-ended; see watchers.searches.usable_split).
+
+    One esearch a range, newest first: no count of the whole is needed (the ranges cover every
+    date, so their counts add up to it).  Only a range that grew past 9,999 is split, knowing its
+    count.  The result's pieces are the ranges taken (for the next run to remember).
+    """
+    today = today or date.today()
+    result = SearchResult()
+    before = client.requests_made
+    run = _Collector(client, query, today, result, progress)
+    for k, piece in enumerate(sorted(pieces, key=lambda p: p.start, reverse=True)):
+        page = run.page(piece.start, piece.end)
+        if k == 0:
+            result.query_translation = page.query_translation
+            result.errors = page.errors
+            result.warnings = page.warnings
+        result.count += page.count
+        if page.count <= MAX_SEARCH_POSITION:
+            run.take(page, piece.start, piece.end)
+        else:
+            log.info("search %r: the range from %s grew to %d hits; splitting it", query, _fmt(piece.start), page.count)
+            run.sweep(piece.start, piece.end, page.count)
+    found = sum(p.count for p in result.pieces)
+    if found != result.count:
+        result.complete = False
+        log.warning(
+            "search %r: PubMed counted %d hits but its Entrez-date ranges held %d; "
+            "the next run sees what was missed", query, result.count, found,
+        )
     result.requests = client.requests_made - before
     return result
 

@@ -140,6 +140,15 @@ MIGRATIONS: list[list[str]] = [
         )""",
         "CREATE INDEX alerts_kind ON alerts (kind, sent_at)",
     ],
+    # 3: the Entrez-date ranges of a search's last split past 9,999 hits (watchers/searches.py)
+    [
+        """CREATE TABLE search_splits (
+            query_key TEXT PRIMARY KEY,
+            pieces TEXT NOT NULL,
+            total BIGINT NOT NULL,
+            run_id BIGINT NOT NULL
+        )""",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -22,7 +22,7 @@ from email.utils import make_msgid
 from zoneinfo import ZoneInfo
 
 from litwatch.jobs.cli import terminal
-from litwatch.jobs.config import Config, RecipientConfig
+from litwatch.jobs.config import Config, RecipientConfig, WatchConfig
 from litwatch.jobs.run.crashpoints import crashpoint
 from litwatch.notifications.delivery import Deliverer, DeliveryError
 from litwatch.notifications.digest import Item, build_digest
@@ -30,7 +30,8 @@ from litwatch.notifications.render import ATTACH_MAX, render_digest
 from litwatch.watchers.articles import Article, ArticleRecord, PubDate
 from litwatch.watchers.entrez import EntrezClient, EntrezError
 from litwatch.watchers.icite import ICiteClient, ICiteError
-from litwatch.watchers.search import SearchResult, collect_ids
+from litwatch.watchers.search import SearchResult
+from litwatch.watchers.searches import WatchSearch, load_splits, save_splits, search_watches
 from litwatch.watchers.spool import ArticleSpool
 from litwatch.watchers.store import Store, StoreError, Tracked, now_iso
 from litwatch.watchers.tracked import ALWAYS_ANNOUNCE, correction_notices, query_terms
@@ -181,19 +182,10 @@ class Pipeline:
         store, cfg = self.store, self.config
         to_fetch: set[str] = set()
 
+        results = self._search(cfg.watch)
         for watch in cfg.watch:
-            log.info("searching %r", watch.name)
-            terminal.status(f"searching {watch.name!r}")
             first_run = not store.watch_baselined(watch.name)
-            result = collect_ids(
-                self.client,
-                watch.query,
-                window_days=watch.window_days,
-                today=self.today(),
-                # a backfill's recent hits come with the same search (one more esearch at most)
-                since=self.today() - timedelta(days=watch.backfill_days) if first_run and watch.backfill_days else None,
-                progress=terminal.progress(f"searching {watch.name!r}"),
-            )
+            result = results[watch.name]
             obs.results[watch.name] = result
             for problem in result.problems:
                 obs.notes.append((watch.name, f"PubMed reported a problem with this query: {problem}", True))
@@ -287,6 +279,21 @@ class Pipeline:
                 if not baseline:
                     obs.announce_corrections.append((p, kind, notice, source))
         return obs
+
+    def _search(self, watches: list[WatchConfig]) -> dict[str, SearchResult]:
+        """Every watch's hits, each distinct search asked once (watchers/searches.py)."""
+        today = self.today()
+        asks = []
+        for w in watches:
+            first_run = w.backfill_days and not self.store.watch_baselined(w.name)
+            # a backfill's recent hits come with the same search (one more esearch at most)
+            since = today - timedelta(days=w.backfill_days) if first_run else None
+            asks.append(WatchSearch(w.name, w.query, w.window_days, since))
+        log.info("searching %d watches", len(asks))
+        terminal.status(f"searching {len(asks)} watches")
+        return search_watches(
+            self.client, asks, today=today, remembered=load_splits(self.store), progress=terminal.progress("searches")
+        )
 
     def _fetch(self, pmids: set[str]) -> Iterator[ArticleRecord]:
         """`client.fetch_records`; when it fails, the error names the PMIDs asked for."""
@@ -397,6 +404,7 @@ class Pipeline:
                 store.save_watch(
                     watch.name, watch.query, run_id, result.count, result.query_translation, result.problems
                 )
+            save_splits(store, obs.results, {w.name: w.query for w in cfg.watch}, run_id)
             for paper, triples in obs.citations.items():
                 baseline_sources = obs.citation_baseline.get(paper, set())
                 store.add_citations({t for t in triples if t[2] in baseline_sources}, run_id, baseline=True)
