@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import contextmanager
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -25,6 +26,7 @@ from litwatch.jobs.cli import terminal
 from litwatch.jobs.config import Config, RecipientConfig, WatchConfig
 from litwatch.jobs.run.crashpoints import crashpoint
 from litwatch.notifications.delivery import Deliverer, DeliveryError
+from litwatch.notifications.session import delivery_session
 from litwatch.notifications.digest import Item, build_digest
 from litwatch.notifications.render import ATTACH_MAX, render_digest
 from litwatch.watchers.articles import Article, ArticleRecord, PubDate
@@ -114,6 +116,7 @@ class Pipeline:
         self.icite = icite
         self.tz = ZoneInfo(config.schedule.timezone) if config.schedule.timezone else None
         self._clock = clock or (lambda: datetime.now(self.tz).astimezone())
+        self._sending: Deliverer | None = None  # the open delivery session (_session)
 
     # -- the run ----------------------------------------------------------------------------------
 
@@ -514,7 +517,26 @@ class Pipeline:
         )
         return msg.as_bytes()
 
+    @contextmanager
+    def _session(self) -> Iterator[None]:
+        """Deliveries inside share one SMTP session (notifications/session.py)."""
+        if self._sending is not None:
+            yield
+            return
+        with delivery_session(self.deliverer) as sending:
+            self._sending = sending
+            try:
+                yield
+            finally:
+                self._sending = None
+
     def _deliver_due(self, run_id: int, summary: RunSummary) -> None:
+        """Each due digest in turn, in one SMTP session: built, recorded "sending", sent, marked,
+        dropped before the next is built (never all of them in memory)."""
+        with self._session():
+            self._deliver_each(run_id, summary)
+
+    def _deliver_each(self, run_id: int, summary: RunSummary) -> None:
         for r in self.config.recipients():
             if not self.is_due(r):
                 log.info("%s: digest not due today (%s)", r.email, r.frequency)
@@ -546,7 +568,7 @@ class Pipeline:
             self.store.delivery_attempted(delivery_id)
         try:
             crashpoint("before_data")
-            self.deliverer.deliver(message, self.config.digest.sender, recipient)
+            (self._sending or self.deliverer).deliver(message, self.config.digest.sender, recipient)
         except DeliveryError as exc:
             summary.failed += 1
             summary.errors.append(f"digest to {recipient}: {exc}")
@@ -590,6 +612,10 @@ class Pipeline:
 
     def _resend_in_doubt(self, summary: RunSummary) -> None:
         """Deliveries an earlier run left "sending": resend them unchanged, same Message-ID."""
+        with self._session():
+            self._resend_each(summary)
+
+    def _resend_each(self, summary: RunSummary) -> None:
         for d in reversed(self.store.deliveries(status="sending")):
             if d.method == NOTIFY_METHOD:
                 continue  # chat messages: jobs/notify.py
