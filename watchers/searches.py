@@ -46,8 +46,8 @@ from litwatch.watchers.search import EARLIEST, Piece, SearchResult, collect_ids,
 log = logging.getLogger(__name__)
 
 OPERATORS = frozenset({"AND", "OR", "NOT"})
-SEARCH_THREADS_WITH_KEY = 4  # searches in flight with an API key (10/s; 200 ms answers need ~3)
-SEARCH_THREADS = 2  # without one (3/s): an answer rarely outlasts the 0.34 s spacing
+SEARCH_THREADS_WITH_KEY = 3  # searches in flight with an API key (10/s: a 200 ms answer spans 2 starts)
+SEARCH_THREADS = 1  # without one (3/s) an answer rarely outlasts the 0.34 s spacing: one at a time
 MERGE_UP_TO = 9_500  # remembered ranges are merged while they hold at most this many (room to grow)
 
 _WORD = re.compile(r"[^\s()\[\]]+")

@@ -149,6 +149,12 @@ MIGRATIONS: list[list[str]] = [
             run_id BIGINT NOT NULL
         )""",
     ],
+    # 4: indexes of a department's hot queries: a recipient's last digest (Pipeline.is_due,
+    # failing_deliveries), a delivery's queue items (mark_failed, queue_items, history)
+    [
+        "CREATE INDEX deliveries_recipient ON deliveries (recipient, status, sent_at)",
+        "CREATE INDEX queue_delivery ON queue (delivery_id)",
+    ],
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -43,6 +43,7 @@ log = logging.getLogger("litwatch.run")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 TRACKED_NOTES = "Tracked papers"
 FULL_RECORDS = ATTACH_MAX  # a digest loads at most this many full records (listed and attached)
+ARTICLE_CACHE = 2000  # decoded articles kept across one run's digests
 NOTIFY_METHOD = "notify"  # deliveries of chat messages (jobs/notify.py), not e-mail
 
 
@@ -117,6 +118,7 @@ class Pipeline:
         self.tz = ZoneInfo(config.schedule.timezone) if config.schedule.timezone else None
         self._clock = clock or (lambda: datetime.now(self.tz).astimezone())
         self._sending: Deliverer | None = None  # the open delivery session (_session)
+        self._article_cache: dict[str, Article] = {}  # (_articles) cleared when the run records
 
     # -- the run ----------------------------------------------------------------------------------
 
@@ -267,13 +269,16 @@ class Pipeline:
         obs.announce_citations = {(c, g) for c, g in obs.announce_citations if c not in obs.unknown_tracked}
 
         # corrections of the tracked papers re-checked now
+        recorded: dict[str, set[tuple[str, str]]] = {}  # one query for every paper re-checked
+        for p, k, n in store.corrections(due - obs.unknown_tracked):
+            recorded.setdefault(p, set()).add((k, n))
         for p in sorted(due - obs.unknown_tracked):
             article = obs.articles.get(p)
             if article is None:
                 continue
             obs.checked.add(p)
             first_check = p in candidates or tracked[p].checked_at is None
-            known = {(k, n) for _, k, n in store.corrections([p])}
+            known = recorded.get(p, set())
             for kind, notice, source in sorted(correction_notices(article)):
                 if (kind, notice) in known:
                     continue
@@ -389,6 +394,7 @@ class Pipeline:
     def record(self, obs: Observation, run_id: int, summary: RunSummary) -> None:
         """Write what was observed, and queue what each recipient is to be told: one transaction."""
         store, cfg = self.store, self.config
+        self._article_cache.clear()  # records may be replaced now
         recipients = cfg.recipients()
         with store.transaction():
             for batch in obs.articles.batches():
@@ -408,12 +414,15 @@ class Pipeline:
                     watch.name, watch.query, run_id, result.count, result.query_translation, result.problems
                 )
             save_splits(store, obs.results, {w.name: w.query for w in cfg.watch}, run_id)
+            sources_of: dict[str, set[str]] | None = None
             for paper, triples in obs.citations.items():
                 baseline_sources = obs.citation_baseline.get(paper, set())
                 store.add_citations({t for t in triples if t[2] in baseline_sources}, run_id, baseline=True)
                 store.add_citations({t for t in triples if t[2] not in baseline_sources}, run_id, baseline=False)
                 if baseline_sources:
-                    known = next((t.baselined_sources for t in store.tracked() if t.pmid == paper), set())
+                    if sources_of is None:  # (read once: not once per paper, 5,000 papers on a first run)
+                        sources_of = {t.pmid: t.baselined_sources for t in store.tracked()}
+                    known = sources_of.get(paper, set())
                     store.set_link_sources(paper, known | baseline_sources)
             baseline_rows = [(p, k, n, s) for p, k, n, s, b in obs.corrections if b]
             store.add_corrections(baseline_rows, run_id, baseline=True)
@@ -487,7 +496,7 @@ class Pipeline:
             )
 
         if len(pmids) <= FULL_RECORDS:
-            return build(self.store.articles(pmids))
+            return build(self._articles(pmids))
         # A huge digest (a large backfill): only what is listed or attached needs the full records.
         # Build it with light stand-ins (PMID and Entrez date, which is all the order needs; the
         # papers named in sentences, cited or corrected, in full), then put the full records into
@@ -505,6 +514,19 @@ class Pipeline:
         full = self.store.articles(e.article.pmid for e in head)
         head = tuple(replace(e, article=full.get(e.article.pmid, e.article)) for e in head)
         return replace(digest, entries=head + digest.entries[FULL_RECORDS:])
+
+    def _articles(self, pmids: set[str]) -> dict[str, Article]:
+        """`store.articles`, the last `ARTICLE_CACHE` decoded ones kept: readers' digests share
+        articles (a citation of a tracked paper goes to every reader), decoded once."""
+        cache = self._article_cache
+        out = {p: cache[p] for p in pmids if p in cache}
+        if len(out) < len(pmids):
+            loaded = self.store.articles(p for p in pmids if p not in out)
+            out.update(loaded)
+            cache.update(loaded)
+            while len(cache) > ARTICLE_CACHE:
+                del cache[next(iter(cache))]
+        return out
 
     def render(self, digest, message_id: str) -> bytes:  # noqa: ANN001
         msg = render_digest(
@@ -556,16 +578,26 @@ class Pipeline:
                 delivery_id = self.store.create_delivery(
                     r.email, message_id, subject, self.deliverer.method, message, run_id, queue_ids
                 )
-            self._attempt(delivery_id, r.email, message, summary)
+                self.store.delivery_attempted(delivery_id)  # (one commit, not two, before the send)
+            self._attempt(delivery_id, r.email, message, summary, attempted=True)
 
     def _attempt(
-        self, delivery_id: int, recipient: str, message: bytes, summary: RunSummary, *, resend: bool = False
+        self,
+        delivery_id: int,
+        recipient: str,
+        message: bytes,
+        summary: RunSummary,
+        *,
+        resend: bool = False,
+        attempted: bool = False,
     ) -> None:
         """Deliver, then record the outcome.  `resend`: a delivery an earlier run left in doubt; it may
         already be with the recipient, so a temporary refusal now keeps it "sending" (resent as it is
-        next time), never puts its items back into a new message."""
-        with self.store.transaction():
-            self.store.delivery_attempted(delivery_id)
+        next time), never puts its items back into a new message.  `attempted`: the attempt is
+        already counted (with the delivery's creation)."""
+        if not attempted:
+            with self.store.transaction():
+                self.store.delivery_attempted(delivery_id)
         try:
             crashpoint("before_data")
             (self._sending or self.deliverer).deliver(message, self.config.digest.sender, recipient)
