@@ -87,44 +87,45 @@ def search_watches(
     today: date,
     remembered: Mapping[str, Sequence[Piece]] | None = None,
     threads: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[str], Callable[[int, int], None] | None] | None = None,
 ) -> dict[str, SearchResult]:
     """Each watch's result, each distinct search asked once; `remembered`: query_key -> the ranges
-    of its last split (searches over the whole result set, without a backfill date, use them)."""
+    of its last split (searches over the whole result set, without a backfill date, use them).
+    `progress(name)`: called as a search starts (with the name of the first watch asking it); it
+    returns the `(ids so far, hits)` reporter of that search, or None."""
     groups: dict[tuple[str, int | None, date | None], list[WatchSearch]] = {}
     for w in watches:
         groups.setdefault(w.group, []).append(w)
     remembered = remembered or {}
     if threads is None:
-        threads = SEARCH_THREADS_WITH_KEY if client.api_key else SEARCH_THREADS
+        threads = SEARCH_THREADS_WITH_KEY if getattr(client, "api_key", None) else SEARCH_THREADS
     threads = max(1, min(threads, len(groups)))
 
     def one(key: tuple[str, int | None, date | None], first: WatchSearch) -> SearchResult:
+        report = progress(first.name) if progress else None
         pieces = remembered.get(key[0])
         if pieces and first.window_days is None and first.since is None and usable_split(pieces):
-            return collect_remembered(client, first.query, pieces, today=today)
-        return collect_ids(client, first.query, window_days=first.window_days, today=today, since=first.since)
+            return collect_remembered(client, first.query, pieces, today=today, progress=report)
+        return collect_ids(
+            client, first.query, window_days=first.window_days, today=today, since=first.since, progress=report
+        )
 
     out: dict[str, SearchResult] = {}
     if len(groups) < len(watches):
         log.info("%d watches ask %d distinct searches", len(watches), len(groups))
     if threads == 1:
-        for n, (key, members) in enumerate(groups.items(), 1):
+        for key, members in groups.items():
             result = one(key, members[0])
             out.update((m.name, result) for m in members)
-            if progress:
-                progress(n, len(groups))
         return out
     with ThreadPoolExecutor(threads, thread_name_prefix="litwatch-esearch") as pool:
         futures: list[tuple[list[WatchSearch], Future[SearchResult]]] = [
             (members, pool.submit(one, key, members[0])) for key, members in groups.items()
         ]
         try:
-            for n, (members, future) in enumerate(futures, 1):
+            for members, future in futures:
                 result = future.result()
                 out.update((m.name, result) for m in members)
-                if progress:
-                    progress(n, len(groups))
         finally:
             for _, future in futures:
                 future.cancel()  # an error: the searches not yet started are not sent

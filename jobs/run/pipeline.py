@@ -297,11 +297,13 @@ class Pipeline:
             # a backfill's recent hits come with the same search (one more esearch at most)
             since = today - timedelta(days=w.backfill_days) if first_run else None
             asks.append(WatchSearch(w.name, w.query, w.window_days, since))
-        log.info("searching %d watches", len(asks))
-        terminal.status(f"searching {len(asks)} watches")
-        return search_watches(
-            self.client, asks, today=today, remembered=load_splits(self.store), progress=terminal.progress("searches")
-        )
+
+        def searching(name: str) -> terminal.ProgressFn | None:
+            log.info("searching %r", name)
+            terminal.status(f"searching {name!r}")
+            return terminal.progress(f"searching {name!r}")
+
+        return search_watches(self.client, asks, today=today, remembered=load_splits(self.store), progress=searching)
 
     def _fetch(self, pmids: set[str]) -> Iterator[ArticleRecord]:
         """`client.fetch_records`; when it fails, the error names the PMIDs asked for."""
