@@ -174,23 +174,42 @@ def main(argv: list[str] | None = None) -> int:
     print(text_table(rows + dep_rows))
     print(f"\npacing floor = {FLOOR_FORMULA}; total {seconds:.0f} s")
     if args.results:
+        from benchmarks.ranking import kept_section
+
         path = Path(args.results)
-        old = path.read_text(encoding="utf-8") if path.exists() else ""
-        head, kept = _split_section(old)
         if rows:
-            head = markdown(rows, seconds)
-        path.write_text(head.rstrip("\n") + "\n\n" + (section or kept), encoding="utf-8")
+            kept = _department_block(path.read_text(encoding="utf-8") if path.exists() else "")
+            path.write_text(markdown(rows, seconds) + kept_section(path) + (f"\n{kept}\n" if kept else ""),
+                            encoding="utf-8")
+        if section is not None:
+            _write_department(path, section)
     missed = [r for r in rows + dep_rows if r.met is False]
     return 1 if missed else 0
 
 
 SECTION = "<!-- department: python -m benchmarks department -->"
+SECTION_END = "<!-- /department -->"
 
 
-def _split_section(text: str) -> tuple[str, str]:
-    """(the file before the department's section, the section)."""
-    at = text.find(SECTION)
-    return (text, "") if at < 0 else (text[:at], text[at:])
+def _department_block(text: str) -> str:
+    """The department's section of a results file ('' when none)."""
+    if SECTION not in text:
+        return ""
+    start = text.index(SECTION)
+    end = text.index(SECTION_END, start) + len(SECTION_END) if SECTION_END in text[start:] else len(text)
+    return text[start:end].rstrip("\n")
+
+
+def _write_department(path: Path, section: str) -> None:
+    """Put `section` in place of the department's section of `path` (at the end when it has none)."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    old = _department_block(text)
+    block = section.rstrip("\n") + "\n" + SECTION_END
+    if old:
+        text = text.replace(old, block)
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    path.write_text(text.rstrip("\n") + "\n", encoding="utf-8")
 
 
 def department_section(args: argparse.Namespace, argv: list[str]) -> tuple[str, list[Row]]:

@@ -132,13 +132,16 @@ def run(args: list[str]) -> dict[str, Any]:
     from litwatch.notifications import session
 
     cls = pipeline.Pipeline
+    from litwatch.jobs.run.compose import Composer
+    from litwatch.jobs.run.deliver import DeliveryLoop
+
     cls._search = timed("search", cls._search)  # type: ignore[method-assign]
-    cls.digest_for = timed("digest", cls.digest_for)  # type: ignore[method-assign]
-    cls.render = timed("render", cls.render)  # type: ignore[method-assign]
+    Composer.digest = timed("digest", Composer.digest)  # type: ignore[method-assign]
+    Composer.render = timed("render", Composer.render)  # type: ignore[method-assign]
     session.SmtpSession.deliver = timed("smtp", session.SmtpSession.deliver)  # type: ignore[method-assign]
     cls.observe = timed("observe", cls.observe)  # type: ignore[method-assign]
     cls.record = timed("record", cls.record)  # type: ignore[method-assign]
-    cls._deliver_due = timed("deliver", cls._deliver_due)  # type: ignore[method-assign]
+    DeliveryLoop.deliver_due = timed("deliver", DeliveryLoop.deliver_due)  # type: ignore[method-assign]
     original_run = cls.run
 
     def run_and_keep(self: Any) -> Any:
@@ -188,10 +191,10 @@ def parse(args: list[str]) -> dict[str, Any]:
     import Bio.Entrez.Parser
 
     from benchmarks.data import article_xml
-    from tests.fakes.pubmed_xml import article_set
     from litwatch.watchers.articles import _gc_paused, parse_pubmed_xml
     from litwatch.watchers.entrez import _parse_article_set  # what fetch_records does with a batch (or a parse worker)
     from litwatch.watchers.store import open_store
+    from tests.fakes.pubmed_xml import article_set
 
     def offline(*_a: Any, **_k: Any) -> Any:
         raise RuntimeError("the benchmark never goes online")
@@ -224,7 +227,7 @@ def parse(args: list[str]) -> dict[str, Any]:
             for body in bodies:
                 records, _ = _parse_article_set(body)
                 with store.transaction():
-                    store.put_articles(records)
+                    store.articles.put(records)
 
         def ours_parse() -> None:
             for body in bodies:
@@ -240,7 +243,7 @@ def parse(args: list[str]) -> dict[str, Any]:
                 for body in real_bodies:
                     records, _ = _parse_article_set(body)
                     with store.transaction():
-                        store.put_articles(records)
+                        store.articles.put(records)
 
         # interleaved, best of 5: the machine is shared
         best: dict[str, float] = {}
@@ -260,8 +263,8 @@ def render(args: list[str]) -> dict[str, Any]:
     from benchmarks.data import article_xml
     from litwatch.notifications.digest import Item, build_digest
     from litwatch.notifications.render import render_digest
-    from tests.fakes.pubmed_xml import article_set
     from litwatch.watchers.articles import parse_pubmed_xml
+    from tests.fakes.pubmed_xml import article_set
 
     n = 1000
     articles = {}

@@ -309,7 +309,11 @@ def measured(dep: Department, cfg: Path, box: Mailbox, *, key: bool, day: int) -
     report["by_endpoint"] = {e: ncbi.count(e) for e in ("esearch", "elink", "efetch") if ncbi.count(e)}
     report["server_requests"] = len(statuses)
     searches = len(dep.distinct) - 1 + 3  # the big watch: its 3 remembered ranges
-    report["floor"] = searches + math.ceil(len(dep.tracked) / LINK) + math.ceil(fetch / FETCH)
+    known = set(dep.distinct)
+    # the daily search for notices on sent articles (issue 16; at most 3 requests), not a watch's
+    notices = sum(1 for x in ncbi.requests_for("esearch") if x.get("term") not in known)
+    report["notice_searches"] = notices
+    report["floor"] = searches + notices + math.ceil(len(dep.tracked) / LINK) + math.ceil(fetch / FETCH)
     report["smtp"] = {"connections": box.connections, "messages": box.messages, "bytes": box.bytes}
     return report
 

@@ -9,6 +9,6 @@ from __future__ import annotations
 
 
 def main(argv: list[str] | None = None) -> int:
-    from litwatch.jobs.cli.main import main as cli_main
+    from litwatch.jobs.cli.main import main as cli_main  # noqa: PLC0415 - deliberate: workers must not import the CLI
 
     return cli_main(argv)

@@ -8,14 +8,17 @@ Paths are resolved relative to the folder of the config file.  Nothing here is g
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from litwatch.notifications.delivery import is_loopback
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -26,43 +29,127 @@ from pydantic import (
     model_validator,
 )
 
+from litwatch.notifications.delivery import is_loopback
+from litwatch.watchers.errors import ConfigError
+
 DEFAULT_CONFIG = "litwatch.toml"
 CONFIG_ENV = "LITWATCH_CONFIG"
 API_KEY_ENV = "LITWATCH_NCBI_API_KEY"
 DEFAULT_BASE_URL = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/"
 DEFAULT_ICITE_URL = "https://icite.od.nih.gov/api/"
+DEFAULT_EUROPEPMC_URL = "https://www.ebi.ac.uk/europepmc/webservices/rest/"
+DEFAULT_OPENALEX_URL = "https://api.openalex.org/"
+OPENALEX_KEY_ENV = "LITWATCH_OPENALEX_KEY"
 
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
-_PMID = re.compile(r"^[1-9][0-9]{0,9}$")
+_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+")
+_PMID = re.compile(r"[1-9][0-9]{0,9}")
+# Validators match the whole value (`fullmatch`): `$` also matches before a final newline, and
+# "lab@example.org\n" in a To: header pushes every later header into the body.
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
-class ConfigError(Exception):
-    """A configuration problem, as one line: `FILE: KEY: PROBLEM`."""
+
+
+def _authority(url: str) -> str:
+    """`user:password@host:port` of a URL (up to the first `/`, `?` or `#` after the scheme)."""
+    rest = url.split("://", 1)[1] if "://" in url else url
+    return re.split(r"[/?#]", rest, maxsplit=1)[0]
+
+
+def store_url_problem(url: str) -> str | None:
+    """What is wrong with a PostgreSQL store URL (`[store] url`, `migrate-store --to`), never
+    quoting it (it may hold a password); None when it will do."""
+    if not url.startswith(("postgresql://", "postgres://")):
+        return "must start with postgresql:// (a SQLite store is given as a file path)"
+    if _authority(url).count("@") > 1:
+        return "the user name or password holds an unencoded '@' (write it as %40)"
+    if not re.fullmatch(r"[^\s]+", url):
+        return "holds white space"
+    return None
+
+
+#: Domains that can never be a real mailbox (RFC 2606, RFC 6761): an address there is a placeholder.
+EXAMPLE_DOMAINS = ("example.org", "example.com", "example.net")
+RESERVED_TLDS = ("test", "example", "invalid", "localhost")
+
+
+def is_placeholder_address(address: str) -> bool:
+    """Whether an e-mail address is at an example or reserved domain (the README's
+    "you@example.org"): nobody reads it."""
+    domain = address.rpartition("@")[2].rstrip(".").lower()
+    return (
+        any(domain == d or domain.endswith("." + d) for d in EXAMPLE_DOMAINS)
+        or domain.rpartition(".")[2] in RESERVED_TLDS
+    )
+
+
+def placeholder_warning(config: Config) -> str | None:
+    """One line for `check` and `run` when `[ncbi] email` is a placeholder (a warning, not a
+    refusal: the README's first command still runs on a fresh machine)."""
+    email = config.ncbi.email
+    if not is_placeholder_address(email):
+        return None
+    return (
+        f"{config.source}: [ncbi] email = {email!r} is an example address; NCBI asks for a real contact "
+        "address (it writes there before blocking a client): put yours in the config"
+    )
+
+
+def warn_if_placeholder(config: Config) -> None:
+    """Log `placeholder_warning`, if any (`check` and every run)."""
+    if warning := placeholder_warning(config):
+        logging.getLogger("litwatch").warning("%s", warning)
+
+
+def url_has_password(url: str) -> bool:
+    """Whether a URL carries a password (`user:PASSWORD@`, `?password=`)."""
+    user = _authority(url).rpartition("@")[0]
+    return ":" in user or re.search(r"[?&]password=", url, re.IGNORECASE) is not None
 
 
 def _email(value: str) -> str:
-    if not _EMAIL.match(value):
+    if not _EMAIL.fullmatch(value):
         raise ValueError(f"not an e-mail address: {value!r}")
     return value
 
 
 def _pmid(value: str) -> str:
-    if not _PMID.match(value):
+    if not _PMID.fullmatch(value):
         raise ValueError(f"not a PMID (a positive whole number, as a string): {value!r}")
     return value
 
 
 def _url(value: str) -> str:
-    if not re.match(r"^https?://[^\s/]+", value):
+    if not re.fullmatch(r"https?://[^\s/?#]+(?:[/?#]\S*)?", value):
         raise ValueError(f"not an http(s) URL: {value!r}")
     return value if value.endswith("/") else value + "/"
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("is only white space")
+    return value
+
+
+def _same_name(name: str) -> str:
+    """How names are compared: case and runs of white space do not tell two watches apart."""
+    return " ".join(name.split()).casefold()
+
+
+def _unique_pmids(values: list[str]) -> list[str]:
+    """Tracked PMIDs listed twice: merged, with a warning (not an error: nothing is ambiguous)."""
+    seen: dict[str, None] = {}
+    for value in values:
+        if value in seen:
+            logging.getLogger("litwatch").warning("[tracked] pmids: PMID %s is listed more than once; merged", value)
+        seen[value] = None
+    return list(seen)
 
 
 Email = Annotated[str, AfterValidator(_email)]
 Pmid = Annotated[str, AfterValidator(_pmid)]
 Url = Annotated[str, AfterValidator(_url)]
-NonEmpty = Annotated[str, Field(min_length=1)]
+NonEmpty = Annotated[str, Field(min_length=1), AfterValidator(_not_blank)]
 
 
 class _Table(BaseModel):
@@ -79,6 +166,11 @@ class NcbiConfig(_Table):
     )
     base_url: Url = Field(default=DEFAULT_BASE_URL, description="E-utilities base URL.")
     timeout: float = Field(default=60.0, gt=0, description="Read timeout of one request, in seconds.")
+    deadline: float = Field(
+        default=300.0,
+        gt=0,
+        description="The longest one request may take, answer included, in seconds (then it is retried).",
+    )
     retries: int = Field(default=5, ge=0, le=20, description="Retries of a failed request before the run fails.")
 
     @model_validator(mode="after")
@@ -103,8 +195,8 @@ class StoreConfig(_Table):
 
     @model_validator(mode="after")
     def _check_url(self) -> StoreConfig:
-        if self.url is not None and not self.url.startswith(("postgresql://", "postgres://")):
-            raise ValueError("url: must start with postgresql://")
+        if self.url is not None and (problem := store_url_problem(self.url)):
+            raise ValueError(f"url: {problem}")
         return self
 
 
@@ -124,24 +216,51 @@ class WatchConfig(_Table):
     terms: list[NonEmpty] | None = Field(
         default=None, description="Key terms shown in bold in the digest (default: taken from the query)."
     )
+    preprint_query: NonEmpty | None = Field(
+        default=None,
+        description="Also search preprints (Europe PMC's preprint index; Europe PMC query syntax, not PubMed's).",
+    )
 
 
 class TrackedConfig(_Table):
     """`[tracked]`: papers whose new citations and corrections are reported."""
 
-    pmids: list[Pmid] = Field(default_factory=list, description="Tracked PMIDs.")
+    pmids: Annotated[list[Pmid], AfterValidator(_unique_pmids)] = Field(default_factory=list, description="Tracked PMIDs.")
     follow: Literal["listed", "announced"] = Field(
         default="listed", description='"announced": every article a digest announces becomes tracked.'
     )
-    sources: list[Literal["pubmed", "icite"]] = Field(
-        default_factory=lambda: ["pubmed"], min_length=1, description="Where cited-by links come from."
+    sources: list[Literal["pubmed", "icite", "europepmc", "openalex"]] = Field(
+        default_factory=lambda: list[Literal["pubmed", "icite", "europepmc", "openalex"]](["pubmed"]),
+        min_length=1,
+        description="Where cited-by links come from.",
     )
     icite_url: Url = Field(default=DEFAULT_ICITE_URL, description="iCite API base URL.")
+    europepmc_url: Url = Field(default=DEFAULT_EUROPEPMC_URL, description="Europe PMC REST API base URL.")
+    openalex_url: Url = Field(default=DEFAULT_OPENALEX_URL, description="OpenAlex API base URL.")
+    openalex_key_env: NonEmpty = Field(
+        default=OPENALEX_KEY_ENV, description="Environment variable holding your OpenAlex API key (optional)."
+    )
+    openalex_key_file: str | None = Field(
+        default=None, description="File holding your OpenAlex API key (first line); the environment variable wins."
+    )
     backfill_days: int = Field(
         default=0, ge=0, description="On a paper's first lookup, announce citing papers entered in the last N days."
     )
     recheck_days: int = Field(
         default=1, ge=0, description="Re-check tracked papers for retractions and corrections every N days."
+    )
+
+
+class SentConfig(_Table):
+    """`[sent]`: notices on articles already sent to a reader (whether tracked or not)."""
+
+    notices: list[Literal["retraction", "concern", "erratum"]] = Field(
+        default_factory=lambda: list[Literal["retraction", "concern", "erratum"]](["retraction", "concern"]),
+        description="Notices reported to each reader who was sent the article ([] turns this off). "
+        "At most 3 PubMed requests a day.",
+    )
+    overlap_days: int = Field(
+        default=3, ge=0, le=60, description="Days the daily notice search reaches back before its last check."
     )
 
 
@@ -153,6 +272,26 @@ class RecipientConfig(_Table):
     frequency: Literal["daily", "weekly"] = "daily"
     weekday: Literal[_WEEKDAYS] = Field(default="monday", description="Day of the weekly digest.")  # type: ignore[valid-type]
     citations: bool = Field(default=True, description="Receive citation and retraction notices.")
+    rank: bool = Field(
+        default=True,
+        description="List the articles by what matters to this reader, each with a line saying why "
+        "(false: newest first, as before; see [ranking]).",
+    )
+    library: str | None = Field(
+        default=None,
+        description="The reader's library (relative to the config file): RIS, BibTeX, CSL-JSON or a list of "
+        "PMIDs, e.g. a Zotero export; articles close to its papers rank higher.",
+    )
+    authors: list[NonEmpty] = Field(
+        default_factory=list, description='Favourite authors ("Kuter DJ", or a family name): their articles rank higher.'
+    )
+    journals: list[NonEmpty] = Field(
+        default_factory=list, description='Favourite journals ("Blood", full name or abbreviation): their articles rank higher.'
+    )
+    min_score: float | None = Field(
+        default=None,
+        description='Articles scoring below this go to the "ranked lower" list at the end (and the attachments).',
+    )
 
 
 class DigestConfig(_Table):
@@ -164,7 +303,7 @@ class DigestConfig(_Table):
     send_empty: bool = Field(default=False, description="Send a digest even when nothing is new.")
     max_items: int = Field(default=50, ge=1, le=1000, description="Articles listed in full; the rest are linked.")
     attach: list[Literal["ris", "csv"]] = Field(
-        default_factory=lambda: ["ris"],
+        default_factory=lambda: list[Literal["ris", "csv"]](["ris"]),
         description="Attachments with the digest's articles (the first 1,000; `litwatch export` gives all).",
     )
     templates: str | None = Field(default=None, description="Folder of template overrides.")
@@ -175,6 +314,32 @@ class DigestConfig(_Table):
         le=100,
         description="Tell `admin` after this many failed runs in a row (or digests failing for over a day); "
         "then at most once a day while it lasts.",
+    )
+
+
+class RankingConfig(_Table):
+    """`[ranking]`: how each reader's digest is ordered: points per signal (README: Ranking)."""
+
+    enabled: bool = Field(default=True, description="false: no digest is ranked (newest first, as before).")
+    title: float = Field(default=3.0, description="A watch's term in the title.")
+    abstract: float = Field(default=1.5, description="A watch's term in the abstract (not the title).")
+    mesh: float = Field(default=0.5, description="A watch's term only in the MeSH terms or keywords.")
+    design: float = Field(
+        default=1.0, description="Times the study design's points (meta-analysis 3 ... letters -1, errata -2)."
+    )
+    similarity: float = Field(
+        default=8.0, description="Times the similarity (0-1) to the closest tracked, rated-up or library paper."
+    )
+    dissimilarity: float = Field(default=8.0, description="Times the similarity to the closest paper rated down (subtracted).")
+    author: float = Field(default=2.0, description="A favourite author wrote it.")
+    journal: float = Field(default=1.0, description="It is in a favourite journal.")
+    recency: float = Field(default=1.0, description="Times 0.5 ** (age in days / half_life_days).")
+    half_life_days: float = Field(default=14.0, gt=0, description="Age at which the recency points halve.")
+    model: float = Field(
+        default=5.0, description="Times (2p - 1), p from the reader's own model of their ratings (up: 1, down: -1)."
+    )
+    model_min_ratings: int = Field(
+        default=6, ge=4, description="Ratings (at least two up and two down) before the reader's own model is used."
     )
 
 
@@ -214,10 +379,6 @@ class ScheduleConfig(_Table):
 
     @model_validator(mode="after")
     def _check(self) -> ScheduleConfig:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        from apscheduler.triggers.cron import CronTrigger
-
         if self.timezone is not None:
             try:
                 ZoneInfo(self.timezone)
@@ -271,12 +432,14 @@ class Config(_Table):
     store: StoreConfig = Field(default_factory=StoreConfig)
     watch: list[WatchConfig] = Field(default_factory=list)
     tracked: TrackedConfig = Field(default_factory=TrackedConfig)
+    sent: SentConfig = Field(default_factory=SentConfig)
     digest: DigestConfig
     recipient: list[RecipientConfig] = Field(default_factory=list)
     smtp: SmtpConfig | None = None
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     feed: FeedConfig | None = None
     notify: list[NotifyConfig] = Field(default_factory=list)
+    ranking: RankingConfig = Field(default_factory=RankingConfig)
 
     # Not from the file: where it was read from (paths are relative to its folder).
     source: Path = Field(default=Path("litwatch.toml"), exclude=True)
@@ -284,9 +447,12 @@ class Config(_Table):
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
         names = [w.name for w in self.watch]
+        same = [_same_name(n) for n in names]
         for i, name in enumerate(names):
-            if name in names[:i]:
-                raise ValueError(f"watch[{i}].name: duplicate watch name {name!r}")
+            if same[i] in same[:i]:
+                first = names[same.index(same[i])]
+                also = "" if first == name else f" (the same as {first!r} but for case or spaces)"
+                raise ValueError(f"watch[{i}].name: duplicate watch name {name!r}{also}")
         for i, r in enumerate(self.recipient):
             for w in r.watches or ():
                 if w not in names:
@@ -330,6 +496,19 @@ class Config(_Table):
     def api_key(self) -> str | None:
         return os.environ.get(API_KEY_ENV) or self.ncbi.api_key
 
+    def openalex_key(self) -> str | None:
+        """The OpenAlex API key: its environment variable, else its file, else None (never the config)."""
+        value = os.environ.get(self.tracked.openalex_key_env)
+        if value:
+            return value.strip()
+        if self.tracked.openalex_key_file:
+            path = self.resolve(self.tracked.openalex_key_file)
+            try:
+                return path.read_text(encoding="utf-8").splitlines()[0].strip() or None
+            except (OSError, IndexError) as exc:
+                raise ConfigError(f"{self.source}: tracked.openalex_key_file: cannot read {path}: {exc}") from None
+        return None
+
     def recipients(self) -> list[RecipientConfig]:
         """Every recipient: the `[[recipient]]` tables, then the simple `[digest] recipients`."""
         return list(self.recipient) + [RecipientConfig(email=e) for e in self.digest.recipients]
@@ -370,7 +549,7 @@ def _loc(loc: tuple[object, ...]) -> str:
     return out
 
 
-def _problem(err: dict) -> str:
+def _problem(err: Mapping[str, Any]) -> str:
     kind = err.get("type", "")
     msg = str(err.get("msg", ""))
     if kind == "extra_forbidden":
@@ -411,11 +590,16 @@ def load_config(path: Path) -> Config:
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        data = tomllib.loads(raw.decode("utf-8-sig"))  # a byte-order mark (Notepad's UTF-8) is read past
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     if "source" in data:
         raise ConfigError(f"{path}: source: unknown key")
-    return parse_config(data, path.resolve())
+    config = parse_config(data, path.resolve())
+    templates = config.templates_path
+    if templates is not None and not templates.is_dir():
+        what = "is not a folder" if templates.exists() else "does not exist"
+        raise ConfigError(f"{config.source}: digest.templates: {templates} {what}")
+    return config

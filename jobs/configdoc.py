@@ -71,7 +71,7 @@ def render_reference() -> str:
     for name, field in Config.model_fields.items():
         if name == "source":
             continue
-        model = field.annotation
+        model: Any = field.annotation
         args = getattr(model, "__args__", ())
         if args:  # list[X] or X | None
             model = next(a for a in args if isinstance(a, type) and issubclass(a, BaseModel))

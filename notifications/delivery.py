@@ -23,14 +23,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from litwatch.watchers.errors import LitwatchError
 
-class DeliveryError(Exception):
+
+class DeliveryError(LitwatchError):
     """The digest was not delivered; `in_doubt` when it may have been accepted all the same."""
 
-    def __init__(self, message: str, *, in_doubt: bool = False, temporary: bool = True) -> None:
+    def __init__(
+        self, message: str, *, in_doubt: bool = False, temporary: bool = True, message_refused: bool = False
+    ) -> None:
         super().__init__(message)
         self.in_doubt = in_doubt
         self.temporary = temporary
+        # The server refused this message for good after reading it (552 too large, 554 content):
+        # another message, without the culprit, may well go through.
+        self.message_refused = message_refused
 
 
 class Deliverer(Protocol):
@@ -147,6 +154,7 @@ class SmtpDeliverer:
                 raise DeliveryError(
                     f"smtp: message to {recipient} refused: {exc.smtp_code} {_text(exc.smtp_error)}",
                     temporary=exc.smtp_code < 500,
+                    message_refused=exc.smtp_code >= 500,
                 ) from None
             except (OSError, smtplib.SMTPException) as exc:
                 raise DeliveryError(
@@ -193,12 +201,20 @@ class OutboxDeliverer:
         parsed = email.message_from_bytes(_before_attachments(message), policy=email.policy.default)
         name = outbox_name(parsed, recipient)
         html = parsed.get_body(preferencelist=("html",))
+        written: list[Path] = []
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             if html is not None:
-                write_atomic(self.folder / f"{name}.html", html.get_content().encode("utf-8"))
+                written.append(write_atomic(self.folder / f"{name}.html", html.get_content().encode("utf-8")))
             write_atomic(self.folder / f"{name}.eml", message)
         except OSError as exc:
+            # All or nothing: an .html without its .eml (a full disk) would be a second copy of
+            # the digest once the items go out again under another name.
+            for path in written:
+                try:
+                    path.unlink()
+                except OSError:
+                    pass
             raise DeliveryError(f"outbox {self.folder}: cannot write: {exc.strerror or exc}") from None
 
 

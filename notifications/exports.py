@@ -42,6 +42,8 @@ CSV_COLUMNS: tuple[str, ...] = (
     "url",
 )
 
+FORMATS = ("ris", "bibtex", "csv", "json")  # `litwatch export --format`
+
 
 
 def pubmed_url(pmid: str) -> str:
@@ -49,7 +51,8 @@ def pubmed_url(pmid: str) -> str:
 
 
 def split_pages(pages: str) -> tuple[str, str]:
-    """PubMed's MedlinePgn -> (start, end): '123-9' -> ('123', '129'); 'e70152' -> ('e70152', '')."""
+    """PubMed's MedlinePgn -> (start, end): '123-9' -> ('123', '129'); 'S12-S19' -> ('S12', 'S19');
+    an e-locator is one article number, never a range: 'e70152' and 'e01965-19' stay whole."""
     pages = pages.strip()
     if not pages:
         return "", ""
@@ -58,8 +61,15 @@ def split_pages(pages: str) -> tuple[str, str]:
     start, end = start.strip(), end.strip()
     if not sep or not end:
         return start, ""
-    if start.isdigit() and end.isdigit() and len(end) < len(start):
-        end = start[: len(start) - len(end)] + end  # PubMed abbreviates: 1234-56 means 1234-1256
+    if start.isdigit() and end.isdigit():
+        if len(end) < len(start):
+            end = start[: len(start) - len(end)] + end  # PubMed abbreviates: 1234-56 means 1234-1256
+        return start, end
+    prefix = start.rstrip("0123456789")
+    if prefix and start != prefix and end.startswith(prefix) and end[len(prefix) :].isdigit():
+        return start, end  # S12-S19, e70001-e70009: a range of article numbers
+    if prefix and start != prefix and end.isdigit():
+        return first, ""  # e01965-19: PubMed's e-locator (a number with a suffix), not a range
     return start, end
 
 
@@ -82,8 +92,9 @@ def _ris_author(article_author: Author) -> str:
     if article_author.collective:
         return _one_line(article_author.collective)
     given = article_author.fore_name or article_author.initials
+    suffix = f", {article_author.suffix}" if article_author.suffix else ""  # RIS: "Last, First, Suffix"
     if article_author.last_name and given:
-        return _one_line(f"{article_author.last_name}, {given}")
+        return _one_line(f"{article_author.last_name}, {given}{suffix}")
     return _one_line(article_author.last_name or given)
 
 
@@ -123,6 +134,15 @@ def article_to_ris_record(article: Article) -> dict[str, Any]:
         "language": article.language,
         "name_of_database": "PubMed",
     }
+    if article.is_book:  # a chapter (CHAP, in the book T2) or a whole book (BOOK)
+        record["type_of_reference"] = "CHAP" if article.record_type == "chapter" else "BOOK"
+        record["journal_name"] = record["alternate_title1"] = ""
+        record["secondary_title"] = article.book_title
+        record["secondary_authors"] = [a for a in (_ris_author(x) for x in article.editors) if a]
+        record["publisher"] = article.publisher
+        record["place_published"] = article.publisher_location
+        if article.bookshelf_url:
+            record["urls"] = [pubmed_url(article.pmid), article.bookshelf_url]
     return {key: value for key, value in record.items() if value}
 
 
@@ -147,7 +167,7 @@ def _csv_row(item: Article | Entry) -> list[str]:
         article.pmid,
         _cell(article.title),
         _cell("; ".join(a.display for a in article.authors)),
-        _cell(article.journal_iso or article.journal),
+        _cell(article.journal_iso or article.journal or article.book_title or article.publisher),
         str(year) if year else "",
         _cell(article.doi),
         _cell(article.pmcid),

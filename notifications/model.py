@@ -28,7 +28,10 @@ class PaperRef:
         elif self.year:
             parts.append(str(self.year))
         if self.title:
-            parts.append(f"\u201c{self.title}\u201d")
+            # 'Smith 2025, “Thrombocytopenia”, PMID 1': a title's closing full stop is not kept
+            # before the comma that follows the quotation ('“Thrombocytopenia.”, PMID' reads badly).
+            title = self.title[:-1] if self.title.endswith(".") and not self.title.endswith("..") else self.title
+            parts.append(f"\u201c{title}\u201d")
         parts.append(f"PMID {self.pmid}")
         return ", ".join(parts)
 
@@ -45,13 +48,52 @@ class Correction:
 
 
 @dataclass(frozen=True, slots=True)
+class SentNotice:
+    """A notice (retraction, expression of concern, erratum) on an article this reader was sent."""
+
+    paper: PaperRef
+    kind: str  # the notice's RefType: RetractionOf, ExpressionOfConcernFor, ErratumFor
+    notice_pmid: str
+    notice_source: str  # "Blood 2026": the notice's journal and year
+    sent_on: str  # YYYY-MM-DD: when the reader was first sent the article
+    source: str = "PubMed"  # where the notice was found
+
+
+@dataclass(frozen=True, slots=True)
+class WorkRef:
+    """A work that is not a PubMed record: a citing work outside PubMed, or a preprint."""
+
+    key: str
+    title: str
+    url: str  # https://doi.org/..., or the Europe PMC / OpenAlex page
+    doi: str = ""
+    year: int | None = None
+    venue: str = ""  # journal or preprint server
+    authors: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkEntry:
+    """A work outside PubMed in a digest: a citing work (`cites`) or a new preprint (`watches`)."""
+
+    work: WorkRef
+    cites: tuple[PaperRef, ...] = ()
+    citation_sources: tuple[str, ...] = ()
+    watches: tuple[str, ...] = ()
+    is_preprint: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One article in a digest, with every reason it is there."""
 
     article: Article
     watches: tuple[str, ...] = ()  # names of the watches that newly found it
     cites: tuple[PaperRef, ...] = ()  # tracked papers it newly cites
-    citation_sources: tuple[str, ...] = ()  # "pubmed", "icite"
+    score: float | None = None  # the reader's score (notifications/ranking.py); None when not ranked
+    why: str = ""  # one short line: why it ranks where it does
+    citation_sources: tuple[str, ...] = ()  # "pubmed", "icite", "europepmc", "openalex"
+    preprint: WorkRef | None = None  # the preprint this article is the journal version of
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,16 +116,7 @@ class Digest:
     notes: tuple[WatchNote, ...] = ()
     watch_terms: dict[str, tuple[str, ...]] = field(default_factory=dict)  # watch -> key terms to bold
     watch_queries: dict[str, str] = field(default_factory=dict)  # watch -> its PubMed query
-
-    @property
-    def citation_entries(self) -> tuple[Entry, ...]:
-        return tuple(e for e in self.entries if e.cites)
-
-    @property
-    def hit_entries(self) -> tuple[Entry, ...]:
-        """Entries found by a watch and not already listed as a citation."""
-        return tuple(e for e in self.entries if e.watches and not e.cites)
-
-    @property
-    def is_empty(self) -> bool:
-        return not (self.entries or self.corrections or self.notes)
+    ranked: bool = False  # entries are in score order within each section, each with its why line
+    min_score: float | None = None  # ranked entries scoring below this go to the "ranked lower" list
+    sent_notices: tuple[SentNotice, ...] = ()  # first in the digest, above everything else
+    works: tuple[WorkEntry, ...] = ()  # citing works outside PubMed, new preprints

@@ -38,10 +38,13 @@ import jinja2
 from markupsafe import Markup, escape
 
 from litwatch.notifications.exports import articles_to_csv, articles_to_ris, pubmed_url
-from litwatch.notifications.model import Correction, Digest, Entry, PaperRef
-from litwatch.watchers.articles import Article, html_to_text
+from litwatch.notifications.model import Correction, Digest, Entry, PaperRef, SentNotice, WorkEntry, WorkRef
+from litwatch.watchers.articles import MAX_TITLE_CHARS, Article, html_to_text
+from litwatch.watchers.markup import sanitize
+from litwatch.watchers.tracked import CorrectionKind, correction_kind
 
 __all__ = [
+    "ATTACHMENT_BUDGET_BYTES",
     "ATTACHMENT_KINDS",
     "DEFAULT_LIST_ID",
     "HTML_BUDGET_BYTES",
@@ -58,6 +61,9 @@ DEFAULT_LIST_ID = "litwatch digest <digest.litwatch.invalid>"
 # Articles in the RIS/CSV attachments: 1,000 make a message of about 4 MB (RIS and CSV, base64),
 # inside the 10 MB that many institutional mail servers accept; `litwatch export` gives them all.
 ATTACH_MAX = 1000
+# ... and at most this much in each file (a record's stored text is capped, see watchers.articles, but
+# 1,000 records with the longest abstracts would still make 40 MB): the first articles that fit.
+ATTACHMENT_BUDGET_BYTES = 3_000_000
 HTML_BUDGET_BYTES = 100_000  # Gmail clips HTML bodies at ~102 KB
 ATTACHMENT_KINDS = frozenset({"ris", "csv"})
 TEXT_WIDTH = 72
@@ -69,43 +75,47 @@ PMC_URL = "https://pmc.ncbi.nlm.nih.gov/articles/{pmcid}/"
 TRIAL_URL = "https://clinicaltrials.gov/study/{nct}"
 
 SNIPPET_CHARS = 300  # opening of an abstract without a conclusions section
+TOP_TITLE_CHARS = 90  # a ranked digest's subject names its top item, cut here
+LOWER_LISTED = 50  # "N more, ranked lower": one line each for this many, then a PubMed link
 CONCLUSION_CHARS = 400  # a long conclusions section is cut here
 
 
 # -- counting and wording -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _NoticeKind:
-    label: str  # heading shown in the notice: "Retracted"
-    verb: str  # "has been retracted"
-    counted_as: str  # "retraction" | "expression of concern" | "correction"
-    alert: bool  # shown in red
-
-
-_NOTICE_KINDS: dict[str, _NoticeKind] = {
-    "retractionin": _NoticeKind("Retracted", "has been retracted", "retraction", True),
-    "retractedpublication": _NoticeKind("Retracted", "has been retracted", "retraction", True),
-    "retractedandrepublishedin": _NoticeKind(
-        "Retracted and republished", "has been retracted and republished", "retraction", True
-    ),
-    "expressionofconcernin": _NoticeKind(
-        "Expression of concern", "has an expression of concern", "expression of concern", True
-    ),
-    "expressionofconcern": _NoticeKind(
-        "Expression of concern", "has an expression of concern", "expression of concern", True
-    ),
-    "erratumin": _NoticeKind("Correction", "has a published erratum", "correction", False),
-    "updatein": _NoticeKind("Updated", "has an updated version", "correction", False),
-}
-_OTHER_NOTICE = _NoticeKind("Notice", "has a new notice", "correction", False)
-
 _PLURALS = {"expression of concern": "expressions of concern"}
 
 
-def _notice_kind(correction: Correction) -> _NoticeKind:
-    key = re.sub(r"[^a-z]", "", correction.kind.lower())
-    return _NOTICE_KINDS.get(key, _OTHER_NOTICE)
+@dataclass(frozen=True, slots=True)
+class _SentKind:
+    label: str  # "Retracted"
+    verb: str  # "it has been retracted"
+    counted_as: str  # "retraction" | "expression of concern" | "correction"
+    alert: bool
+
+
+# notices on articles a reader was sent, by the notice's RefType
+_SENT_KINDS: dict[str, _SentKind] = {
+    "RetractionOf": _SentKind("Retracted", "it has been retracted", "retraction", True),
+    "ExpressionOfConcernFor": _SentKind(
+        "Expression of concern", "it is the subject of an expression of concern", "expression of concern", True
+    ),
+    "ErratumFor": _SentKind("Correction", "a correction (erratum) has been published", "correction", False),
+}
+_OTHER_SENT = _SentKind("Notice", "it has a new notice", "correction", False)
+
+
+def _and(names: Sequence[str]) -> str:
+    """'A', 'A and B', 'A, B and C'."""
+    return ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names)
+
+
+def _sent_kind(notice: SentNotice) -> _SentKind:
+    return _SENT_KINDS.get(notice.kind, _OTHER_SENT)
+
+
+def _notice_kind(correction: Correction) -> CorrectionKind:
+    return correction_kind(correction.kind)
 
 
 def _count(n: int, singular: str, plural: str | None = None) -> str:
@@ -134,10 +144,18 @@ def _dedupe(entries: Iterable[Entry]) -> list[Entry]:
 def _count_parts(digest: Digest, *, long: bool) -> list[str]:
     entries = _dedupe(digest.entries)
     hits = sum(1 for e in entries if not e.cites)
-    citing = sum(1 for e in entries if e.cites)
+    citing = sum(1 for e in entries if e.cites) + sum(1 for w in digest.works if w.cites)
+    preprints = sum(1 for w in digest.works if w.is_preprint and not w.cites)
     parts = []
+    for counted_as in ("retraction", "expression of concern", "correction"):
+        n = sum(1 for c in digest.sent_notices if _sent_kind(c).counted_as == counted_as)
+        if n:
+            parts.append(_count(n, counted_as) + (" of an article you were sent" if long and n == 1 else
+                                                   " of articles you were sent" if long else " (sent article)"))
     if hits:
         parts.append(_count(hits, "new article"))
+    if preprints:
+        parts.append(_count(preprints, "new preprint"))
     if citing:
         tracked = " of a tracked paper" if citing == 1 else " of tracked papers"
         parts.append(_count(citing, "new citation") + (tracked if long else ""))
@@ -155,17 +173,40 @@ def _problem_count(digest: Digest) -> int:
 def subject_line(digest: Digest) -> str:
     """'[litwatch] 4 new articles, 1 new citation, 1 retraction', or '[litwatch] nothing new'.
 
-    Query problems are added ('..., 1 watch problem') so a broken watch is not silent.
+    Query problems are added ('..., 1 watch problem') so a broken watch is not silent.  A ranked
+    digest names its top item: '[litwatch] 4 new articles: Rilzabrutinib in ITP (LUNA 3)'.
     """
     parts = _count_parts(digest, long=False) or ["nothing new"]
     if parts == ["nothing new"] and (notes := len(digest.notes) - _problem_count(digest)):
         parts.append(_count(notes, "note"))
     if problems := _problem_count(digest):
         parts.append(_count(problems, "watch problem"))
-    return "[litwatch] " + ", ".join(parts)
+    top = _top_entry(digest) if digest.ranked else None
+    title = " ".join((top.article.title or "").split()) if top else ""
+    return "[litwatch] " + ", ".join(parts) + (f": {_shorten(title, TOP_TITLE_CHARS)}" if title else "")
+
+
+def _top_entry(digest: Digest) -> Entry | None:
+    """The entry with the highest score (the first listed of equals)."""
+    best: Entry | None = None
+    for entry in digest.entries:
+        if entry.score is not None and (best is None or entry.score > (best.score or 0.0)):
+            best = entry
+    return best
 
 
 def _summary_line(digest: Digest, listed: int, total: int) -> str:
+    text = _summary_counts(digest, listed, total)
+    if digest.ranked and listed < total:
+        n = total - listed
+        text = text.replace(
+            f" The first {listed} are listed here.",
+            f" The {listed} ranked highest are listed here; {n} more, ranked lower, at the end.",
+        )
+    return text
+
+
+def _summary_counts(digest: Digest, listed: int, total: int) -> str:
     parts = _count_parts(digest, long=True)
     if not parts:
         text = "Nothing new since the last digest."
@@ -178,7 +219,7 @@ def _summary_line(digest: Digest, listed: int, total: int) -> str:
         text = parts[0]
     text = text[0].upper() + text[1:] + "."
     if listed < total:
-        text += f" The first {listed} are listed here."
+        text += " The first is listed here." if listed == 1 else f" The first {listed} are listed here."
     if problems := _problem_count(digest):
         text += f" {_count(problems, 'watch problem')} listed at the end."
     return text
@@ -306,7 +347,10 @@ def highlight_terms(text: str, terms: Iterable[str]) -> Markup:
 
 
 def _source_line(article: Article) -> str:
-    """'Cancer Rep (Hoboken). 2025 Feb;8(2):e70152.' (the parts that are known)."""
+    """'Cancer Rep (Hoboken). 2025 Feb;8(2):e70152.' (the parts that are known); for a book or
+    chapter 'In: GeneReviews®. Seattle (WA): University of Washington, Seattle; 1993.'"""
+    if article.is_book:
+        return article.book_citation
     journal = (article.journal_iso or article.journal).strip().rstrip(".")
     volume = article.volume
     if article.issue:
@@ -333,7 +377,69 @@ class CitedPaper:
     url: str
 
 
-_SOURCE_NAMES = {"pubmed": "PubMed", "icite": "iCite"}
+_SOURCE_NAMES = {"pubmed": "PubMed", "icite": "iCite", "europepmc": "Europe PMC", "openalex": "OpenAlex"}
+
+
+@dataclass(frozen=True, slots=True)
+class SentNoticeView:
+    label: str  # "Retracted"
+    paper: CitedPaper
+    sent_on: str  # YYYY-MM-DD
+    verb: str  # "it has been retracted"
+    alert: bool
+    notice_url: str
+    notice_text: str  # "Retraction notice: Blood 2026 (PMID 123)"
+    source: str  # "PubMed"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkView:
+    title: str
+    url: str
+    doi: str
+    details: str  # "Smith J, Lee K. medRxiv, 2026."
+    cites: tuple[CitedPaper, ...]
+    via: str
+    watches: tuple[str, ...]
+    is_preprint: bool
+
+
+def _sent_view(notice: SentNotice) -> SentNoticeView:
+    kind = _sent_kind(notice)
+    what = {"retraction": "Retraction notice", "expression of concern": "Expression of concern"}.get(
+        kind.counted_as, "Notice"
+    )
+    text = f"{what}: " + (f"{notice.notice_source} (PMID {notice.notice_pmid})" if notice.notice_source
+                          else f"PMID {notice.notice_pmid}")
+    return SentNoticeView(
+        label=kind.label,
+        paper=CitedPaper(notice.paper.label(), pubmed_url(notice.paper.pmid)),
+        sent_on=notice.sent_on,
+        verb=kind.verb,
+        alert=kind.alert,
+        notice_url=pubmed_url(notice.notice_pmid) if notice.notice_pmid else "",
+        notice_text=text,
+        source=notice.source,
+    )
+
+
+def _work_details(work: WorkRef) -> str:
+    parts = [p for p in (work.authors, work.venue, str(work.year) if work.year else "") if p]
+    return ". ".join(p.rstrip(".") for p in parts) + ("." if parts else "")
+
+
+def _work_view(entry: WorkEntry) -> WorkView:
+    w = entry.work
+    return WorkView(
+        title=w.title or w.doi or w.key,
+        url=w.url,
+        doi=w.doi,
+        details=_work_details(w),
+        cites=tuple(CitedPaper(p.label(), pubmed_url(p.pmid)) for p in entry.cites),
+        via=_and([_SOURCE_NAMES.get(s, s) for s in entry.citation_sources]),
+        watches=entry.watches,
+        is_preprint=entry.is_preprint,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +463,10 @@ class EntryView:
     watches: tuple[str, ...]  # all watches that found it
     also: tuple[str, ...]  # watches other than the group it is listed under
     via: str = ""  # where the citation was found: "PubMed", "iCite", "PubMed and iCite"
+    why: str = ""  # ranked digests: why it is where it is ("randomised trial · 'x' in the title")
+    preprint: Link | None = None  # the preprint this article is the journal version of
+    preprint_details: str = ""
+    journal: str = ""  # the journal's name
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,6 +496,24 @@ class MoreView:
 
 
 @dataclass(frozen=True, slots=True)
+class LowerItem:
+    pmid: str
+    url: str
+    title: str  # plain text, shortened
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class LowerView:
+    """A ranked digest's entries below `max_items` or `min_score`: one line each, highest first."""
+
+    count: int
+    items: tuple[LowerItem, ...]  # the first LOWER_LISTED of them
+    url: str  # PubMed, listing them (up to url_count)
+    url_count: int
+
+
+@dataclass(frozen=True, slots=True)
 class NoteView:
     watch: str
     text: str
@@ -397,6 +525,8 @@ def _entry_view(
 ) -> EntryView:
     article = entry.article
     links = [Link("PubMed", pubmed_url(article.pmid))]
+    if article.bookshelf_url:
+        links.append(Link("NCBI Bookshelf", article.bookshelf_url))
     if article.doi:
         links.append(Link("DOI", DOI_URL.format(doi=urllib.parse.quote(article.doi, safe="/:;()"))))
     if article.pmcid:
@@ -412,7 +542,8 @@ def _entry_view(
         pmid=article.pmid,
         url=pubmed_url(article.pmid),
         title=article.title or f"PMID {article.pmid}",
-        title_html=Markup(article.title_html or escape(f"PMID {article.pmid}")),
+        # sanitized again: a record stored by an older version may hold unbounded markup
+        title_html=Markup(sanitize(article.title_html, max_chars=MAX_TITLE_CHARS) or escape(f"PMID {article.pmid}")),
         authors=format_authors(article),
         source=_source_line(article),
         ahead_of_print=article.is_ahead_of_print,
@@ -426,7 +557,11 @@ def _entry_view(
         cites=tuple(CitedPaper(p.label(), pubmed_url(p.pmid)) for p in entry.cites),
         watches=entry.watches,
         also=also,
-        via=" and ".join(_SOURCE_NAMES.get(s, s) for s in entry.citation_sources),
+        via=_and([_SOURCE_NAMES.get(s, s) for s in entry.citation_sources]),
+        preprint=Link(entry.preprint.title, entry.preprint.url) if entry.preprint else None,
+        preprint_details=_work_details(entry.preprint) if entry.preprint else "",
+        journal=article.journal or article.journal_iso,
+        why=entry.why,
     )
 
 
@@ -461,6 +596,37 @@ def _more_view(rest: Sequence[Entry]) -> MoreView | None:
         length += piece
     url = PUBMED_SEARCH_URL.format(term=urllib.parse.quote(",".join(pmids), safe=""))
     return MoreView(count=len(rest), url=url, url_count=len(pmids))
+
+
+def _lower_view(rest: Sequence[Entry]) -> LowerView | None:
+    more = _more_view(rest)
+    if more is None:
+        return None
+    items = tuple(
+        LowerItem(
+            pmid=e.article.pmid,
+            url=pubmed_url(e.article.pmid),
+            title=_shorten(" ".join((e.article.title or f"PMID {e.article.pmid}").split()), 110),
+            why=e.why,
+        )
+        for e in rest[:LOWER_LISTED]
+    )
+    return LowerView(count=more.count, items=items, url=more.url, url_count=more.url_count)
+
+
+def _split_ranked(ordered: Sequence[Entry], limit: int, min_score: float | None) -> tuple[list[Entry], list[Entry]]:
+    """(listed in listing order, ranked lower by score): the `limit` best scores at or above
+    `min_score` are listed; every other entry is ranked lower, none is dropped."""
+    index = {id(e): i for i, e in enumerate(ordered)}
+    eligible = [e for e in ordered if min_score is None or e.score is None or e.score >= min_score]
+    by_score = sorted(eligible, key=lambda e: (-(e.score if e.score is not None else 0.0), index[id(e)]))
+    chosen = {id(e) for e in by_score[:limit]}
+    listed = [e for e in ordered if id(e) in chosen]
+    rest = sorted(
+        (e for e in ordered if id(e) not in chosen),
+        key=lambda e: (-(e.score if e.score is not None else 0.0), index[id(e)]),
+    )
+    return listed, rest
 
 
 def _query_url(query: str) -> str:
@@ -570,6 +736,19 @@ def _set_header(message: EmailMessage, name: str, value: str, width: int = 78) -
 
 
 
+def _attachment_files(entries: Sequence[Entry], kinds: Sequence[str]) -> tuple[Sequence[Entry], dict[str, str]]:
+    """The entries the attachments hold and each attachment's text: the first entries, as many as
+    keep every file under `ATTACHMENT_BUDGET_BYTES` (at least one)."""
+    writers = {"ris": articles_to_ris, "csv": articles_to_csv}
+    count = len(entries)
+    while True:
+        files = {kind: writers[kind](entries[:count]) for kind in kinds}
+        size = max((len(text.encode("utf-8")) for text in files.values()), default=0)
+        if size <= ATTACHMENT_BUDGET_BYTES or count <= 1:
+            return entries[:count], files
+        count = max(1, min(count - 1, int(count * ATTACHMENT_BUDGET_BYTES / size * 0.95)))
+
+
 def render_digest(
     digest: Digest,
     *,
@@ -598,20 +777,31 @@ def render_digest(
     citations, groups = _ordered(digest)
     ordered = citations + [e for _, entries in groups for e in entries]
     stamp = digest.created.strftime("%Y-%m-%d")
-    attached = ordered[:ATTACH_MAX]
+    if digest.ranked:  # attached: what is listed, then what is ranked lower, highest first
+        first, lower = _split_ranked(ordered, max(0, max_items - len(digest.corrections)), digest.min_score)
+        to_attach = (first + lower)[:ATTACH_MAX]
+    else:
+        to_attach = ordered[:ATTACH_MAX]
     attachments: list[tuple[str, str]] = []
     if ordered:
         if "ris" in attach:
             attachments.append(("ris", f"litwatch-{stamp}.ris"))
         if "csv" in attach:
             attachments.append(("csv", f"litwatch-{stamp}.csv"))
+    attached, files = _attachment_files(to_attach, [kind for kind, _ in attachments])
 
     notices = [_notice_view(c) for c in digest.corrections]
+    sent_notices = [_sent_view(n) for n in digest.sent_notices]
+    cited_works = [_work_view(w) for w in digest.works if w.cites]
+    new_preprints = [_work_view(w) for w in digest.works if not w.cites]
     notes = [NoteView(n.watch, n.text, n.is_problem) for n in digest.notes]
     subject = subject_line(digest)
 
     def build(limit: int) -> tuple[str, str]:
-        listed, rest = ordered[:limit], ordered[limit:]
+        if digest.ranked:
+            listed, rest = _split_ranked(ordered, limit, digest.min_score)
+        else:
+            listed, rest = ordered[:limit], ordered[limit:]
         listed_pmids = {e.article.pmid for e in listed}
         number = 0
         citation_views = []
@@ -643,9 +833,13 @@ def render_digest(
             "recipient": digest.recipient,
             "date": stamp,
             "notices": notices,
+            "sent_notices": sent_notices,
+            "cited_works": cited_works,
+            "preprints": new_preprints,
             "citations": citation_views,
             "groups": group_views,
-            "more": _more_view(rest),
+            "more": None if digest.ranked else _more_view(rest),
+            "lower": _lower_view(rest) if digest.ranked else None,
             "notes": notes,
             "attachments": [name for _, name in attachments],
             "attached": len(attached),
@@ -653,7 +847,9 @@ def render_digest(
         }
         return _render_bodies(env, context)
 
-    limit = min(len(ordered), max(0, max_items - len(digest.corrections)))
+    limit = min(len(ordered), max(0, max_items - len(digest.corrections) - len(digest.sent_notices)))
+    if digest.ranked and digest.min_score is not None:
+        limit = min(limit, sum(1 for e in ordered if e.score is None or e.score >= digest.min_score))
     text, html = build(limit)
     while limit > 0 and len(html.encode("utf-8")) > HTML_BUDGET_BYTES:
         size = len(html.encode("utf-8"))
@@ -675,15 +871,13 @@ def render_digest(
     for kind, filename in attachments:
         if kind == "ris":
             message.add_attachment(
-                articles_to_ris(attached).encode("utf-8"),
+                files[kind].encode("utf-8"),
                 maintype="application",
                 subtype="x-research-info-systems",
                 filename=filename,
             )
         else:
-            message.add_attachment(
-                articles_to_csv(attached), subtype="csv", charset="utf-8", filename=filename
-            )
+            message.add_attachment(files[kind], subtype="csv", charset="utf-8", filename=filename)
     for part in message.walk():
         if part is not message:
             del part["MIME-Version"]  # only the top level needs it

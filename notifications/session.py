@@ -147,6 +147,7 @@ class SmtpSession:
             raise DeliveryError(
                 f"smtp: message to {recipient} refused: {exc.smtp_code} {_text(exc.smtp_error)}",
                 temporary=exc.smtp_code < 500,
+                message_refused=exc.smtp_code >= 500,
             ) from None
         except (OSError, smtplib.SMTPException) as exc:
             self._drop()

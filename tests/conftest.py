@@ -6,8 +6,8 @@ from __future__ import annotations
 import email
 import email.policy
 import logging
-import re
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -25,8 +25,10 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as AioSMTP
 from aiosmtpd.smtp import Envelope, Session
 
+from tests.fakes.europepmc import FakeEuropePMC
 from tests.fakes.eutils import FakeEutils
 from tests.fakes.icite import FakeICite
+from tests.fakes.openalex import FakeOpenAlex
 from tests.fakes.pubmed_xml import esc
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,6 +71,9 @@ class SmtpHandler:
     received: list[Received] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)  # recipient -> SMTP reply
     data_reply: str | None = None  # e.g. "421 try later"
+    # text -> SMTP reply: a message whose decoded text parts contain it is refused after DATA
+    # (a content filter, or a size limit that only one item's message exceeds)
+    refuse_containing: dict[str, str] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_RCPT(self, server: AioSMTP, session: Session, envelope: Envelope, address: str, options):  # noqa: N802, ANN001
@@ -80,6 +85,14 @@ class SmtpHandler:
     async def handle_DATA(self, server: AioSMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         if self.data_reply:
             return self.data_reply
+        if self.refuse_containing:
+            parsed = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
+            text = " ".join(
+                str(part.get_content()) for part in parsed.walk() if part.get_content_maintype() == "text"
+            )
+            for needle, reply in self.refuse_containing.items():
+                if needle in text:
+                    return reply
         with self.lock:
             self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content))
         return "250 Message accepted for delivery"
@@ -135,6 +148,21 @@ def icite() -> Iterator[FakeICite]:
         yield fake
 
 
+@pytest.fixture
+def epmc() -> Iterator[FakeEuropePMC]:
+    with FakeEuropePMC() as fake:
+        yield fake
+
+
+OPENALEX_KEY = "oa-test-key-5d2c81"  # a known secret: tests search every output for it
+
+
+@pytest.fixture
+def openalex() -> Iterator[FakeOpenAlex]:
+    with FakeOpenAlex(keys=(OPENALEX_KEY,)) as fake:
+        yield fake
+
+
 @pytest.fixture(autouse=True)
 def _environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Known secrets in the environment; no user config leaks in."""
@@ -142,6 +170,9 @@ def _environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("LITWATCH_SMTP_PASSWORD", SMTP_PASSWORD)
     monkeypatch.delenv("LITWATCH_CONFIG", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    # A DTD that Biopython does not bundle is fetched (watchers.dtds): never from the internet in
+    # a test; a closed loopback port unless the test serves DTDs itself (tests/fakes/dtdhost.py).
+    monkeypatch.setenv("LITWATCH_TEST_DTD_BASE_URL", "http://127.0.0.1:9")
 
 
 def write_config(folder: Path, text: str) -> Path:
@@ -174,7 +205,7 @@ def scenario_config(
     recipients = recipients if recipients is not None else ["haematology@example.org"]
     lines = [
         "[ncbi]",
-        'email = "lab@example.org"',
+        'email = "lab@haematology-unit.org"',  # not an example domain: run and check would warn
         f"base_url = {toml_str(ncbi.base_url)}",
         "timeout = 5",
         f"retries = {retries}",

@@ -9,6 +9,7 @@ from pathlib import Path
 from tests.conftest import baseline as _baseline
 from tests.conftest import pmids_in, text_of  # noqa: F401 - re-exported for the reliability tests
 
+
 def html_of(message: EmailMessage) -> str:
     return message.get_body(preferencelist=("html",)).get_content()
 
@@ -32,10 +33,10 @@ def fast_retries(monkeypatch, ncbi=None) -> None:  # noqa: ANN001
     With `ncbi` (the fake), requests are not paced either and the fake's rate limit is off: for
     tests about something else than NCBI's pace.
     """
-    import litwatch.jobs.cli.main as cli_main
+    import litwatch.jobs.parts as parts
     from litwatch.watchers.entrez import Pacer
 
-    original = cli_main.make_client
+    original = parts.make_client
     if ncbi is not None:
         ncbi.rate_limit = ncbi.rate_limit_with_key = None
 
@@ -46,7 +47,7 @@ def fast_retries(monkeypatch, ncbi=None) -> None:  # noqa: ANN001
             client.pacer = Pacer(sleep=lambda s: None)
         return client
 
-    monkeypatch.setattr(cli_main, "make_client", make_client)
+    monkeypatch.setattr(parts, "make_client", make_client)
 
 def block_internet(monkeypatch) -> list[str]:  # noqa: ANN001
     """Fail any attempt to resolve or connect to a host other than loopback; returns the attempts."""

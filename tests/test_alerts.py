@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from litwatch.jobs.run.alerts import Problem, is_due
-from tests.conftest import baseline, Q_BTK, add_itp_article, scenario_config
+from tests.conftest import Q_BTK, add_itp_article, baseline, scenario_config
 
 ADMIN = 'admin = "admin@example.org"'
 RECIPIENT = "haematology@example.org"

@@ -410,9 +410,13 @@ def test_invalid_authors_skipped_and_entrez_falls_back_to_pubmed() -> None:
     assert article.entrez_date == "2024-12-31"
 
 
-def test_book_articles_and_deletions_skipped() -> None:
+def test_book_articles_read_and_deletions_skipped() -> None:
+    """Book records are read in document order (issue 13, E16: they were dropped); deletions skipped."""
     book = (
-        "<PubmedBookArticle><BookDocument><PMID Version=\"1\">20301295</PMID><ArticleTitle>Book</ArticleTitle>"
+        "<PubmedBookArticle><BookDocument><PMID Version=\"1\">20301295</PMID><ArticleIdList>"
+        '<ArticleId IdType="bookaccession">NBK1116</ArticleId></ArticleIdList><Book><Publisher>'
+        "<PublisherName>University of Washington, Seattle</PublisherName></Publisher>"
+        "<BookTitle>GeneReviews</BookTitle><PubDate><Year>1993</Year></PubDate></Book><ArticleTitle>Book</ArticleTitle>"
         "</BookDocument><PubmedBookData><PublicationStatus>ppublish</PublicationStatus><ArticleIdList>"
         '<ArticleId IdType="pubmed">20301295</ArticleId></ArticleIdList></PubmedBookData></PubmedBookArticle>'
     )
@@ -422,7 +426,9 @@ def test_book_articles_and_deletions_skipped() -> None:
         make_article("2"),
         tail='<DeleteCitation><PMID Version="1">3</PMID></DeleteCitation>',
     )
-    assert [a.pmid for a in parse_pubmed_xml(data)] == ["1", "2"]
+    parsed = parse_pubmed_xml(data)
+    assert [a.pmid for a in parsed] == ["1", "20301295", "2"]
+    assert parsed[1].record_type == "chapter" and parsed[1].book_title == "GeneReviews"
 
 
 def test_empty_article_set() -> None:

@@ -148,7 +148,7 @@ def test_missing_url_variable_is_reported(tmp_path: Path, ncbi, smtp, receiver, 
 
 
 def test_without_apprise_the_run_says_so_and_goes_on(tmp_path: Path, ncbi, smtp, receiver, litwatch, monkeypatch) -> None:  # noqa: ANN001
-    import litwatch.jobs.run.notify as notify_module
+    import litwatch.jobs.run.subscribers as notify_module
 
     cfg = setup(tmp_path, ncbi, smtp, f'[[notify]]\nurl = "{receiver.url}"\n')
     assert litwatch("run", "--config", str(cfg)).code == 0
@@ -199,3 +199,50 @@ def test_check_looks_at_chat_targets_without_sending(tmp_path: Path, ncbi, recei
     assert "ok       chat lab chat: an Apprise URL (nothing sent)" in r.out
     assert "PROBLEM  chat typo: not a URL Apprise understands" in r.out
     assert receiver.paths == [] and TOKEN not in r.out + r.err
+
+
+def test_a_message_left_sending_is_resent_unchanged(tmp_path: Path, ncbi, smtp, receiver, litwatch) -> None:  # noqa: ANN001
+    """The one crash rule, for chat as for e-mail: a run that died after posting but before
+    marking the message sent leaves it "sending"; the next run posts the stored payload again,
+    unchanged (a chat has no Message-ID to drop the duplicate: it may be seen twice)."""
+    import sqlite3
+
+    cfg = setup(tmp_path, ncbi, smtp, f'[[notify]]\nname = "lab chat"\nurl = "{receiver.url}"\n')
+    assert litwatch("run", "--config", str(cfg)).code == 0
+    news(ncbi, ["41100001"])
+    assert litwatch("run", "--config", str(cfg)).code == 0
+    assert len(receiver.bodies) == 1
+    first = receiver.bodies[0]
+    db = sqlite3.connect(tmp_path / "litwatch.db")
+    with db:  # as a SIGKILL between the post and "sent" would leave it
+        db.execute("UPDATE deliveries SET status = 'sending', sent_at = NULL WHERE method = 'notify'")
+    db.close()
+
+    news(ncbi, ["41100002"])
+    r = litwatch("run", "--config", str(cfg), "-v")
+    assert r.code == 0, r.err
+    assert "resending chat message lab chat" in r.err
+    assert receiver.bodies[1] == first, "the stored payload, unchanged"
+    assert "41100002" in receiver.bodies[2]["message"] and "41100001" not in receiver.bodies[2]["message"]
+    statuses = [row[0] for row in db_rows(cfg, "SELECT status FROM deliveries WHERE method = 'notify' ORDER BY id")]
+    assert statuses == ["sent", "sent"]
+
+
+def test_chat_names_corrections_as_the_e_mail_does() -> None:
+    """One table of correction kinds: a chat message says "Retracted", as the e-mail does."""
+    from datetime import UTC, datetime
+
+    from litwatch.notifications.chat import chat_text
+    from litwatch.notifications.model import Correction, Digest, PaperRef
+    from litwatch.notifications.render import render_digest
+
+    digest = Digest(
+        recipient="a@example.org",
+        created=datetime(2026, 11, 30, tzinfo=UTC),
+        corrections=(Correction(paper=PaperRef(pmid=TRACKED), kind="RetractionIn", notice_pmid="41999999"),),
+    )
+    _, body = chat_text(digest)
+    assert "- **Retracted** of a tracked paper" in body
+    message = render_digest(digest, sender="litwatch@example.org", message_id="<t@example.org>")
+    assert ">Retracted<" in message.get_body(preferencelist=("html",)).get_content()
+    assert "!! RETRACTED: PMID 39973148" in message.get_body(preferencelist=("plain",)).get_content()

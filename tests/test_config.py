@@ -189,6 +189,7 @@ def test_relative_paths_are_resolved_against_the_config_folder(tmp_path: Path, m
         + '\n[smtp]\nhost = "mail.example.org"\nusername = "lab"\npassword_file = "secret.txt"\nca_file = "certs/ca.pem"\n',
     )
     (folder / "secret.txt").write_text("s3cret\nsecond line\n")
+    (folder / "tpl").mkdir()  # a templates folder that does not exist is refused
     monkeypatch.chdir(tmp_path)
     config = load_config(Path("etc/litwatch/litwatch.toml"))
     real = folder.resolve()

@@ -240,7 +240,8 @@ def test_crashpoint_is_inert_without_its_variable(monkeypatch: pytest.MonkeyPatc
 
 
 def test_crashpoints_named_in_the_pipeline_exist() -> None:
-    source = (ROOT / "jobs" / "run" / "pipeline.py").read_text(encoding="utf-8")
+    """In the run: the pipeline (observe, record) and the delivery loop (deliver)."""
+    source = "".join((ROOT / "jobs" / "run" / name).read_text(encoding="utf-8") for name in ("pipeline.py", "deliver.py"))
     for point in EXPECTED:
         if not point.startswith("smtp"):
             assert f'crashpoint("{point}")' in source

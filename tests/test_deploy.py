@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 
-from litwatch.jobs.cli.main import build_parser
+from litwatch.jobs.cli.parser import build_parser
 from litwatch.jobs.config import CONFIG_ENV, parse_config
-from litwatch.jobs.run.lock import EX_TEMPFAIL
+from litwatch.watchers.errors import EXIT_LOCKED as EX_TEMPFAIL
 from tests.conftest import ROOT
 
 DEPLOY = ROOT / "deploy"

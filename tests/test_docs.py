@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from litwatch.jobs.cli.main import build_parser
+from litwatch.jobs.cli.parser import build_parser
 from litwatch.jobs.config import load_config
 from litwatch.jobs.configdoc import BEGIN, END, render_reference
 

@@ -7,8 +7,8 @@ import threading
 
 import pytest
 
-from tests.fakes.pubmed_xml import esc
 from litwatch.watchers.entrez import EntrezClient, EntrezError, Pacer
+from tests.fakes.pubmed_xml import esc
 
 
 def client_for(ncbi, *, api_key: str | None = None, **kwargs) -> EntrezClient:  # noqa: ANN001

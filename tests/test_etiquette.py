@@ -11,9 +11,16 @@ import pytest
 
 import litwatch.jobs.run.etiquette as etiquette
 from litwatch.jobs.config import load_config
-from litwatch.jobs.run.etiquette import WatchPlan, advice, advice_for_run, estimate_requests, is_off_peak, search_requests
-from tests.conftest import Q_BTK, Q_RILZA, add_itp_article, scenario_config, seed_tracked
+from litwatch.jobs.run.etiquette import (
+    WatchPlan,
+    advice,
+    advice_for_run,
+    estimate_requests,
+    is_off_peak,
+    search_requests,
+)
 from litwatch.watchers.store import open_store
+from tests.conftest import Q_BTK, Q_RILZA, add_itp_article, scenario_config, seed_tracked
 
 # Wednesday 11 June 2025 (US Eastern is UTC-4 in summer), Wednesday 15 January 2025 (UTC-5)
 SUMMER = datetime(2025, 6, 11, tzinfo=UTC)
@@ -104,7 +111,7 @@ def test_advice_for_run_reads_the_store(tmp_path: Path, ncbi, smtp, litwatch) ->
     db.execute("UPDATE watches SET last_count = 2000000 WHERE name = 'Rilzabrutinib'")
     db.commit()
     with open_store(path=config.store_path) as store:
-        assert store.watch_counts() == {"BTK inhibitors in ITP": 3, "Rilzabrutinib": 2000000}
+        assert store.watches.counts() == {"BTK inhibitors in ITP": 3, "Rilzabrutinib": 2000000}
         line = advice_for_run(config, store, peak)
         assert line is not None and "about 272 NCBI requests" in line  # 1 + 268 + 3 for one tracked paper
         assert advice_for_run(config, store, datetime(2025, 6, 14, 16, 0, tzinfo=UTC)) is None

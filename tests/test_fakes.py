@@ -11,11 +11,11 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+import Bio.Entrez.Parser
 import pytest
 import requests
 from Bio import Entrez
 
-import Bio.Entrez.Parser
 from tests.fakes import FakeEutils, FakeICite, article_set, esc, make_article
 from tests.fakes.eutils import RETSTART_ERROR
 

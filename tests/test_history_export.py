@@ -53,12 +53,14 @@ def test_history_says_what_when_to_whom_and_why(tmp_path: Path, ncbi, smtp, litw
     r = litwatch("history", "--config", str(cfg))
     assert r.code == 0, r.err
     lines = r.out.splitlines()
-    assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d  to haematology@example.org  \(3 items\)$", lines[0]), lines[0]
+    # every delivered digest, the first run's (notes only: the baselines) included (issue 13, F29)
+    assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d  to haematology@example.org  \(no articles: \[litwatch\] nothing new, 2 notes\)$", lines[0]), lines[0]
+    assert re.match(r"^\d{4}-\d\d-\d\d \d\d:\d\d  to haematology@example.org  \(3 items\)$", lines[2]), lines[2]
     text = "\n".join(lines)
     assert "PMID  41100001  Zanubrutinib {BGB-3111}" in text
     assert "watch “BTK inhibitors in ITP”" in text and "watch “Rilzabrutinib”" in text
     assert "cites tracked PMID 39973148 (Wang L 2025)" in text
-    assert text.count("to haematology@example.org") == 1, "the first run's digest held notes only"
+    assert text.count("to haematology@example.org") == 2
 
     r = litwatch("history", "--config", str(cfg), "--watch", "Rilzabrutinib")
     assert r.code == 0 and "41100002" in r.out and "41100001" not in r.out and "41100003" not in r.out
@@ -69,8 +71,9 @@ def test_history_says_what_when_to_whom_and_why(tmp_path: Path, ncbi, smtp, litw
 
     r = litwatch("history", "--config", str(cfg), "--json")
     records = json.loads(r.out)
-    assert [rec["recipient"] for rec in records] == ["haematology@example.org"]
-    items = {i["pmid"]: i for i in records[0]["items"]}
+    assert [rec["recipient"] for rec in records] == ["haematology@example.org"] * 2
+    assert records[0]["items"] == [] and "2 notes" in records[0]["subject"]
+    items = {i["pmid"]: i for i in records[1]["items"]}
     assert set(items) == {"41100001", "41100002", "41100003"}
     assert items["41100003"]["reasons"] == [
         {"kind": "citation", "reason": TRACKED, "why": "cites tracked PMID 39973148 (Wang L 2025)"}

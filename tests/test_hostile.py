@@ -11,7 +11,7 @@ import io
 import sqlite3
 import time
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import Bio.Entrez.Parser
@@ -19,14 +19,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from litwatch.notifications.digest import Item, build_digest
+from litwatch.notifications.digest import build_digest
 from litwatch.notifications.render import HTML_BUDGET_BYTES, render_digest
+from litwatch.watchers.announcements import Hit
+from litwatch.watchers.articles import ArticleParseError, parse_pubmed_xml
+from litwatch.watchers.ncbi_xml import NCBIXMLError
 from tests.conftest import Q_BTK, add_itp_article, scenario_config
 from tests.fakes import Response
 from tests.fakes.pubmed_xml import DOCTYPE, XML_DECLARATION, article_set, esc, make_article
 from tests.reliability_helpers import baseline, block_internet, fast_retries, html_of, pmids_in
-from litwatch.watchers.articles import ArticleParseError, parse_pubmed_xml
-from litwatch.watchers.ncbi_xml import NCBIXMLError
 
 BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 
@@ -323,9 +324,9 @@ def test_fuzz_records_convert_and_render_inertly(record: tuple[str, str]) -> Non
     assert article.pmid == pmid
     digest = build_digest(
         "lab@example.org",
-        [Item("hit", pmid, "Watch")],
+        [Hit(pmid, "Watch")],
         {pmid: article},
-        created=datetime(2026, 11, 25, 6, 0, tzinfo=timezone.utc),
+        created=datetime(2026, 11, 25, 6, 0, tzinfo=UTC),
         watch_order=["Watch"],
         watch_queries={"Watch": "x[tiab]"},
     )

@@ -17,10 +17,11 @@ from tests.conftest import (
     Q_RILZA,
     ROOT,
     add_itp_article,
+    baseline,
     db_rows,
+    pmids_in,
     scenario_config,
 )
-from tests.conftest import baseline, pmids_in
 
 RECIPIENTS = ["haematology@example.org", "pharmacy@example.org"]
 NEW = ["41700001", "41700002", "41700003"]

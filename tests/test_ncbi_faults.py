@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from litwatch.watchers.entrez import EntrezClient, EntrezError, Pacer
 from tests.conftest import API_KEY, Q_BTK, Q_RILZA, add_itp_article, scenario_config
 from tests.reliability_helpers import baseline, dump, fast_retries, pmids_in, text_of
-from litwatch.watchers.entrez import EntrezClient, EntrezError, Pacer
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ TRANSIENT = [
     ("empty200", "empty answer"),
     ("html200", "an HTML page instead of XML"),
     ("json_error200", "error answer: Search Backend failed"),
-    ("error200", "not a valid answer"),
+    ("error200", "NCBI answered: Search Backend failed"),  # NCBI's words, not "not a valid answer"
     ("error200_dtd", "Search Backend failed"),
 ]
 

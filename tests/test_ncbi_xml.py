@@ -207,7 +207,7 @@ def test_missing_xsd_is_refused_not_downloaded(no_network: list[Any]) -> None:
 
 def billion_laughs() -> bytes:
     entities = ['<!ENTITY lol0 "lollollollollollollollollollol">']
-    entities += [f'<!ENTITY lol{i} "{("&lol%d;" % (i - 1)) * 10}">' for i in range(1, 10)]
+    entities += [f'<!ENTITY lol{i} "{f"&lol{i - 1};" * 10}">' for i in range(1, 10)]
     return esearch("<eSearchResult><QueryTranslation>&lol9;</QueryTranslation></eSearchResult>", "\n".join(entities))
 
 

@@ -51,7 +51,7 @@ class StubEntrez:
         self.requests_made += 1
         if self.fail:
             raise EntrezError("esearch: HTTP 503 (gave up after 2 attempts)")
-        ids = sorted(self.hits[term], reverse=True)
+        ids = sorted(self.hits.get(term, set()), reverse=True)  # (the daily notice search: none)
         return SearchPage(count=len(ids), ids=ids[retstart:], query_translation=term)
 
     def fetch_records(self, pmids):  # noqa: ANN001, ANN201
@@ -194,8 +194,8 @@ class RunMachine(RuleBasedStateMachine):
                     f"{r}: missing {sorted(self.expected[r] - delivered[r])}, "
                     f"unexpected {sorted(delivered[r] - self.expected[r])}"
                 )
-            assert not self.store.deliveries(status="sending")
-            assert not [q for q in self.store.pending() if q.kind != "note"]
+            assert not self.store.deliveries.find(status="sending")
+            assert not [q for q in self.store.queue.pending() if q.kind != "note"]
         finally:
             self.store.close()
             shutil.rmtree(self.folder, ignore_errors=True)
@@ -265,7 +265,7 @@ def test_an_in_doubt_delivery_refused_on_resend_stays_in_doubt() -> None:
         machine.run_with_delivery_in_doubt(accepted=True)
         machine.run_with_delivery_failing()
         machine.never_in_two_messages()
-        assert [d.status for d in machine.store.deliveries() if d.recipient == A][0] == "sending"
+        assert [d.status for d in machine.store.deliveries.find() if d.recipient == A][0] == "sending"
     finally:
         machine.teardown()
     ids = {machine._message_id(raw) for r, raw in machine.mail.accepted if r == A and machine._pmids(raw)}

@@ -5,8 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from tests.conftest import Q_BTK, Q_RILZA, TRACKED, add_itp_article, scenario_config, seed_tracked
-from tests.conftest import pmids_in
+from tests.conftest import Q_BTK, Q_RILZA, TRACKED, add_itp_article, pmids_in, scenario_config, seed_tracked
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 

@@ -14,7 +14,7 @@ import os
 import re
 import subprocess
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -42,7 +42,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 
 SENDER = "litwatch <litwatch@example.org>"
 MESSAGE_ID = "<20250303073000.digest-1@litwatch.example.org>"
-CREATED = datetime(2025, 3, 3, 7, 30, tzinfo=timezone.utc)
+CREATED = datetime(2025, 3, 3, 7, 30, tzinfo=UTC)
 
 W_BTK = "BTK inhibitors in ITP"
 W_RILZA = "Rilzabrutinib"

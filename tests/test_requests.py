@@ -12,24 +12,31 @@ import json
 import re
 import sqlite3
 import time
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from concurrent.futures import Future
-from concurrent.futures.process import BrokenProcessPool
-
-from tests.conftest import API_KEY, add_itp_article, scenario_config
-from tests.fakes.pubmed_xml import esc
 from litwatch.watchers import entrez
 from litwatch.watchers.entrez import EntrezClient, EntrezError, Pacer
+from tests.conftest import API_KEY, add_itp_article, scenario_config
+from tests.fakes.pubmed_xml import esc
 
 QUERIES = ['"ITP"[tiab] AND zanubrutinib', '"ITP"[tiab] AND rilzabrutinib', '"ITP"[tiab] AND eltrombopag']
 
 
+def notice_searches(ncbi) -> int:
+    """The daily search for notices on articles already sent ([sent]; none found here)."""
+    return sum(1 for r in ncbi.requests_for("esearch") if "Retraction of Publication" in (r.get("term") or ""))
+
+
 def counts(ncbi) -> dict[str, int]:
-    return {e: ncbi.count(e) for e in ("esearch", "elink", "efetch", "epost")}
+    """Requests per E-utility, the daily notice search apart (see `notice_searches`)."""
+    out = {e: ncbi.count(e) for e in ("esearch", "elink", "efetch", "epost")}
+    out["esearch"] -= notice_searches(ncbi)
+    return out
 
 
 def fetched_ids(ncbi) -> list[str]:
@@ -84,21 +91,23 @@ def test_a_daily_run_makes_one_request_per_search_one_elink_and_one_efetch(tmp_p
     assert r.code == 0, r.err
     assert "new_articles=5 new_citations=2" in r.err
     assert counts(ncbi) == {"esearch": 3, "elink": 1, "efetch": 1, "epost": 0}
+    assert notice_searches(ncbi) == 1, "+ the daily notice search: something was sent the day before"
     assert sorted(fetched_ids(ncbi)) == sorted(new + ["43950001"] + papers), "everything in one efetch"
-    assert re.search(r"requests=5 ", r.err), "the summary line counts them"
+    assert re.search(r"requests=6 ", r.err), "the summary line counts them"
     assert all(req.status == 200 for req in ncbi.requests)
 
     # recorded: runs.requests and `litwatch status`
     with sqlite3.connect(cfg.parent / "litwatch.db") as db:
-        assert [row[0] for row in db.execute("SELECT requests FROM runs ORDER BY id")] == [5, 5]
+        assert [row[0] for row in db.execute("SELECT requests FROM runs ORDER BY id")] == [5, 6]
     status = litwatch("status", "--config", str(cfg), "--json")
     assert status.code == 0, status.err
-    assert json.loads(status.out)["runs"][0]["requests"] == 5
+    assert json.loads(status.out)["runs"][0]["requests"] == 6
 
-    # nothing new and nothing due: the searches and the elink only
+    # nothing new and nothing due: the searches and the elink only (the notices: checked today)
     ncbi.clear()
     assert litwatch("run", "--config", str(cfg)).code == 0
     assert counts(ncbi) == {"esearch": 3, "elink": 1, "efetch": 0, "epost": 0}
+    assert notice_searches(ncbi) == 0
 
 
 def test_a_first_run_with_backfills_fetches_once(tmp_path: Path, ncbi, litwatch) -> None:

@@ -6,14 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from tests.conftest import (
-    baseline,
-    pmids_in,
     API_KEY,
     Q_BTK,
     Q_RILZA,
     TRACKED,
     add_itp_article,
+    baseline,
     db_rows,
+    pmids_in,
     scenario_config,
     seed_tracked,
 )

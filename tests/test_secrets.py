@@ -16,13 +16,22 @@ from pathlib import Path
 import pytest
 from aiosmtpd.smtp import AuthResult
 
-from litwatch.jobs.cli.main import make_client, make_deliverer, make_icite
 from litwatch.jobs.config import load_config
+from litwatch.jobs.parts import make_client, make_deliverer, make_icite
 from litwatch.notifications.delivery import DeliveryError, SmtpDeliverer
-from tests.conftest import API_KEY, SMTP_PASSWORD, Q_BTK, SmtpServer, add_itp_article, free_port, run_subprocess, scenario_config
+from litwatch.watchers.entrez import EntrezClient, EntrezError, Pacer
+from tests.conftest import (
+    API_KEY,
+    Q_BTK,
+    SMTP_PASSWORD,
+    SmtpServer,
+    add_itp_article,
+    free_port,
+    run_subprocess,
+    scenario_config,
+)
 from tests.fakes import Response
 from tests.reliability_helpers import baseline, fast_retries
-from litwatch.watchers.entrez import EntrezClient, EntrezError, Pacer
 
 FILE_KEY = "file-api-key-5e6f7a"  # in the config file; the environment's key wins, and neither may show
 SECRETS = (API_KEY, SMTP_PASSWORD, FILE_KEY)
@@ -281,3 +290,50 @@ def test_the_store_and_digests_are_private(tmp_path: Path, ncbi, litwatch, monke
     assert len(private) >= 3
     for path in private:
         assert stat.S_IMODE(path.stat().st_mode) & 0o077 == 0, f"{path.name}: {oct(path.stat().st_mode)}"
+
+
+# -- issue 13, C10 ----------------------------------------------------------------------------------
+
+CHAT_TOKEN = "SECRETpathTOKEN0123456789"
+
+
+def test_check_vv_never_shows_a_chat_url(tmp_path: Path, litwatch) -> None:  # noqa: ANN001
+    """Apprise's DEBUG line "Loaded JSON URL: jsons://host/.../TOKEN" stays out of `check -vv`."""
+    cfg = _readable_config(tmp_path, "", 0o600)
+    cfg.write_text(cfg.read_text() + f'[[notify]]\nname = "lab"\nurl = "jsons://hooks.example.org/services/T0/{CHAT_TOKEN}"\n')
+    r = litwatch("check", "--config", str(cfg), "-vv")
+    assert "chat lab: an Apprise URL" in r.out
+    assert CHAT_TOKEN not in r.out + r.err
+
+
+def test_migrate_store_refuses_a_password_on_the_command_line(tmp_path: Path, litwatch) -> None:  # noqa: ANN001
+    cfg = _readable_config(tmp_path, "", 0o600)
+    r = litwatch("migrate-store", "--config", str(cfg), "--to", "postgresql://lab:Hunter2secret@127.0.0.1:5432/test")
+    assert r.code == 2
+    assert "Hunter2secret" not in r.err + r.out
+    assert "PGPASSWORD" in r.err and len(r.err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o600])
+def test_warn_when_a_config_holding_a_store_password_is_readable_by_others(tmp_path: Path, litwatch, mode: int) -> None:  # noqa: ANN001
+    cfg = _readable_config(tmp_path, "[store]\nurl = \"postgresql://lab:Hunter2secret@127.0.0.1:9/test\"\n", mode)
+    r = litwatch("check", "--config", str(cfg))
+    warned = [line for line in r.err.splitlines() if "readable by others" in line]
+    assert len(warned) == (1 if mode == 0o644 else 0), r.err
+    assert "Hunter2secret" not in r.err + r.out
+
+
+def test_a_store_password_with_an_unencoded_at_sign_never_leaks(tmp_path: Path, litwatch) -> None:  # noqa: ANN001
+    """`user:p@ss@host`: libpq would read the host as "ss@host" and name it in its error.  Refused
+    as a config error (exit 2, one line), and the redaction hides the password whole."""
+    from litwatch.watchers.redact import redact_url
+
+    cfg = _readable_config(tmp_path, "[store]\nurl = \"postgresql://lab:s3cr3t@tailpart@127.0.0.1:9/test\"\n", 0o600)
+    for command in (("run",), ("status",), ("migrate-store", "--to", str(tmp_path / "copy.db"))):
+        r = litwatch(*command, "--config", str(cfg))
+        assert r.code == 2, (command, r.err)
+        assert "s3cr3t" not in r.err + r.out and "tailpart" not in r.err + r.out
+        assert "store.url" in r.err and "%40" in r.err and len(r.err.strip().splitlines()) == 1
+    assert redact_url("postgresql://lab:s3cr3t@tailpart@db.example.org/x") == "postgresql://lab:***@db.example.org/x"
+    r = litwatch("migrate-store", "--config", str(_readable_config(tmp_path, "", 0o600)), "--to", "postgresql://lab:s3@cr@127.0.0.1/x")
+    assert r.code == 2 and "s3" not in r.err.replace("litwatch", "")

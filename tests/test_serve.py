@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from litwatch.jobs.run.lock import file_lock
 from litwatch.jobs.commands.serve import TEST_INTERVAL_ENV, needs_catch_up
-from tests.conftest import baseline, Q_BTK, ROOT, Received, add_itp_article, run_subprocess, scenario_config
 from litwatch.watchers.store import Run
+from litwatch.watchers.store.sqlite import file_lock
+from tests.conftest import Q_BTK, ROOT, Received, add_itp_article, baseline, run_subprocess, scenario_config
 
 FAR_CRON = '[schedule]\ncron = "0 3 1 1 *"\ntimezone = "UTC"\n'  # once a year: only a catch-up runs
 

@@ -17,8 +17,8 @@ import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from tests.conftest import (
-    SMTP_PASSWORD,
     Q_BTK,
+    SMTP_PASSWORD,
     Received,
     SmtpHandler,
     SmtpServer,
@@ -404,3 +404,64 @@ def test_an_untrusted_certificate_is_refused(tmp_path: Path, ncbi, litwatch, cer
         assert "MAIL" not in server.handler.commands
     finally:
         server.stop()
+
+
+# -- permanent refusals of a message (issue 13, A2) --------------------------------------------------
+
+TOO_LARGE = "552 5.3.4 Message size exceeds fixed maximum message size"
+
+
+def _blob_bytes(folder: Path) -> dict[str, int]:
+    db = sqlite3.connect(folder / "litwatch.db")
+    try:
+        return dict(db.execute("SELECT status, SUM(LENGTH(message)) FROM deliveries GROUP BY status"))
+    finally:
+        db.close()
+
+
+def test_a_message_refused_for_good_sets_its_culprit_aside_and_delivers_the_rest(tmp_path: Path, ncbi, litwatch, smtp) -> None:  # noqa: ANN001
+    """One item the server will never take (552 for every message holding it) among five: the
+    other four are delivered in this run, the culprit is set aside and the admin told; the next
+    day's news goes out; no refused message is kept in the store."""
+    base = baseline(ncbi)
+    cfg = scenario_config(tmp_path, ncbi, recipients=[A], digest_extra='admin = "it@example.org"',
+                          extra=f'[smtp]\nhost = "127.0.0.1"\nport = {smtp.port}\nsecurity = "none"\ntimeout = 2\n')
+    assert litwatch("run", "--config", str(cfg)).code == 0
+    new = [str(41100001 + i) for i in range(5)]
+    for pmid in new:
+        add_itp_article(ncbi, pmid, days_ago=0, title="A hostile giant CULPRIT record" if pmid == "41100004" else None)
+    ncbi.add_search(Q_BTK, base + new)
+    smtp.received.clear()
+    smtp.handler.refuse_containing["CULPRIT"] = TOO_LARGE
+    r = litwatch("run", "--config", str(cfg))
+    assert r.code == 1
+    to_reader = [got.message for got in smtp.received if got.rcpt_tos == [A]]
+    assert set().union(*(pmids_in(m) for m in to_reader)) == set(new) - {"41100004"}
+    assert sum(len(pmids_in(m)) for m in to_reader) == 4, "each delivered once"
+    alerts = [got.message for got in smtp.received if got.rcpt_tos == ["it@example.org"]]
+    assert len(alerts) == 1 and "41100004" in alerts[0].get_body().get_content()
+    assert "set aside" in str(alerts[0]["Subject"])
+    line = [ln for ln in r.err.splitlines() if "41100004" in ln]
+    assert line and "552" in line[0] and "Traceback" not in r.err
+    assert pending(tmp_path) == set()
+    assert _blob_bytes(tmp_path).get("failed", 0) == 0 and _blob_bytes(tmp_path).get("set_aside", 0) == 0
+
+    # the next day: the culprit is not tried again, the news goes out
+    smtp.received.clear()
+    news(ncbi, base + new, "41100010")
+    r = litwatch("run", "--config", str(cfg))
+    assert r.code == 0, r.err
+    assert [pmids_in(got.message) for got in smtp.received] == [{"41100010"}]
+
+
+def test_refused_attempts_do_not_grow_the_store(tmp_path: Path, ncbi, litwatch, smtp) -> None:  # noqa: ANN001
+    """A digest refused for now, run after run: each attempt is recorded, no copy of its message kept."""
+    base = baseline(ncbi)
+    cfg = smtp_config(tmp_path, ncbi, smtp.port)
+    assert litwatch("run", "--config", str(cfg)).code == 0
+    news(ncbi, base)
+    smtp.handler.data_reply = "451 4.3.0 try again later"
+    for _ in range(3):
+        assert litwatch("run", "--config", str(cfg)).code == 1
+    assert statuses(tmp_path)[-3:] == ["failed"] * 3
+    assert _blob_bytes(tmp_path).get("failed", 0) == 0

@@ -111,7 +111,7 @@ def test_one_session_carries_every_digest(tmp_path: Path, ncbi, litwatch, server
 def test_a_refused_message_among_many_fails_alone(tmp_path: Path, ncbi, litwatch, server) -> None:  # noqa: ANN001
     handler, port = server
     handler.refuse_rcpt[READERS[3]] = "550 5.1.1 no such mailbox"
-    handler.refuse_data[READERS[7]] = "552 5.3.4 message too big"
+    handler.refuse_data[READERS[7]] = "452 4.3.1 insufficient system storage"
     handler.refuse_rcpt[READERS[11]] = "450 4.2.1 mailbox busy, try later"
     cfg = config(tmp_path, ncbi, port)
     r = litwatch("run", "--config", str(cfg))

@@ -7,7 +7,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tests.conftest import baseline, Q_BTK, add_itp_article, scenario_config
+from tests.conftest import Q_BTK, add_itp_article, baseline, scenario_config
 
 
 def seed(ncbi) -> list[str]:  # noqa: ANN001

@@ -11,19 +11,20 @@ from pathlib import Path
 
 import pytest
 
-import litwatch.watchers.store as store_module
-from litwatch.jobs.commands.migrate_store import tables
-from litwatch.jobs.run.lock import LockBusy, run_lock
+import litwatch.watchers.store.schema as store_module
+from litwatch.watchers.announcements import Citation, Hit
+from litwatch.watchers.errors import LockBusy
+from litwatch.watchers.redact import redact_url
+from litwatch.watchers.store import SCHEMA_VERSION, Migration, Store, StoreError, open_store, run_lock, tables
+from litwatch.watchers.store.postgres import qmark_to_format
 from tests.conftest import (
     Q_BTK,
     add_itp_article,
+    baseline,
     free_port,
     postgres_schema,
     scenario_config,
 )
-from tests.conftest import baseline
-from litwatch.watchers.pgstore import qmark_to_format, redact_url
-from litwatch.watchers.store import SCHEMA_VERSION, Store, StoreError, open_store
 
 
 def open_test_store(tmp_path: Path, store_url: str | None, **kwargs) -> Store:  # noqa: ANN003
@@ -41,18 +42,18 @@ def contents(store: Store) -> dict[str, list[tuple]]:
 
 def fill(store: Store) -> None:
     """A little of everything, through the store's own API."""
-    run_id = store.start_run()
+    run_id = store.runs.start()
     with store.transaction():
-        store.add_tracked("39973148", "config", "tracked paper")
-        store.save_watch("BTK", "zanubrutinib", run_id, 2, "translated", ["warning"])
-        store.add_hits("BTK", ["41000001", "41000002"], run_id, baseline=True)
-        store.add_citations({("39973148", "41000001", "pubmed")}, run_id, baseline=False)
-        store.add_corrections([("39973148", "retraction", "41999999", "pubmed")], run_id, baseline=False)
-        store.enqueue("a@example.org", [("hit", "41000002", "BTK"), ("citation", "41000001", "39973148")], run_id)
-        item_ids = [q.id for q in store.pending("a@example.org")]
-        delivery = store.create_delivery("a@example.org", "<m1@x>", "subject", "smtp", b"\x00\xffmail", run_id, item_ids)
-        store.mark_sent(delivery)
-    store.finish_run(run_id, "ok", watches=1, hits=2)
+        store.tracked.add("39973148", "config", "tracked paper")
+        store.watches.save("BTK", "zanubrutinib", run_id, 2, "translated", ["warning"])
+        store.watches.add_hits("BTK", ["41000001", "41000002"], run_id, baseline=True)
+        store.citations.add({("39973148", "41000001", "pubmed")}, run_id, baseline=False)
+        store.corrections.add([("39973148", "retraction", "41999999", "pubmed")], run_id, baseline=False)
+        store.queue.add("a@example.org", [Hit("41000002", "BTK"), Citation("41000001", "39973148")], run_id)
+        item_ids = [q.id for q in store.queue.pending("a@example.org")]
+        delivery = store.deliveries.create("a@example.org", "<m1@x>", "subject", "smtp", b"\x00\xffmail", run_id, item_ids)
+        store.deliveries.mark_sent(delivery)
+    store.runs.finish(run_id, "ok", watches=1, hits=2)
 
 
 # -- schema ---------------------------------------------------------------------------------------
@@ -67,8 +68,8 @@ def test_migrations_from_empty(tmp_path: Path, store_url: str | None) -> None:
     # opening again migrates nothing and keeps everything
     with open_test_store(tmp_path, store_url) as store:
         assert store.rows("SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
-        assert store.deliveries()[0].message == b"\x00\xffmail"
-        assert [t.pmid for t in store.tracked()] == ["39973148"]
+        assert store.deliveries.find()[0].message == b"\x00\xffmail"
+        assert [t.pmid for t in store.tracked.all()] == ["39973148"]
 
 
 def test_newer_schema_is_refused(tmp_path: Path, store_url: str | None) -> None:
@@ -86,7 +87,9 @@ def test_newer_schema_is_refused(tmp_path: Path, store_url: str | None) -> None:
 
 def _add_migration_2(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
-        store_module, "MIGRATIONS", [*store_module.MIGRATIONS, ["CREATE TABLE extra (id {pk}, data {blob})"]]
+        store_module,
+        "MIGRATIONS",
+        [*store_module.MIGRATIONS, Migration(("CREATE TABLE extra (id {pk}, data {blob})",), tables=(("extra", True),))],
     )
     monkeypatch.setattr(store_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
 
@@ -96,7 +99,7 @@ def test_sqlite_is_backed_up_before_migrating_from_an_older_version(
 ) -> None:
     db = tmp_path / "litwatch.db"
     with open_store(path=db) as store:
-        store.add_tracked("39973148", "cli")
+        store.tracked.add("39973148", "cli")
     _add_migration_2(monkeypatch)
     with open_store(path=db) as store:
         assert store.schema_version() == SCHEMA_VERSION + 1
@@ -117,14 +120,14 @@ def test_postgres_migration_advises_pg_dump(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     with open_store(url=postgres_url) as store:
-        store.add_tracked("39973148", "cli")
+        store.tracked.add("39973148", "cli")
     _add_migration_2(monkeypatch)
-    with caplog.at_level(logging.WARNING, logger="litwatch.watchers.pgstore"):
+    with caplog.at_level(logging.WARNING, logger="litwatch.watchers.store.postgres"):
         with open_store(url=postgres_url) as store:
             assert store.schema_version() == SCHEMA_VERSION + 1
             store.execute("INSERT INTO extra (data) VALUES (?)", (b"x",))
             assert bytes(store.value("SELECT data FROM extra")) == b"x"
-            assert [t.pmid for t in store.tracked()] == ["39973148"]
+            assert [t.pmid for t in store.tracked.all()] == ["39973148"]
     assert "pg_dump" in caplog.text
 
 
@@ -158,25 +161,25 @@ def test_postgres_concurrent_starts_migrate_once(postgres_url: str) -> None:
 def test_transaction_rollback_leaves_nothing(tmp_path: Path, store_url: str | None) -> None:
     with open_test_store(tmp_path, store_url) as store:
         with pytest.raises(RuntimeError), store.transaction():
-            run_id = store.start_run()  # its own transaction() joins this one
-            store.add_tracked("39973148", "cli")
+            run_id = store.runs.start()  # its own transaction() joins this one
+            store.tracked.add("39973148", "cli")
             with store.transaction():
-                store.enqueue("a@example.org", [("hit", "41000001", "BTK")], run_id)
-                store.create_delivery("a@example.org", "<m@x>", "s", "smtp", b"m", run_id, [])
+                store.queue.add("a@example.org", [Hit("41000001", "BTK")], run_id)
+                store.deliveries.create("a@example.org", "<m@x>", "s", "smtp", b"m", run_id, [])
             raise RuntimeError("boom")
         assert table_counts(store) == dict.fromkeys(tables(), 0)
 
         # a failing statement rolls its transaction back and the store stays usable
         with store.transaction():
-            store.create_delivery("a@example.org", "<dup@x>", "s", "smtp", b"m", 1, [])
+            store.deliveries.create("a@example.org", "<dup@x>", "s", "smtp", b"m", 1, [])
         with pytest.raises(Exception), store.transaction():  # noqa: B017, PT011 - sqlite3 or StoreError
-            store.add_tracked("41000009", "cli")
-            store.create_delivery("a@example.org", "<dup@x>", "s", "smtp", b"m", 1, [])
-        assert store.tracked() == []
+            store.tracked.add("41000009", "cli")
+            store.deliveries.create("a@example.org", "<dup@x>", "s", "smtp", b"m", 1, [])
+        assert store.tracked.all() == []
         with store.transaction():
-            store.add_tracked("41000010", "cli")
-        assert [t.pmid for t in store.tracked()] == ["41000010"]
-        assert len(store.deliveries()) == 1
+            store.tracked.add("41000010", "cli")
+        assert [t.pmid for t in store.tracked.all()] == ["41000010"]
+        assert len(store.deliveries.find()) == 1
 
 
 # -- SQLite file safety ---------------------------------------------------------------------------
@@ -278,7 +281,7 @@ def test_migrate_store_sqlite_to_postgres_and_back(tmp_path: Path, postgres_url:
     pg_cfg = scenario_config(tmp_path / "pg", ncbi, store_url=postgres_url)
     assert litwatch("run", "--config", str(pg_cfg)).code == 0
     with open_store(url=postgres_url) as store:
-        run_ids = [r.id for r in store.runs()]
+        run_ids = [r.id for r in store.runs.recent()]
     assert run_ids[0] == max(row[0] for row in original["runs"]) + 1
 
     # PostgreSQL -> SQLite
@@ -291,11 +294,11 @@ def test_migrate_store_sqlite_to_postgres_and_back(tmp_path: Path, postgres_url:
         copied = contents(sq)
     assert stat.S_IMODE(back.stat().st_mode) == 0o600
     for table in tables():
-        if table != "runs":
+        if table not in ("runs", "source_state"):  # a run records itself and its sources' health
             assert copied[table] == original[table], table
     # SQLite ids continue too
     with open_store(path=back) as sq:
-        assert sq.start_run() == run_ids[0] + 1
+        assert sq.runs.start() == run_ids[0] + 1
 
 
 def test_migrate_store_refuses_the_current_store(tmp_path: Path, ncbi, litwatch) -> None:  # noqa: ANN001

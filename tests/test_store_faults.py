@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from litwatch.watchers.store import SCHEMA_VERSION
 from tests.conftest import Q_BTK, add_itp_article, scenario_config
 from tests.reliability_helpers import baseline, dump, fast_retries, pmids_in
-from litwatch.watchers.store import SCHEMA_VERSION
 
 STATE = ("articles", "watch_hits", "watches", "tracked", "citations", "corrections", "queue", "deliveries")
 
@@ -83,16 +83,17 @@ def test_disk_full_while_recording_a_delivery_keeps_the_items_queued(
     tmp_path: Path, ncbi, smtp, litwatch, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
 ) -> None:
     """The articles are stored, but there is no room for the digest: nothing is sent, nothing lost."""
-    from litwatch.watchers.store import Store, StoreError
+    from litwatch.watchers.store import StoreError
+    from litwatch.watchers.store.queue import Deliveries
 
     cfg, base = setup_store(tmp_path, ncbi, smtp, litwatch)
     new = add_news(ncbi, base, n=3)
 
     def no_room(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
-        raise StoreError(f"{self.location}: cannot write the store: database or disk is full")
+        raise StoreError(f"{self.db.location}: cannot write the store: database or disk is full")
 
     with monkeypatch.context() as m:
-        m.setattr(Store, "create_delivery", no_room)
+        m.setattr(Deliveries, "create", no_room)
         r = litwatch("run", "--config", str(cfg))
     assert r.code == 1
     assert "database or disk is full" in clean_failure(r.err)

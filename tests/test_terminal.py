@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from litwatch.jobs.cli import terminal
-from litwatch.jobs.cli.main import build_parser
+from litwatch.jobs import terminal
+from litwatch.jobs.cli.parser import build_parser
 from tests.conftest import Q_BTK, scenario_config, seed_tracked
 
 

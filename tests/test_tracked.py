@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from litwatch.watchers.entrez import EntrezClient
 from tests.conftest import (
     API_KEY,
     Q_BTK,
     TRACKED,
     TRACKED_TITLE,
     add_itp_article,
+    pmids_in,
     scenario_config,
     seed_tracked,
 )
 from tests.fakes.pubmed_xml import esc
-from tests.conftest import pmids_in
-from litwatch.watchers.entrez import EntrezClient
 
 
 def text_of(message) -> str:  # noqa: ANN001
@@ -175,7 +175,10 @@ def test_300_tracked_papers_keep_the_request_count_flat(tmp_path: Path, store_ur
     ncbi.citedin[papers[1]].append("435000019")
     ncbi.clear()
     assert litwatch("run", "--config", str(cfg)).code == 0
-    assert (ncbi.count("esearch"), ncbi.count("elink"), ncbi.count("efetch")) == (1, 1, 1)
+    # (+ the daily search for notices on articles already sent: one esearch, none found)
+    notice_searches = [r for r in ncbi.requests_for("esearch") if "Retraction of Publication" in (r.get("term") or "")]
+    assert len(notice_searches) == 1
+    assert (ncbi.count("esearch") - 1, ncbi.count("elink"), ncbi.count("efetch")) == (1, 1, 1)
 
 
 def test_follow_announced_tracks_what_was_announced(tmp_path: Path, store_url, ncbi, smtp, litwatch) -> None:  # noqa: ANN001

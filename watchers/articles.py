@@ -12,9 +12,10 @@ plain (unescaped) text.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import gc
-import html
+import itertools
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -24,9 +25,11 @@ from datetime import date
 from typing import Any, NamedTuple
 
 from litwatch.watchers import ncbi_xml
+from litwatch.watchers.markup import INLINE_TAGS, html_to_text, sanitize, truncate_text
 from litwatch.watchers.ncbi_xml import NCBIXMLError
 
 __all__ = [
+    "INLINE_TAGS",
     "AbstractSection",
     "Article",
     "ArticleParseError",
@@ -44,13 +47,18 @@ __all__ = [
 _MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MONTH_NUMBERS = {name.lower(): number for number, name in enumerate(_MONTH_NAMES, start=1)}
 _SEASON_MONTHS = {"spring": 3, "summer": 6, "autumn": 9, "fall": 9, "winter": 12}
-# PubMed's inline markup, the only tags kept in `title_html` and `AbstractSection.html`.
-INLINE_TAGS = frozenset({"i", "b", "sup", "sub", "u"})
-# In escaped text every "<" opens a tag the parser wrote, and names/attributes hold no "<" or ">".
-_TAG_RE = re.compile(r"<(/?)([^\s>/]*)[^>]*>")
-_MATH_RE = re.compile(r"<math\b[^>]*>(.*?)</math>", re.DOTALL)
-_LAYOUT_WS_RE = re.compile(r">[ \t\r]*\n\s*<")  # indentation between MathML tags
+# Stored text is capped: one hostile record must not make a message no server accepts (a 30 MB
+# abstract made a 41 MB digest) nor grow the store.  Past a cap, text ends with "…" and lists stop.
+MAX_TITLE_CHARS = 3_000  # the longest real titles are under 1,000
+MAX_ABSTRACT_CHARS = 40_000  # all sections together; real abstracts stay far below 10,000
+MAX_FIELD_CHARS = 1_000  # every other text field: names, journal, volume, identifiers, ...
+MAX_AUTHORS = 6_000  # physics collaborations reach 5,000 (ATLAS + CMS, 2015)
+MAX_LIST_ITEMS = 500  # keywords, MeSH headings, publication types, comments/corrections, databank ids
 _YEAR_RE = re.compile(r"\d{4}")
+# A publisher item identifier proper (Elsevier's S1569-9048(12)00312-6, ACP's 0003-4819-155-11-...):
+# an ISSN first, or the year in brackets.  Any other pii is an article number or e-locator as the
+# journal cites it (448, e01965-19, ENEURO.0089-19.2019, BSR20182466), which PubMed shows as pages.
+_PUBLISHER_ITEM_ID_RE = re.compile(r"S?\d{4}-\d{3}[\dXx]|.*\(")
 
 
 class ArticleParseError(ValueError):
@@ -64,34 +72,10 @@ class ArticleParseError(ValueError):
 # -- text helpers -----------------------------------------------------------------------------
 
 
-def _math_to_text(match: re.Match[str]) -> str:
-    inner = _LAYOUT_WS_RE.sub("><", match.group(1))
-    return _TAG_RE.sub("", inner).strip()
-
-
-def _keep_inline_tag(match: re.Match[str]) -> str:
-    name = match.group(2)
-    return f"<{match.group(1)}{name}>" if name in INLINE_TAGS else ""
-
-
-def safe_inline_html(escaped: str) -> str:
-    """Escaped parser output -> safe HTML: only bare <i> <b> <sup> <sub> <u> tags kept, MathML as text."""
-    if "<" not in escaped:
-        return escaped.strip()
-    if "<math" in escaped:
-        escaped = _MATH_RE.sub(_math_to_text, escaped)
-    return _TAG_RE.sub(_keep_inline_tag, escaped).strip()
-
-
-def html_to_text(fragment: str) -> str:
-    """Safe inline HTML -> plain text: tags dropped, entities unescaped, whitespace collapsed."""
-    if "<" in fragment:
-        if "<math" in fragment:
-            fragment = _MATH_RE.sub(_math_to_text, fragment)
-        fragment = _TAG_RE.sub("", fragment)
-    if "&" in fragment:
-        fragment = html.unescape(fragment)
-    return " ".join(fragment.split())
+def safe_inline_html(escaped: str, max_chars: int | None = None) -> str:
+    """Escaped parser output -> safe HTML: only bare <i> <b> <sup> <sub> <u> tags kept (balanced,
+    bounded in depth and number), MathML as text; see `litwatch.watchers.markup`."""
+    return sanitize(escaped, max_chars=max_chars)
 
 
 def _text(value: Any) -> str:
@@ -100,6 +84,8 @@ def _text(value: Any) -> str:
         return ""
     if not isinstance(value, str):
         raise TypeError(f"expected text, found {type(value).__name__}")
+    if len(value) > MAX_FIELD_CHARS:
+        return truncate_text(html_to_text(value[: MAX_FIELD_CHARS * 8]), MAX_FIELD_CHARS)
     return html_to_text(value)
 
 
@@ -147,13 +133,15 @@ class Author:
     fore_name: str = ""
     initials: str = ""
     collective: str = ""
+    suffix: str = ""  # "Jr", "Sr", "3rd": father and son differ only here
 
     @property
     def display(self) -> str:
-        """'Smith JA' for a person, the group name for a collective."""
+        """'Smith JA' ('Smith JA Jr' with a suffix) for a person, the group name for a collective."""
         if self.collective:
             return self.collective
-        return f"{self.last_name} {self.initials}".strip() or self.fore_name
+        name = f"{self.last_name} {self.initials}".strip() or self.fore_name
+        return f"{name} {self.suffix}" if self.suffix and name else name
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +197,7 @@ class Article:
     journal_iso: str = ""
     volume: str = ""
     issue: str = ""
-    pages: str = ""
+    pages: str = ""  # MedlinePgn as PubMed shows it ("123-9", or an e-locator such as "e01965-19")
     pub_date: PubDate = field(default_factory=PubDate)
     epub_date: str = ""  # ISO date (YYYY-MM-DD) of ArticleDate DateType="Electronic", or ""
     doi: str = ""
@@ -223,6 +211,16 @@ class Article:
     entrez_date: str = ""  # ISO date of PubMedPubDate PubStatus="entrez" (or "pubmed"), or ""
     publication_status: str = ""  # "ppublish", "epublish", "aheadofprint", ...
     databank_ids: tuple[str, ...] = ()  # e.g. ClinicalTrials.gov NCT numbers from DataBankList
+    pii: str = ""  # the publisher's item identifier (ELocationID EIdType="pii"): not pages
+    # Books (PubmedBookArticle: GeneReviews chapters, NCBI Bookshelf reports).  `record_type` is
+    # "" for a journal article, "chapter" for a part of a book (title_html is the chapter's
+    # title, book_title the book's), "book" for a whole book (title_html is the book's title).
+    record_type: str = ""
+    book_title: str = ""  # plain text
+    publisher: str = ""
+    publisher_location: str = ""
+    editors: tuple[Author, ...] = ()
+    book_accession: str = ""  # NCBI Bookshelf id, "NBK1403"
 
     @property
     def title(self) -> str:
@@ -258,6 +256,30 @@ class Article:
         return self.authors[0].display if self.authors else ""
 
     @property
+    def is_book(self) -> bool:
+        """True for a book or a chapter of one (PubmedBookArticle)."""
+        return bool(self.record_type)
+
+    @property
+    def book_citation(self) -> str:
+        """'In: GeneReviews®. Seattle (WA): University of Washington, Seattle; 1993.' for a chapter,
+        'Southampton (UK): NIHR Journals Library; 2017 Feb.' for a book ('' for a journal article)."""
+        if not self.is_book:
+            return ""
+        place = ": ".join(p for p in (self.publisher_location, self.publisher) if p)
+        tail = "; ".join(p for p in (place, self.pub_date.display()) if p)
+        head = f"In: {self.book_title.rstrip('.')}" if self.book_title else ""
+        text = ". ".join(p for p in (head, tail) if p)
+        return text + "." if text else ""
+
+    @property
+    def bookshelf_url(self) -> str:
+        """The NCBI Bookshelf page of a book or chapter ('' without a Bookshelf id)."""
+        if not re.fullmatch(r"NBK\d{1,10}", self.book_accession):
+            return ""
+        return f"https://www.ncbi.nlm.nih.gov/books/{self.book_accession}/"
+
+    @property
     def is_ahead_of_print(self) -> bool:
         """True while PubMed lists the article as published online ahead of print."""
         return self.publication_status == "aheadofprint"
@@ -265,7 +287,7 @@ class Article:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict (str, int, None, lists, dicts); `from_dict` reverses it."""
         data: dict[str, Any] = {}
-        for name in _field_names(type(self)):
+        for name in _field_names(type(self)):  # type: ignore[arg-type]  # a class is hashable; typeshed's cache wants Hashable
             value = getattr(self, name)
             if isinstance(value, PubDate):
                 value = _flat(value)
@@ -277,7 +299,7 @@ class Article:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Article:
         """Rebuild an Article from `to_dict` output (unknown keys ignored, missing ones defaulted)."""
-        known = _known_fields(cls)
+        known = _known_fields(cls)  # type: ignore[arg-type]  # a class is hashable; typeshed's cache wants Hashable
         kwargs: dict[str, Any] = {k: v for k, v in data.items() if k in known}
         kwargs["pmid"] = str(data["pmid"])
         for name, item_cls in _NESTED.items():
@@ -288,6 +310,7 @@ class Article:
                 kwargs[name] = tuple(str(item) for item in kwargs[name])
         if "pub_date" in kwargs:
             kwargs["pub_date"] = _build(PubDate, kwargs["pub_date"] or {})
+        _cap_stored(kwargs)
         return cls(**kwargs)
 
     def to_json(self) -> str:
@@ -297,6 +320,30 @@ class Article:
     @classmethod
     def from_json(cls, text: str) -> Article:
         return cls.from_dict(json.loads(text))
+
+
+def _cap_stored(kwargs: dict[str, Any]) -> None:
+    """A record stored before text was capped (or markup bounded) is capped as it is read, so that
+    nothing downstream (digest, attachments, feeds) ever gets it whole.  Costs a few len() calls."""
+    title = kwargs.get("title_html")
+    if isinstance(title, str) and len(title) > MAX_TITLE_CHARS:
+        kwargs["title_html"] = sanitize(title, max_chars=MAX_TITLE_CHARS)
+    sections = kwargs.get("abstract") or ()
+    if sum(len(section.html) for section in sections) > MAX_ABSTRACT_CHARS:
+        budget, capped = MAX_ABSTRACT_CHARS, []
+        for section in sections:
+            if budget <= 0:
+                break
+            html_text = sanitize(section.html, max_chars=budget)
+            budget -= len(html_text)
+            capped.append(AbstractSection(section.label[:200], html_text, section.category[:100]))
+        kwargs["abstract"] = tuple(capped)
+    for name in ("authors", "editors"):
+        if len(kwargs.get(name) or ()) > MAX_AUTHORS:
+            kwargs[name] = kwargs[name][:MAX_AUTHORS]
+    for name in (*_STRING_TUPLES, "comments_corrections"):
+        if len(kwargs.get(name) or ()) > MAX_LIST_ITEMS:
+            kwargs[name] = kwargs[name][:MAX_LIST_ITEMS]
 
 
 class ArticleRecord(NamedTuple):
@@ -324,12 +371,12 @@ def _field_names(cls: type[Any]) -> tuple[str, ...]:
 @functools.cache
 def _known_fields(cls: type[Any]) -> frozenset[str]:
     """The field names of a dataclass, to look names up in."""
-    return frozenset(_field_names(cls))
+    return frozenset(_field_names(cls))  # type: ignore[arg-type]  # a class is hashable; typeshed's cache wants Hashable
 
 
 def _flat(obj: Any) -> dict[str, Any]:
     """A leaf dataclass (Author, PubDate, ...) as a dict of its fields."""
-    return {name: getattr(obj, name) for name in _field_names(type(obj))}
+    return {name: getattr(obj, name) for name in _field_names(type(obj))}  # type: ignore[arg-type]  # a class is hashable; typeshed's cache wants Hashable
 
 
 def _build(cls: type[Any], data: Mapping[str, Any]) -> Any:
@@ -337,12 +384,13 @@ def _build(cls: type[Any], data: Mapping[str, Any]) -> Any:
     try:
         return cls(**data)
     except TypeError:  # a key this version does not know (a record stored by another version)
-        known = _known_fields(cls)
+        known = _known_fields(cls)  # type: ignore[arg-type]  # a class is hashable; typeshed's cache wants Hashable
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
 _NESTED: dict[str, type[Any]] = {
     "authors": Author,
+    "editors": Author,
     "abstract": AbstractSection,
     "comments_corrections": CommentCorrection,
 }
@@ -353,7 +401,7 @@ _STRING_TUPLES = ("publication_types", "mesh_headings", "keywords", "databank_id
 
 
 def parse_pubmed_xml(data: bytes, *, bad: list[ArticleParseError] | None = None) -> list[Article]:
-    """Articles of an efetch PubmedArticleSet, in document order (book articles and deletions skipped).
+    """Articles and books of an efetch PubmedArticleSet, in document order (deletions skipped).
 
     Raises NCBIXMLError when the document cannot be read.  A record that cannot be converted
     raises ArticleParseError, or, when a `bad` list is given, is appended to it and skipped, so
@@ -369,7 +417,7 @@ def parse_pubmed_xml(data: bytes, *, bad: list[ArticleParseError] | None = None)
         except ArticleParseError as exc:
             failed.append(exc)
 
-    record = ncbi_xml.read(data, escape=True, each=("PubmedArticle", convert))
+    record = ncbi_xml.read(data, escape=True, each=(("PubmedArticle", "PubmedBookArticle"), convert))
     tag = getattr(record, "tag", None)
     if tag != "PubmedArticleSet":
         raise NCBIXMLError(f"expected a PubmedArticleSet, found {tag or type(record).__name__}")
@@ -394,8 +442,9 @@ def article_records(data: bytes) -> tuple[list[ArticleRecord], list[tuple[str, s
     return records, [(exc.pmid, str(exc)) for exc in bad]
 
 
-def worker_started() -> None:
-    """Run once in a parse worker process as it starts (watchers.entrez).
+def worker_started(dtd_cache: str | None = None) -> None:
+    """Run once in a parse worker process as it starts (watchers.entrez); `dtd_cache`: the folder of
+    DTDs fetched at run time (watchers.dtds), read by this process's parser too.
 
     A worker is handed one multi-megabyte efetch answer after another.  glibc serves such
     buffers from mmap at first, but raises its threshold after the first is freed and then takes
@@ -403,9 +452,8 @@ def worker_started() -> None:
     instead of 42).  A fixed threshold (M_MMAP_THRESHOLD, 1 MiB) keeps them in mmap, returned to
     the system when freed.  Elsewhere (no glibc), nothing is changed.
     """
+    ncbi_xml.use_dtd_cache(dtd_cache)
     try:
-        import ctypes
-
         ctypes.CDLL(None).mallopt(-3, 1 << 20)  # -3: M_MMAP_THRESHOLD in glibc's malloc.h
     except (OSError, AttributeError):
         pass
@@ -429,19 +477,21 @@ def _gc_paused() -> Iterator[None]:
 
 
 def _article(item: Any) -> Article:
-    """One PubmedArticle element -> Article; any failure becomes ArticleParseError."""
+    """One PubmedArticle (or PubmedBookArticle) element -> Article; any failure becomes ArticleParseError."""
     pmid = ""
     try:
+        if getattr(item, "tag", "") == "PubmedBookArticle":
+            document = item["BookDocument"]
+            book_data = item.get("PubmedBookData") or {}
+            pmid = _text(document.get("PMID")) or _article_id(book_data, "pubmed")
+            _check_pmid(pmid)
+            return _convert_book(pmid, document, book_data)
         citation = item["MedlineCitation"]
         pubmed_data = item.get("PubmedData") or {}
         pmid = _text(citation.get("PMID"))
         if not pmid:
             pmid = _article_id(pubmed_data, "pubmed")
-        if not pmid:
-            raise ArticleParseError("PubmedArticle without a PMID")
-        if not (pmid.isascii() and pmid.isdigit() and len(pmid) <= 12):
-            bad, pmid = pmid, ""
-            raise ArticleParseError(f"invalid PMID {bad[:40]!r}")
+        _check_pmid(pmid)
         return _convert(pmid, citation, pubmed_data)
     except ArticleParseError:
         raise
@@ -449,16 +499,62 @@ def _article(item: Any) -> Article:
         raise ArticleParseError(f"cannot read PubmedArticle ({type(exc).__name__}: {exc})", pmid) from exc
 
 
+def _check_pmid(pmid: str) -> None:
+    if not pmid:
+        raise ArticleParseError("PubmedArticle without a PMID")
+    if not (pmid.isascii() and pmid.isdigit() and len(pmid) <= 12):
+        raise ArticleParseError(f"invalid PMID {pmid[:40]!r}")
+
+
+def _convert_book(pmid: str, document: Mapping[str, Any], book_data: Mapping[str, Any]) -> Article:
+    """A PubmedBookArticle: a chapter (with its own ArticleTitle) or a whole book."""
+    book = document["Book"]
+    publisher = book.get("Publisher") or {}
+    chapter_html = safe_inline_html(document.get("ArticleTitle") or "", MAX_TITLE_CHARS)
+    book_html = safe_inline_html(book.get("BookTitle") or "", MAX_TITLE_CHARS)
+    title_html = chapter_html or book_html
+    if not title_html:
+        title_html = safe_inline_html(document.get("VernacularTitle") or "", MAX_TITLE_CHARS)
+    locations: dict[str, str] = {}
+    for location in _each(book.get("ELocationID")):
+        locations.setdefault(location.attributes.get("EIdType", ""), _text(location))
+    own = _authors(document.get("AuthorList"))
+    return Article(
+        pmid=pmid,
+        title_html=title_html,
+        authors=own or _authors(book.get("AuthorList")),
+        volume=_text(book.get("Volume")),
+        pages=_pages(document.get("Pagination"), ""),
+        pub_date=_pub_date(book.get("PubDate") or {}),
+        doi=_article_id(document, "doi") or _article_id(book_data, "doi") or locations.get("doi", ""),
+        pmcid=_article_id(document, "pmc") or _article_id(book_data, "pmc"),
+        abstract=_abstract(document.get("Abstract")),
+        publication_types=tuple(_text(t) for t in _capped(_each(document.get("PublicationType")))),
+        keywords=tuple(_capped(k for k in map(_text, _lists(document.get("KeywordList"))) if k)),
+        language=next((_text(lang) for lang in _each(document.get("Language"))), ""),
+        entrez_date=_entrez_date(book_data.get("History")),
+        publication_status=_text(book_data.get("PublicationStatus")),
+        pii=locations.get("pii", ""),
+        record_type="chapter" if chapter_html else "book",
+        book_title=html_to_text(book_html) if chapter_html else "",
+        publisher=_text(publisher.get("PublisherName")),
+        publisher_location=_text(publisher.get("PublisherLocation")),
+        editors=_authors(book.get("AuthorList"), "editors") + _authors(document.get("AuthorList"), "editors"),
+        book_accession=_article_id(document, "bookaccession"),
+    )
+
+
 def _convert(pmid: str, citation: Mapping[str, Any], pubmed_data: Mapping[str, Any]) -> Article:
     article = citation["Article"]
     journal = article.get("Journal") or {}
     journal_issue = journal.get("JournalIssue") or {}
-    title_html = safe_inline_html(article.get("ArticleTitle") or "")
+    title_html = safe_inline_html(article.get("ArticleTitle") or "", MAX_TITLE_CHARS)
     if not title_html:
-        title_html = safe_inline_html(article.get("VernacularTitle") or "")
+        title_html = safe_inline_html(article.get("VernacularTitle") or "", MAX_TITLE_CHARS)
     locations: dict[str, str] = {}
     for location in _each(article.get("ELocationID")):
         locations.setdefault(location.attributes.get("EIdType", ""), _text(location))
+    ids = _article_ids(pubmed_data)
     return Article(
         pmid=pmid,
         title_html=title_html,
@@ -467,23 +563,29 @@ def _convert(pmid: str, citation: Mapping[str, Any], pubmed_data: Mapping[str, A
         journal_iso=_text(journal.get("ISOAbbreviation")),
         volume=_text(journal_issue.get("Volume")),
         issue=_text(journal_issue.get("Issue")),
-        pages=_pages(article.get("Pagination"), locations),
+        pages=_pages(article.get("Pagination"), locations.get("pii", "")),
         pub_date=_pub_date(journal_issue.get("PubDate") or {}),
         epub_date=_epub_date(article.get("ArticleDate")),
-        doi=_article_id(pubmed_data, "doi") or locations.get("doi", ""),
-        pmcid=_article_id(pubmed_data, "pmc"),
+        doi=ids.get("doi") or locations.get("doi", ""),
+        pmcid=ids.get("pmc", ""),
         abstract=_abstract(article.get("Abstract")),
-        publication_types=tuple(_text(t) for t in _lists(article.get("PublicationTypeList"))),
+        publication_types=tuple(_text(t) for t in _capped(_lists(article.get("PublicationTypeList")))),
         mesh_headings=tuple(
-            _text(heading.get("DescriptorName")) for heading in _lists(citation.get("MeshHeadingList"))
+            _text(heading.get("DescriptorName")) for heading in _capped(_lists(citation.get("MeshHeadingList")))
         ),
-        keywords=tuple(k for k in map(_text, _lists(citation.get("KeywordList"))) if k),
+        keywords=tuple(_capped(k for k in map(_text, _lists(citation.get("KeywordList"))) if k)),
         language=next((_text(lang) for lang in _each(article.get("Language"))), ""),
         comments_corrections=_comments_corrections(citation.get("CommentsCorrectionsList")),
         entrez_date=_entrez_date(pubmed_data.get("History")),
         publication_status=_text(pubmed_data.get("PublicationStatus")),
         databank_ids=_databank_ids(article.get("DataBankList")),
+        pii=locations.get("pii") or ids.get("pii", ""),
     )
+
+
+def _capped(items: Iterable[Any], n: int = MAX_LIST_ITEMS) -> Iterator[Any]:
+    """The first `n` items."""
+    return itertools.islice(items, n)
 
 
 def _lists(value: Any) -> Iterable[Any]:
@@ -492,12 +594,15 @@ def _lists(value: Any) -> Iterable[Any]:
         yield from items
 
 
-def _authors(value: Any) -> tuple[Author, ...]:
-    authors = []
+def _authors(value: Any, kind: str = "authors") -> tuple[Author, ...]:
+    """The people of the AuthorLists of this Type ("authors", or "editors" of a book)."""
+    authors: list[Author] = []
     for author_list in _each(value):
-        if author_list.attributes.get("Type", "authors") != "authors":
-            continue  # editors (book chapters)
+        if author_list.attributes.get("Type", "authors") != kind:
+            continue
         for author in author_list:
+            if len(authors) >= MAX_AUTHORS:
+                break
             if author.attributes.get("ValidYN") == "N":
                 continue  # a misspelt name PubMed keeps only for searching
             collective = _text(author.get("CollectiveName"))
@@ -509,12 +614,16 @@ def _authors(value: Any) -> tuple[Author, ...]:
                     last_name=_text(author.get("LastName")),
                     fore_name=_text(author.get("ForeName")),
                     initials=_text(author.get("Initials")),
+                    suffix=_text(suffix) if (suffix := author.get("Suffix")) else "",
                 )
             )
     return tuple(authors)
 
 
-def _pages(pagination: Any, locations: Mapping[str, str]) -> str:
+def _pages(pagination: Any, pii: str) -> str:
+    """MedlinePgn as given (StartPage-EndPage without it); else an e-locator given as the pii
+    ('e01965-19', '448': an article number, as PubMed cites it).  A publisher item identifier such as
+    'S1569-9048(12)00312-6' is no page number and is never shown as one."""
     if pagination:
         pages = _text(pagination.get("MedlinePgn"))
         if pages:
@@ -522,7 +631,9 @@ def _pages(pagination: Any, locations: Mapping[str, str]) -> str:
         start, end = _text(pagination.get("StartPage")), _text(pagination.get("EndPage"))
         if start:
             return f"{start}-{end}" if end else start
-    return locations.get("pii", "")
+    if not pii or len(pii) > 40 or any(c.isspace() for c in pii) or _PUBLISHER_ITEM_ID_RE.match(pii):
+        return ""
+    return pii
 
 
 def _pub_date(value: Mapping[str, Any]) -> PubDate:
@@ -549,6 +660,18 @@ def _epub_date(value: Any) -> str:
     return ""
 
 
+def _article_ids(pubmed_data: Mapping[str, Any]) -> dict[str, str]:
+    """IdType -> the first non-empty ArticleId of that type (one pass over the list)."""
+    found: dict[str, str] = {}
+    for article_id in _lists(pubmed_data.get("ArticleIdList")):
+        id_type = article_id.attributes.get("IdType", "pubmed")
+        if id_type not in found:
+            text = _text(article_id)
+            if text:
+                found[id_type] = text
+    return found
+
+
 def _article_id(pubmed_data: Mapping[str, Any], id_type: str) -> str:
     for article_id in _lists(pubmed_data.get("ArticleIdList")):
         if article_id.attributes.get("IdType", "pubmed") == id_type:
@@ -559,25 +682,34 @@ def _article_id(pubmed_data: Mapping[str, Any], id_type: str) -> str:
 
 
 def _abstract(value: Any) -> tuple[AbstractSection, ...]:
-    sections = []
+    sections: list[AbstractSection] = []
+    budget = MAX_ABSTRACT_CHARS
     for abstract in _each(value):
         for text in _each(abstract.get("AbstractText")):
+            if budget <= 0:
+                break
             attributes = text.attributes
-            label = " ".join(attributes.get("Label", "").split())
-            html_text = safe_inline_html(text)
+            label = " ".join(attributes.get("Label", "")[: MAX_FIELD_CHARS * 2].split())
+            if len(label) > 200:
+                label = truncate_text(label, 200)
+            html_text = safe_inline_html(text, budget)
+            budget -= len(html_text)
             if label or html_text:
-                sections.append(AbstractSection(label, html_text, attributes.get("NlmCategory", "")))
+                category = attributes.get("NlmCategory", "")
+                sections.append(AbstractSection(label, html_text, category[:100]))
     return tuple(sections)
 
 
 def _comments_corrections(value: Any) -> tuple[CommentCorrection, ...]:
     """CommentIn, ErratumIn, RetractionIn, ... ('Cites' entries are reference lists: skipped)."""
-    entries = []
+    entries: list[CommentCorrection] = []
     for entry in _lists(value):
         ref_type = entry.attributes.get("RefType", "")
         if ref_type == "Cites":
             continue
-        entries.append(CommentCorrection(ref_type, _text(entry.get("RefSource")), _text(entry.get("PMID"))))
+        if len(entries) >= MAX_LIST_ITEMS:
+            break
+        entries.append(CommentCorrection(truncate_text(ref_type, 100), _text(entry.get("RefSource")), _text(entry.get("PMID"))))
     return tuple(entries)
 
 
@@ -595,6 +727,6 @@ def _databank_ids(value: Any) -> tuple[str, ...]:
     for bank in _lists(value):
         for number in _lists(bank.get("AccessionNumberList")):
             text = _text(number)
-            if text and text not in ids:
+            if text and text not in ids and len(ids) < MAX_LIST_ITEMS:
                 ids.append(text)
     return tuple(ids)

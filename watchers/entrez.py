@@ -17,11 +17,13 @@ this process: the pacer stays the one rate control and `requests_made` stays exa
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import multiprocessing
 import os
 import random
+import re
 import threading
 import time
 from collections import deque
@@ -30,14 +32,19 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
-from urllib.parse import quote_plus
+from urllib.parse import quote_plus, urlsplit
 
 import requests
 import tenacity
 
-from litwatch.watchers import ncbi_xml
+from litwatch.watchers import httpio, ncbi_xml
 from litwatch.watchers.articles import ArticleRecord, article_records, worker_started
+from litwatch.watchers.dtds import DtdCache
+from litwatch.watchers.errors import LitwatchError
+from litwatch.watchers.redact import redact
+from litwatch.watchers.wording import count
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +58,28 @@ IN_FLIGHT_WITH_KEY = 2  # efetch and elink requests in flight at once with an AP
 PARSE_IN_WORKERS_FROM = 3  # batches; a smaller fetch is parsed here (starting a worker costs ~0.2 s of CPU)
 
 
-class EntrezError(Exception):
+class EntrezError(LitwatchError):
     """E-utilities could not give a valid answer, even after retries."""
+
+
+# NCBI's own error texts (the <ERROR> element of an HTTP 200 answer) that asking again will not
+# change: a request NCBI cannot serve, whatever the moment.  Every other NCBI error ("Search
+# Backend failed", "External viewer error: ... Timeout") is retried as temporary.
+_PERMANENT_NCBI_ERRORS = (
+    "id list is empty",
+    "idlist is empty",
+    "empty id list",
+    "cannot retrieve history",
+    "can not retrieve history",
+    "invalid db name",
+    "can not retrieve dbinfo",
+    "neither query_key nor id",
+    "invalid uid",
+    "invalid query_key",
+    "cannot be larger than",  # 'retstart' cannot be larger than 9998
+)
+_NCBI_ERROR_RE = re.compile(rb"<ERROR>(.*?)</ERROR>", re.DOTALL)
+_NCBI_ERROR_SCAN = 65_536  # NCBI's error answers are short; a long answer is not searched further
 
 
 class _Retryable(Exception):
@@ -113,17 +140,24 @@ class EntrezClient:
         base_url: str = "https://eutils.ncbi.nlm.nih.gov/entrez/eutils/",
         timeout: float = 60.0,
         connect_timeout: float = 10.0,
+        deadline: float = 300.0,
+        max_body: int = ncbi_xml.MAX_XML_BYTES,
         retries: int = 5,
         backoff: float = 2.0,
         max_backoff: float = 60.0,
         pacer: Pacer = PROCESS_PACER,
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
+        dtd_cache: str | os.PathLike[str] | None = None,
     ) -> None:
+        """`dtd_cache`: the folder (beside the store) where DTDs that Biopython does not bundle are
+        fetched to (watchers.dtds); without it such answers are read with a stand-in DTD."""
         self.email = email
         self.api_key = api_key or None
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.timeout = (connect_timeout, timeout)
+        self.deadline = max(deadline, timeout)  # the whole request, answer included
+        self.max_body = max_body  # decoded bytes
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -132,8 +166,11 @@ class EntrezClient:
         # window from ever holding a fourth (eleventh) request start.
         self.interval = 0.105 if self.api_key else 0.34
         self._sleep = sleep
-        self._session = session or requests.Session()
+        self._session = session or httpio.session()
         self._session.headers["User-Agent"] = f"{TOOL} (mailto:{email})"
+        self.dtd_cache = os.fspath(dtd_cache) if dtd_cache is not None else None
+        self._dtds = DtdCache(None if self.dtd_cache is None else Path(self.dtd_cache), self._session)
+        ncbi_xml.use_dtd_cache(self.dtd_cache)
         self.requests_made = 0
         # PMID -> why: records PubMed served that cannot be converted (skipped, not fatal)
         self.unreadable: dict[str, str] = {}
@@ -146,16 +183,21 @@ class EntrezClient:
 
     def _redact(self, text: str) -> str:
         """One line without the API key (plain or URL-encoded): what may be logged, shown or stored."""
-        text = " ".join(str(text).split())
+        return redact(text, [self.api_key] if self.api_key else [])
+
+    def _redact_bytes(self, body: bytes) -> bytes:
+        """An answer without the API key in it (NCBI echoes it in some errors): every snippet of the
+        answer shown, logged or stored is cut from this, so no part of the key survives the cut."""
         if self.api_key:
-            text = text.replace(self.api_key, "***").replace(quote_plus(self.api_key), "***")
-        return text
+            for form in {self.api_key, quote_plus(self.api_key)}:
+                body = body.replace(form.encode(), b"***")
+        return body
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, _Retryable) and exc.retry_after is not None:
-            return min(max(exc.retry_after, 0.0), self.max_backoff)
-        delay = self.backoff * 2 ** (state.attempt_number - 1)
+            return min(max(float(exc.retry_after), 0.0), self.max_backoff)
+        delay = float(self.backoff * 2 ** (state.attempt_number - 1))
         return min(delay, self.max_backoff) * random.uniform(0.5, 1.0)
 
     def _request(
@@ -185,15 +227,36 @@ class EntrezClient:
                     prepared = self._session.prepare_request(requests.Request("GET", url, params=all_params))
                 settings = self._session.merge_environment_settings(prepared.url, {}, None, None, None)
             except requests.RequestException as exc:
-                raise EntrezError(self._redact(f"{endpoint}: {type(exc).__name__}: {_cause(exc)}")) from None
-            self.pacer.wait(self.interval)
-            with self._count_lock:
-                self.requests_made += 1
-            try:
-                resp = self._session.send(prepared, timeout=self.timeout, **settings)
-                body = resp.content
-            except requests.RequestException as exc:
-                raise _Retryable(f"{endpoint}: {type(exc).__name__}: {self._redact(_cause(exc))}") from None
+                raise EntrezError(self._redact(f"{endpoint}: {type(exc).__name__}: {_cause(exc, self._redact)}")) from None
+            settings["stream"] = True
+            # The deadline's watchdog is started before the pacer's wait (which it then includes:
+            # under a second), so that nothing but the send lies between the paced start and the
+            # request leaving.
+            with httpio.deadline(self.deadline + self.interval) as watch:
+                self.pacer.wait(self.interval)
+                with self._count_lock:
+                    self.requests_made += 1
+                try:
+                    resp = self._session.send(prepared, timeout=self.timeout, allow_redirects=False, **settings)
+                    if resp.is_redirect or resp.status_code in (301, 302, 303, 307, 308):
+                        resp.close()
+                        target = _host_of(resp.headers.get("Location", ""))
+                        raise EntrezError(
+                            f"{endpoint}: HTTP {resp.status_code}: NCBI redirected the request to {target or '?'}; "
+                            "litwatch follows no redirect (it could carry the API key elsewhere): check [ncbi] base_url"
+                        )
+                    body = httpio.read_body(resp, self.max_body)
+                except httpio.BodyTooLarge as exc:
+                    raise EntrezError(f"{endpoint}: {exc}; refused") from None
+                except requests.RequestException as exc:
+                    if watch.expired:
+                        raise _Retryable(
+                            f"{endpoint}: no complete answer within {self.deadline:g} s (the deadline of a request)"
+                        ) from None
+                    raise _Retryable(f"{endpoint}: {type(exc).__name__}: {_cause(exc, self._redact)}") from None
+            if watch.expired:  # the last bytes arrived as the watchdog shut the socket
+                raise _Retryable(f"{endpoint}: no complete answer within {self.deadline:g} s (the deadline of a request)")
+            body = self._redact_bytes(body)  # before any part of it is cut out for a message
             if resp.status_code == 429:
                 retry_after = _retry_after(resp.headers.get("Retry-After"))
                 raise _Retryable(f"{endpoint}: HTTP 429 (rate limited)", retry_after if retry_after else 1.0)
@@ -202,6 +265,11 @@ class EntrezClient:
             if resp.status_code != 200:
                 raise EntrezError(self._redact(f"{endpoint}: HTTP {resp.status_code}: {_snippet(body)}"))
             _reject_non_xml(endpoint, resp, body)
+            try:
+                _reject_ncbi_error(endpoint, body)
+            except EntrezError as exc:
+                raise EntrezError(self._redact(str(exc))) from None
+            self._dtds.prepare(body)  # a DTD newer than Biopython: fetched, or stood in for
             return check(body)
 
         retrying = tenacity.Retrying(
@@ -218,7 +286,7 @@ class EntrezClient:
             return retrying(attempt)
         except _Retryable as exc:
             what = str(exc) if str(exc).startswith(f"{endpoint}:") else f"{endpoint}: {exc}"
-            raise EntrezError(self._redact(f"{what} (gave up after {self.retries + 1} attempts)")) from None
+            raise EntrezError(self._redact(f"{what} (gave up after {count(self.retries + 1, 'attempt')})")) from None
 
     # -- E-utilities ----------------------------------------------------------------------------
 
@@ -241,7 +309,8 @@ class EntrezClient:
             params += [("mindate", mindate), ("maxdate", maxdate or "3000")]
         if reldate is not None:
             params.append(("reldate", str(reldate)))
-        return self._request("esearch", params, _parse_search)
+        page: SearchPage = self._request("esearch", params, _parse_search)
+        return page
 
     def fetch_records(self, pmids: Iterable[str]) -> Iterator[ArticleRecord]:
         """PubMed records of these PMIDs, batched, in PMID order; ids PubMed does not know are absent.
@@ -254,7 +323,9 @@ class EntrezClient:
         if not batches:
             return
         in_flight = self._in_flight(len(batches))
-        with _parse_pool(len(batches)) as parsers, ThreadPoolExecutor(in_flight, thread_name_prefix="litwatch-efetch") as downloads:
+        with _parse_pool(len(batches), self.dtd_cache) as parsers, ThreadPoolExecutor(
+            in_flight, thread_name_prefix="litwatch-efetch"
+        ) as downloads:
 
             def download(batch: list[str]) -> tuple[bytes, Future[Any] | None]:
                 body = self._request("efetch", _efetch_params(batch), _whole_article_set)
@@ -302,7 +373,7 @@ class EntrezClient:
             return _parse_article_set(body)
         except _Retryable as exc:
             if self.retries == 0:
-                raise EntrezError(self._redact(f"{exc} (gave up after 1 attempts)")) from None
+                raise EntrezError(self._redact(f"{exc} (gave up after 1 attempt)")) from None
             log.info("retrying efetch after: %s", self._redact(str(exc)))
             self._sleep(min(self.backoff, self.max_backoff) * random.uniform(0.5, 1.0))
             return self._request("efetch", _efetch_params(batch), _parse_article_set, tried=1)  # type: ignore[no-any-return]
@@ -318,7 +389,7 @@ class EntrezClient:
             links: dict[str, set[str]] = self._request("elink", params, _parse_links)
             missing = set(batch) - set(links)
             if missing:
-                raise EntrezError(f"elink: no LinkSet for {len(missing)} of {len(batch)} papers")
+                raise EntrezError(f"elink: no LinkSet for {len(missing)} of {count(len(batch), 'paper')}")
             return links
 
         in_flight = self._in_flight(len(batches))
@@ -340,15 +411,32 @@ class EntrezClient:
 # -- answers --------------------------------------------------------------------------------------
 
 
-def _cause(exc: BaseException) -> str:
-    """The innermost reason of a requests error, without the request URL that urllib3 repeats."""
+def _cause(exc: BaseException, redact: Callable[[str], str] = str) -> str:
+    """The innermost reason of a requests error, without the request URL that urllib3 repeats.
+
+    `redact` is applied to the whole text before it is cut: a secret cut in half is not found."""
     inner: BaseException = exc
     while inner.__context__ is not None or inner.__cause__ is not None:
         inner = inner.__cause__ or inner.__context__  # type: ignore[assignment]
-    text = str(inner)
-    if "Failed to resolve" in text or "Name or service not known" in text:
-        return "cannot resolve the host name"
+    text = redact(str(inner))
+    if "Failed to resolve" in text or "Name or service not known" in text or "Temporary failure in name resolution" in text:
+        host = _unresolved_host(str(exc))
+        return f"cannot resolve the host name {host}" if host else "cannot resolve the host name"
     return text.split(" (Caused by ")[0].split(": /")[0][:200] or type(inner).__name__
+
+
+def _unresolved_host(text: str) -> str:
+    """The host urllib3 names in a connection error ("HTTPSConnectionPool(host='x', port=443)")."""
+    found = re.search(r"host='([^']{1,253})'", text)
+    return found.group(1) if found else ""
+
+
+def _host_of(url: str) -> str:
+    """The host (and port) of a URL, for a message; nothing else of it (no path, no query)."""
+    try:
+        return urlsplit(url).netloc.rsplit("@", 1)[-1][:100]
+    except ValueError:
+        return ""
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -376,6 +464,31 @@ def _reject_non_xml(endpoint: str, resp: requests.Response, body: bytes) -> None
         raise _Retryable(f"{endpoint}: error answer: {message}")
     if head.startswith((b"<!doctype html", b"<html")):
         raise _Retryable(f"{endpoint}: an HTML page instead of XML: {_snippet(body)}")
+
+
+def ncbi_error_text(body: bytes) -> str:
+    """NCBI's own words from the <ERROR> elements of an answer, on one printable line ('' if none)."""
+    head = body[:_NCBI_ERROR_SCAN]
+    if b"<ERROR>" not in head:
+        return ""
+    texts = []
+    for match in _NCBI_ERROR_RE.finditer(head):
+        text = html.unescape(match.group(1).decode("utf-8", "replace"))
+        text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+        if text:
+            texts.append(text)
+    line = "; ".join(texts)
+    return line if len(line) <= 500 else line[:497] + "..."
+
+
+def _reject_ncbi_error(endpoint: str, body: bytes) -> None:
+    """An answer carrying NCBI's <ERROR>: its words, not retried when asking again cannot help."""
+    message = ncbi_error_text(body)
+    if not message:
+        return
+    if any(phrase in message.lower() for phrase in _PERMANENT_NCBI_ERRORS):
+        raise EntrezError(f"{endpoint}: NCBI answered: {message} (not retried: the same request gets the same answer)")
+    raise _Retryable(f"{endpoint}: NCBI answered: {message}")
 
 
 def _xml(body: bytes) -> Any:
@@ -440,7 +553,7 @@ def _usable_cpus() -> int:
 
 
 @contextmanager
-def _parse_pool(batches: int) -> Iterator[Executor | None]:
+def _parse_pool(batches: int, dtd_cache: str | None = None) -> Iterator[Executor | None]:
     """Worker processes to parse `batches` efetch answers, or None: parse them in this process
     (a small fetch, one CPU, or a platform that cannot start them)."""
     workers = min(PARSE_WORKERS, _usable_cpus(), batches)
@@ -450,7 +563,7 @@ def _parse_pool(batches: int) -> Iterator[Executor | None]:
     try:
         # spawn: a fresh interpreter, never a fork of this threaded process
         pool = ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn"), initializer=worker_started
+            workers, mp_context=multiprocessing.get_context("spawn"), initializer=worker_started, initargs=(dtd_cache,)
         )
     except (OSError, ImportError, NotImplementedError) as exc:
         log.info("efetch: parsing in this process (no worker processes: %s)", exc)

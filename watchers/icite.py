@@ -7,20 +7,27 @@ NIH Open Citation Collection.  `GET {base}pubs?pmids=1,2,3&fl=pmid,cited_by` ans
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import requests
 import tenacity
 
+from litwatch.watchers import httpio
+from litwatch.watchers.errors import LitwatchError
+from litwatch.watchers.wording import count
+
 log = logging.getLogger(__name__)
 
 BATCH = 1000
+MAX_BODY = 64 * 1024 * 1024  # decoded bytes of one answer (1,000 records are well under 10 MB)
 
 
-class ICiteError(Exception):
+class ICiteError(LitwatchError):
     """iCite gave no valid answer, even after retries."""
 
 
@@ -34,6 +41,7 @@ class ICiteClient:
         base_url: str,
         *,
         timeout: float = 60.0,
+        deadline: float = 300.0,
         retries: int = 3,
         backoff: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
@@ -41,33 +49,42 @@ class ICiteClient:
     ) -> None:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.timeout = (10.0, timeout)
+        self.deadline = max(deadline, timeout)
         self.retries = retries
         self.backoff = backoff
         self._sleep = sleep
-        self._session = session or requests.Session()
+        self._session = session or httpio.session()
         self._session.headers["User-Agent"] = "litwatch"
         self.requests_made = 0
 
     def close(self) -> None:
         self._session.close()
 
-    def _get(self, pmids: list[str]) -> list[dict]:
-        def attempt() -> list[dict]:
+    def _get(self, pmids: list[str]) -> list[dict[str, Any]]:
+        def attempt() -> list[dict[str, Any]]:
             self.requests_made += 1
-            try:
-                resp = self._session.get(
-                    self.base_url + "pubs",
-                    params={"pmids": ",".join(pmids), "fl": "pmid,cited_by", "format": "json"},
-                    timeout=self.timeout,
-                )
-            except requests.RequestException as exc:
-                raise _Retry(f"icite: {type(exc).__name__}") from None
+            with httpio.deadline(self.deadline) as watch:
+                try:
+                    resp = self._session.get(
+                        self.base_url + "pubs",
+                        params={"pmids": ",".join(pmids), "fl": "pmid,cited_by", "format": "json"},
+                        timeout=self.timeout,
+                        allow_redirects=False,
+                        stream=True,
+                    )
+                    body = httpio.read_body(resp, MAX_BODY)
+                except httpio.BodyTooLarge as exc:
+                    raise ICiteError(f"icite: {exc}; refused") from None
+                except requests.RequestException as exc:
+                    if watch.expired:
+                        raise _Retry(f"icite: no complete answer within {self.deadline:g} s") from None
+                    raise _Retry(f"icite: {type(exc).__name__}") from None
             if resp.status_code == 429 or resp.status_code >= 500:
                 raise _Retry(f"icite: HTTP {resp.status_code}")
             if resp.status_code != 200:
                 raise ICiteError(f"icite: HTTP {resp.status_code}")
             try:
-                data = resp.json()["data"]
+                data = json.loads(body)["data"]
                 if not isinstance(data, list):
                     raise TypeError("data is not a list")
             except (ValueError, KeyError, TypeError) as exc:
@@ -84,7 +101,7 @@ class ICiteClient:
         try:
             return retrying(attempt)
         except _Retry as exc:
-            raise ICiteError(f"{exc} (gave up after {self.retries + 1} attempts)") from None
+            raise ICiteError(f"{exc} (gave up after {count(self.retries + 1, 'attempt')})") from None
 
     def cited_by(self, pmids: Iterable[str]) -> dict[str, set[str]]:
         """Citing PMIDs of each PMID iCite knows (PMIDs it does not know are absent)."""

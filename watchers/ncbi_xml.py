@@ -13,6 +13,7 @@ never carries a ``<`` or ``>`` that is not part of a tag Biopython wrote.
 from __future__ import annotations
 
 import io
+import os
 import posixpath
 import re
 import xml.etree.ElementTree as ET
@@ -29,7 +30,15 @@ from Bio.Entrez.Parser import (
     ValidationError,
 )
 
-__all__ = ["MAX_XML_BYTES", "NCBIXMLError", "read"]
+__all__ = [
+    "MAX_XML_BYTES",
+    "NCBIXMLError",
+    "dtd_available",
+    "is_ncbi_host",
+    "read",
+    "stand_in_dtd",
+    "use_dtd_cache",
+]
 
 #: Documents larger than this (200 MiB) are refused before parsing.
 MAX_XML_BYTES = 200 * 1024 * 1024
@@ -52,8 +61,59 @@ def _one_line(text: object) -> str:
     return line
 
 
-def _is_ncbi_host(host: str) -> bool:
+def is_ncbi_host(host: str) -> bool:
+    """True for nlm.nih.gov and its subdomains (dtd.nlm.nih.gov, eutils.ncbi.nlm.nih.gov, ...)."""
     return host == "nlm.nih.gov" or host.endswith(".nlm.nih.gov")
+
+
+_is_ncbi_host = is_ncbi_host
+
+# Folders of DTDs fetched at run time (watchers.dtds), looked in after Biopython's own.
+_dtd_cache_dirs: tuple[str, ...] = ()
+# "pubmed_250101.dtd" -> ("pubmed", "250101"): a DTD family and its date
+_DATED_DTD = re.compile(r"([A-Za-z][A-Za-z0-9-]*?)_(\d{6})\.dtd\Z")
+
+
+def use_dtd_cache(folder: str | os.PathLike[str] | None) -> None:
+    """Also read DTDs from `folder` (the cache that watchers.dtds fills), in this process."""
+    global _dtd_cache_dirs  # noqa: PLW0603 - one setting per process (parse workers get theirs at start)
+    _dtd_cache_dirs = (os.fspath(folder),) if folder else ()
+
+
+def usable_file_name(name: str) -> bool:
+    """A bare DTD/module file name (no folder, no scheme): what may be looked up or stored."""
+    return bool(_FILE_NAME.match(name)) and name not in (".", "..")
+
+
+def _bundled_dirs() -> list[str]:
+    return [d for d in (DataHandler.local_dtd_dir, DataHandler.global_dtd_dir) if d]
+
+
+def dtd_available(name: str, extra_dirs: tuple[str, ...] = ()) -> bool:
+    """True when the parser can read DTD `name`: bundled with Biopython, or in a cache folder."""
+    if not usable_file_name(name):
+        return False
+    return any(os.path.isfile(os.path.join(d, name)) for d in (*_bundled_dirs(), *_dtd_cache_dirs, *extra_dirs))
+
+
+def stand_in_dtd(name: str) -> str:
+    """The newest bundled DTD of the family of `name` ("pubmed_250101.dtd" for "pubmed_270101.dtd"),
+    or '' when `name` is not a dated DTD or none of its family is bundled."""
+    match = _DATED_DTD.match(name)
+    if not match:
+        return ""
+    family = match.group(1)
+    best = ""
+    for folder in _bundled_dirs():
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for candidate in names:
+            found = _DATED_DTD.match(candidate)
+            if found and found.group(1) == family and (not best or found.group(2) > _DATED_DTD.match(best).group(2)):  # type: ignore[union-attr]
+                best = candidate
+    return best
 
 
 def _local_name(system_id: str, *, top_level: bool, kind: str) -> str:
@@ -72,16 +132,31 @@ def _local_name(system_id: str, *, top_level: bool, kind: str) -> str:
     return name
 
 
+def _open_cached(name: str) -> Any:
+    """DTD `name` from a cache folder (an open binary file), or None."""
+    for folder in _dtd_cache_dirs:
+        try:
+            return open(os.path.join(folder, name), "rb")  # noqa: SIM115 - closed by the caller
+        except OSError:
+            continue
+    return None
+
+
 class _OfflineDataHandler(DataHandler):
     """Biopython's DataHandler that reads DTDs/XSDs from local files only."""
 
     def __init__(
-        self, validate: bool, escape: bool, ignore_errors: bool, each: tuple[str, Callable[[Any], None]] | None = None
+        self,
+        validate: bool,
+        escape: bool,
+        ignore_errors: bool,
+        each: tuple[str | tuple[str, ...], Callable[[Any], None]] | None = None,
     ) -> None:
         super().__init__(validate, escape, ignore_errors)
         self._dtd_depth = 0
         if each:
-            self._each_tag, self._each = each
+            tags, self._each = each
+            self._each_tags = frozenset((tags,) if isinstance(tags, str) else tags)
             self.endElementHandler = self._end_element_each  # type: ignore[method-assign]
         # Hand text to Biopython in large chunks, not one call per line or entity: same record, faster.
         # (pyexpat flushes the buffer before every other callback and whenever a handler is swapped.)
@@ -107,7 +182,14 @@ class _OfflineDataHandler(DataHandler):
         if not systemId:
             raise NCBIXMLError("external DTD without a system identifier")
         name = _local_name(systemId, top_level=self._dtd_depth == 0, kind="DTD")
-        handle = self.open_dtd_file(name)
+        handle = self.open_dtd_file(name) or _open_cached(name)
+        if handle is None and self._dtd_depth == 0:
+            # A DTD newer than this Biopython, not fetched (watchers.dtds warns): read the answer
+            # with the newest bundled one of its family, skipping the elements it does not know.
+            stand_in = stand_in_dtd(name)
+            if stand_in:
+                handle = self.open_dtd_file(stand_in)
+                self.validating = False
         if handle is None:
             raise NCBIXMLError(f"DTD {name} is not bundled with Biopython; refusing to download it")
         self._dtd_depth += 1
@@ -177,7 +259,7 @@ class _OfflineDataHandler(DataHandler):
         tag is handed over and taken out of the record, so a long document is never one tree."""
         element = self.element
         super().endElementHandler(name)
-        if element.tag != self._each_tag:
+        if element.tag not in self._each_tags:
             return
         root = self.element
         if root is None or root is not self.record:
@@ -201,11 +283,17 @@ class _OfflineDataHandler(DataHandler):
             raise NCBIXMLError(_one_line(f"NCBI returned an error: {exc}")) from None
 
 
-def read(data: bytes, *, escape: bool = False, each: tuple[str, Callable[[Any], None]] | None = None) -> Any:
+def read(
+    data: bytes,
+    *,
+    escape: bool = False,
+    each: tuple[str | tuple[str, ...], Callable[[Any], None]] | None = None,
+) -> Any:
     """Parse one NCBI XML document like `Bio.Entrez.read(validate=True)`, offline and guarded.
 
     With ``escape=True`` strings are HTML-escaped and inline markup (<i>, <sup>, ...) is kept as tags.
-    With ``each=(tag, callback)`` every child of the document element with that tag is passed to
+    With ``each=(tag, callback)`` every child of the document element with that tag (or one of
+    those tags, given a tuple) is passed to
     `callback` as soon as it is complete (in document order) and left out of the returned record:
     a 400-record efetch answer is then never in memory as one tree.  A callback exception ends
     the parse as an NCBIXMLError.

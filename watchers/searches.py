@@ -8,7 +8,7 @@ from a few threads: the process-wide pacer still spaces their starts (3/s, 10/s 
 but a request no longer waits for the previous answer (its latency) before it may start.
 
 A search past PubMed's 9,999-id cap is split by Entrez date (`watchers.search`).  The ranges and
-counts of its last split are stored (`search_splits`, keyed by `query_key`) and asked again next
+counts of its last split are stored (`store.splits`, keyed by `query_key`) and asked again next
 time, one esearch each (`collect_remembered`): a 20,000-hit watch costs 3 esearch a day instead of
 a count and a fresh estimate of where to cut.  Only a range that grew past the cap is split again.
 
@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Protocol
+from typing import Protocol
 
 from litwatch.watchers.entrez import MAX_SEARCH_POSITION, EntrezClient
 from litwatch.watchers.search import EARLIEST, Piece, SearchResult, collect_ids, collect_remembered
@@ -157,21 +157,23 @@ def merged(pieces: Iterable[Piece], up_to: int = MERGE_UP_TO) -> list[Piece]:
     return out
 
 
-# -- the stored splits (table search_splits, store migration 3) ------------------------------------------
+# -- the stored splits (store.splits, store migration 6) ---------------------------------------------
 
 
-class _Rows(Protocol):
-    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+class _SplitTable(Protocol):
+    def all(self) -> dict[str, str]: ...
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+    def save(self, key: str, pieces: str, total: int, run_id: int) -> None: ...
+
+    def forget(self, key: str) -> None: ...
 
 
-def load_splits(store: _Rows) -> dict[str, list[Piece]]:
-    """query_key -> the Entrez-date ranges and counts of its last split."""
+def load_splits(splits: _SplitTable) -> dict[str, list[Piece]]:
+    """query_key -> the Entrez-date ranges and counts of its last split (`store.splits`)."""
     out: dict[str, list[Piece]] = {}
-    for key, data in store.rows("SELECT query_key, pieces FROM search_splits"):
+    for key, data in splits.all().items():
         try:
-            out[str(key)] = [
+            out[key] = [
                 Piece(date.fromisoformat(s), None if e is None else date.fromisoformat(e), int(c))
                 for s, e, c in json.loads(data)
             ]
@@ -180,7 +182,9 @@ def load_splits(store: _Rows) -> dict[str, list[Piece]]:
     return out
 
 
-def save_splits(store: _Rows, results: Mapping[str, SearchResult], queries: Mapping[str, str], run_id: int) -> None:
+def save_splits(
+    splits: _SplitTable, results: Mapping[str, SearchResult], queries: Mapping[str, str], run_id: int
+) -> None:
     """Remember the split of every search past the cap (whole result set, complete); forget the
     splits of searches that no longer need one.  `queries`: watch name -> query."""
     keep: dict[str, list[Piece]] = {}
@@ -194,12 +198,7 @@ def save_splits(store: _Rows, results: Mapping[str, SearchResult], queries: Mapp
         elif result.count <= MAX_SEARCH_POSITION:
             drop.add(key)
     for key in drop - set(keep):
-        store.execute("DELETE FROM search_splits WHERE query_key = ?", (key,))
+        splits.forget(key)
     for key, pieces in keep.items():
         data = json.dumps([[p.start.isoformat(), None if p.end is None else p.end.isoformat(), p.count] for p in pieces])
-        store.execute(
-            "INSERT INTO search_splits (query_key, pieces, total, run_id) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (query_key) DO UPDATE SET pieces = excluded.pieces, total = excluded.total, "
-            "run_id = excluded.run_id",
-            (key, data, sum(p.count for p in pieces), run_id),
-        )
+        splits.save(key, data, sum(p.count for p in pieces), run_id)

@@ -1,23 +1,61 @@
-"""Tracked papers: what counts as a correction, and the key terms of a watch's query.  Pure."""
+"""Tracked papers: what counts as a correction (the one table of correction kinds), and the key
+terms of a watch's query.  Pure."""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from litwatch.watchers.articles import Article
 
-# CommentsCorrections RefTypes worth telling the reader about
-CORRECTION_REF_TYPES = (
-    "RetractionIn",
-    "ExpressionOfConcernIn",
-    "ErratumIn",
-    "RetractedandRepublishedIn",
-    "UpdateIn",
+
+@dataclass(frozen=True, slots=True)
+class CorrectionKind:
+    """One kind of correction notice, and how every message (e-mail, chat, history) names it."""
+
+    code: str  # PubMed's CommentsCorrections RefType, or a publication type
+    label: str  # the heading of the notice: "Retracted"
+    verb: str  # "has been retracted"
+    counted_as: str  # "retraction" | "expression of concern" | "correction"
+    alert: bool  # shown in red
+    always_announce: bool  # announced even on a paper's first check: nobody should cite it unawares
+    publication_type: bool = False  # said on the record itself (a publication type), not a RefType
+
+    @property
+    def retraction(self) -> bool:
+        return self.counted_as == "retraction"
+
+
+CORRECTION_KINDS: tuple[CorrectionKind, ...] = (
+    CorrectionKind("RetractionIn", "Retracted", "has been retracted", "retraction", True, True),
+    CorrectionKind("ExpressionOfConcernIn", "Expression of concern", "has an expression of concern",
+                   "expression of concern", True, True),
+    CorrectionKind("ErratumIn", "Correction", "has a published erratum", "correction", False, False),
+    CorrectionKind("RetractedandRepublishedIn", "Retracted and republished", "has been retracted and republished",
+                   "retraction", True, True),
+    CorrectionKind("UpdateIn", "Updated", "has an updated version", "correction", False, False),
+    CorrectionKind("Retracted Publication", "Retracted", "has been retracted", "retraction", True, True, True),
+    CorrectionKind("Expression of Concern", "Expression of concern", "has an expression of concern",
+                   "expression of concern", True, False, True),
 )
+OTHER_CORRECTION = CorrectionKind("", "Notice", "has a new notice", "correction", False, False)
+
+
+def _key(code: str) -> str:
+    return re.sub(r"[^a-z]", "", code.lower())
+
+
+_BY_KEY = {_key(k.code): k for k in CORRECTION_KINDS}
+
+# CommentsCorrections RefTypes worth telling the reader about
+CORRECTION_REF_TYPES = tuple(k.code for k in CORRECTION_KINDS if not k.publication_type)
 # Publication types that say the same on the record itself
-CORRECTION_PUBLICATION_TYPES = ("Retracted Publication", "Expression of Concern")
-# Announced even on a paper's first check: nobody should cite a retracted paper unawares
-ALWAYS_ANNOUNCE = ("RetractionIn", "ExpressionOfConcernIn", "RetractedandRepublishedIn", "Retracted Publication")
+CORRECTION_PUBLICATION_TYPES = tuple(k.code for k in CORRECTION_KINDS if k.publication_type)
+
+
+def correction_kind(code: str) -> CorrectionKind:
+    """The kind of a notice code (spelling and case aside); `OTHER_CORRECTION` for one not known."""
+    return _BY_KEY.get(_key(code), OTHER_CORRECTION)
 
 
 def correction_notices(article: Article) -> set[tuple[str, str, str]]:

@@ -9,14 +9,26 @@ Exit 0 when all is well, 1 on any problem.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from litwatch.jobs.config import Config, ConfigError
-from litwatch.jobs.cli.terminal import printable
+from litwatch.jobs import parts
+from litwatch.jobs.config import Config, ConfigError, warn_if_placeholder
+from litwatch.jobs.run.notify import resolve_url, target_name
+from litwatch.jobs.terminal import printable
+from litwatch.notifications.chat import ChatDeliverer, apprise_available
+from litwatch.notifications.delivery import DeliveryError
 from litwatch.watchers.entrez import EntrezError
+from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK, StoreError
+from litwatch.watchers.icite import ICiteError
+from litwatch.watchers.jsonapi import ServiceError
+from litwatch.watchers.library import LibraryError, load_library
+from litwatch.watchers.redact import redact_url
 from litwatch.watchers.search import SearchResult
+from litwatch.watchers.store import open_store
 
 
 @dataclass
@@ -38,12 +50,10 @@ class Report:
 
 
 def check_watches(config: Config, report: Report) -> None:
-    from litwatch.jobs.cli.main import make_client
-
     if not config.watch:
         report.ok("no [[watch]]: tracked papers only")
         return
-    client = make_client(config)
+    client = parts.make_client(config)
     try:
         for watch in config.watch:
             try:
@@ -74,16 +84,13 @@ def check_watches(config: Config, report: Report) -> None:
 
 
 def check_smtp(config: Config, report: Report) -> None:
-    from litwatch.jobs.cli.main import make_deliverer
-    from litwatch.notifications.delivery import DeliveryError
-
     if config.smtp is None:
         report.ok(f"no [smtp]: digests are written to {config.outbox_path}")
         return
     smtp = config.smtp
     where = f"smtp {smtp.host}:{smtp.effective_port} ({smtp.security})"
     try:
-        deliverer = make_deliverer(config)
+        deliverer = parts.make_deliverer(config)
         deliverer.check()  # type: ignore[attr-defined]
     except ConfigError as exc:
         report.problem(f"{where}: {str(exc).split(': ', 1)[-1]}")
@@ -100,26 +107,71 @@ def check_smtp(config: Config, report: Report) -> None:
 
 
 def check_notify(config: Config, report: Report) -> None:
-    from litwatch.jobs.run.notify import NotifyError, apprise_available, resolve_url, target_name
-
     if not config.notify:
         return
     if not apprise_available():
         report.problem("[[notify]] is configured but Apprise is not installed: pip install 'litwatch[chat]'")
         return
-    import apprise
-
     for index, target in enumerate(config.notify):
         name = target_name(target, index)
         try:
-            url = resolve_url(target)
-        except NotifyError as exc:
+            ChatDeliverer(resolve_url(target), name).check()
+        except (ConfigError, DeliveryError) as exc:
             report.problem(f"chat {name}: {exc}")
             continue
-        if apprise.Apprise().add(url):
-            report.ok(f"chat {name}: an Apprise URL (nothing sent)")
-        else:
-            report.problem(f"chat {name}: not a URL Apprise understands")
+        report.ok(f"chat {name}: an Apprise URL (nothing sent)")
+
+
+def _writable_folder(folder: Path) -> str | None:
+    """Why files cannot be created in `folder` (created if missing, like a run does), or None."""
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is a file, not a folder"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{probe} is not writable by this user"
+    return None
+
+
+def check_store(config: Config, report: Report) -> None:
+    """What `run` needs of the store: PostgreSQL reachable, or a SQLite file that can be opened."""
+    if config.store.url:
+        where = redact_url(config.store.url)
+        try:
+            with open_store(url=config.store.url, migrate=False):
+                pass
+        except StoreError as exc:
+            report.problem(f"store: {exc}")
+            return
+        report.ok(f"store {where}: PostgreSQL answers")
+        return
+    path = config.store_path
+    if path.is_dir():
+        report.problem(f"store: {path} is a folder; [store] path names the SQLite database file")
+        return
+    if path.exists():
+        if not os.access(path, os.R_OK | os.W_OK):
+            report.problem(f"store: {path} is not readable and writable by this user")
+            return
+        folder_problem = None if os.access(path.parent, os.W_OK | os.X_OK) else f"{path.parent} is not writable by this user (SQLite writes its journal there)"
+    else:
+        folder_problem = _writable_folder(path.parent)
+    if folder_problem:
+        report.problem(f"store: {path}: {folder_problem}")
+    else:
+        report.ok(f"store {path}" + ("" if path.exists() else " (created by the first run)"))
+
+
+def check_outbox(config: Config, report: Report) -> None:
+    if config.smtp is not None:
+        return
+    folder = config.outbox_path
+    problem = _writable_folder(folder) if not folder.exists() or folder.is_dir() else f"{folder} is a file, not a folder"
+    if problem:
+        report.problem(f"outbox: {problem}")
 
 
 def check_feed(config: Config, report: Report) -> None:
@@ -133,16 +185,87 @@ def check_feed(config: Config, report: Report) -> None:
         report.problem(f"feeds: cannot write to {folder}")
 
 
+def check_libraries(config: Config, report: Report) -> None:
+    """Each reader's library file ([[recipient]] library): readable, and how many papers."""
+    for r in config.recipients():
+        if not r.library:
+            continue
+        try:
+            papers = load_library(config.resolve(r.library))
+        except LibraryError as exc:
+            report.problem(f"library of {r.email}: {exc}")
+        else:
+            with_pmid = sum(1 for p in papers if p.pmid)
+            report.ok(f"library of {r.email}: {len(papers)} papers ({with_pmid} with a PMID)")
+
+
+def check_sources(config: Config, report: Report) -> None:
+    """Each outside source configured: one small request each (nothing is stored)."""
+    try:
+        clients = parts.make_sources(config)
+    except ConfigError as exc:
+        report.problem(str(exc).split(": ", 1)[-1])
+        return
+    sample = config.tracked.pmids[0] if config.tracked.pmids else "23456789"
+    try:
+        if clients.icite is not None:
+            try:
+                n = len(clients.icite.cited_by([sample]).get(sample, set()))
+                report.ok(f"iCite: answers (PMID {sample}: {n} citing papers)")
+            except ICiteError as exc:
+                report.problem(f"iCite: {exc}")
+        epmc = clients.europepmc
+        if epmc is not None and "europepmc" in config.tracked.sources:
+            try:
+                n = len(epmc.citations(sample))
+                report.ok(f"Europe PMC: answers (PMID {sample}: {n} citing works)")
+            except ServiceError as exc:
+                report.problem(f"Europe PMC: {exc}")
+        for watch in config.watch:
+            if not watch.preprint_query or epmc is None:
+                continue
+            try:
+                n = epmc.count(f"({watch.preprint_query}) AND SRC:PPR")
+            except ServiceError as exc:
+                report.problem(f"watch “{watch.name}”: preprint_query: {exc}")
+                continue
+            line = f"watch “{watch.name}”: {n:,} preprint{'s' if n != 1 else ''} in Europe PMC"
+            report.ok(line + (" (none yet: check the query if that is unexpected)" if n == 0 else ""))
+        oa = clients.openalex
+        if oa is not None:
+            keyed = f"key from {config.tracked.openalex_key_env}" if oa.api_key else "no API key"
+            try:
+                wid = oa.work_id(sample)
+            except ServiceError as exc:
+                report.problem(f"OpenAlex ({keyed}): {exc}")
+            else:
+                report.ok(f"OpenAlex ({keyed}): answers (PMID {sample}: {wid or 'not known to OpenAlex'})")
+                if not oa.api_key:
+                    report.info("without a key OpenAlex allows only a small daily budget: get a free key at "
+                                "openalex.org/settings/api")
+    finally:
+        clients.close()
+
+
 def check(config: Config, *, quiet: bool = False) -> int:
     report = Report(quiet=quiet)
     report.ok(f"config {config.source}")
+    check_store(config, report)
     check_watches(config, report)
+    check_sources(config, report)
     check_smtp(config, report)
+    check_outbox(config, report)
     check_notify(config, report)
     check_feed(config, report)
+    check_libraries(config, report)
     sys.stdout.flush()
     if report.problems:
         n = len(report.problems)
         print(f"litwatch: {n} problem{'s' if n != 1 else ''} found", file=sys.stderr)
-        return 1
-    return 0
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def command(args: argparse.Namespace, config: Config) -> int:
+    warn_if_placeholder(config)
+    return check(config, quiet=args.quiet)

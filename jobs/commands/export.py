@@ -7,25 +7,22 @@ All stored articles, or those a watch found (`--watch`), or those first seen sin
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import sys
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
+from litwatch.jobs import parts
 from litwatch.jobs.config import Config
+from litwatch.jobs.output import write_output
 from litwatch.notifications.bibtex import articles_to_bibtex
 from litwatch.notifications.exports import articles_to_csv, articles_to_ris, pubmed_url
 from litwatch.notifications.model import Entry
-from litwatch.watchers.store import open_store
-
-FORMATS = ("ris", "bibtex", "csv", "json")
+from litwatch.watchers.errors import EXIT_OK, UsageError
 
 log = logging.getLogger("litwatch")
-
-
-class ExportUsageError(ValueError):
-    """Bad --since or --watch."""
 
 
 def parse_since(value: str | None) -> str | None:
@@ -36,20 +33,18 @@ def parse_since(value: str | None) -> str | None:
         return date.fromisoformat(value).isoformat()
     except ValueError:
         pass
-    from datetime import UTC, datetime
-
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
-        raise ExportUsageError(f"--since: not a date (YYYY-MM-DD): {value!r}") from None
+        raise UsageError(f"--since: not a date (YYYY-MM-DD): {value!r}") from None
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).astimezone(UTC).isoformat(timespec="seconds")
 
 
 def export_text(config: Config, fmt: str, *, watch: str | None = None, since: str | None = None) -> tuple[str, int]:
     """(the export, number of articles)."""
-    with open_store(path=config.store_path, url=config.store.url) as store:
-        rows = store.stored_articles(watch=watch, since=since)
-        watches = store.watches_of(a.pmid for a, _ in rows)
+    with parts.make_store(config) as store:
+        rows = store.articles.stored(watch=watch, since=since)
+        watches = store.watches.of(a.pmid for a, _ in rows)
     entries = [Entry(article=a, watches=tuple(watches.get(a.pmid, ()))) for a, _ in rows]
     if fmt == "ris":
         text = articles_to_ris(entries)
@@ -87,19 +82,22 @@ def export(
 ) -> int:
     if watch is not None and watch not in {w.name for w in config.watch}:
         names = ", ".join(repr(w.name) for w in config.watch) or "none"
-        raise ExportUsageError(f"--watch: no watch is named {watch!r} (watches: {names})")
+        raise UsageError(f"--watch: no watch is named {watch!r} (watches: {names})")
     text, count = export_text(config, fmt, watch=watch, since=parse_since(since))
     if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
     else:
-        from litwatch.notifications.delivery import write_atomic
-
-        output.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(output, text.encode("utf-8"), 0o644)
+        write_output(output, text.encode("utf-8"))
     where = f" to {output}" if output else ""
     if count:
         log.info("exported %d article%s as %s%s", count, "s" if count != 1 else "", fmt, where)
     else:
         log.warning("no stored article matches; nothing exported%s", where and f" (wrote an empty {fmt} file{where})")
-    return 0
+    return EXIT_OK
+
+
+def command(args: argparse.Namespace, config: Config) -> int:
+    return export(
+        config, args.format, watch=args.watch, since=args.since, output=Path(args.output) if args.output else None
+    )

@@ -19,9 +19,10 @@ from pathlib import Path
 
 from pydantic import TypeAdapter, ValidationError
 
-from litwatch.jobs.config import DEFAULT_CONFIG, Email, config_path, parse_config
+from litwatch.jobs.config import DEFAULT_CONFIG, Config, Email, config_path, parse_config
+from litwatch.notifications.delivery import is_loopback
+from litwatch.watchers.errors import EXIT_OK, EXIT_USAGE
 
-EXIT_USAGE = 2
 DEFAULT_PASSWORD_ENV = "LITWATCH_SMTP_PASSWORD"
 SECURITIES = ("starttls", "tls", "none")
 PORTS = {"none": 25, "starttls": 587, "tls": 465}
@@ -118,6 +119,29 @@ def _ask(question: str, default: str = "", check: Callable[[str], str | None] | 
         sys.stderr.write(f"  {problem}\n")
 
 
+def _port(value: str) -> str | None:
+    return None if value.isascii() and value.isdigit() and 1 <= int(value) <= 65535 else "a port number, 1 to 65535"
+
+
+def _host(value: str) -> str | None:
+    if value and not re.fullmatch(r"[A-Za-z0-9._:\[\]-]+", value):
+        return f"not a host name: {value!r}"
+    return None
+
+
+def _env_name(value: str) -> str | None:
+    return None if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value) else f"not an environment variable name: {value!r}"
+
+
+def _login(host: str, security: str) -> Callable[[str], str | None]:
+    def check(value: str) -> str | None:
+        if value and security == "none" and not is_loopback(host):
+            return f'a login to {host} without TLS would send the password in clear text; choose security "starttls" or "tls"'
+        return None
+
+    return check
+
+
 def _emails(value: str) -> str | None:
     items = [v.strip() for v in value.split(",") if v.strip()]
     if not items:
@@ -147,7 +171,7 @@ def gather(args: argparse.Namespace) -> dict:
         if not sender:
             sender = _ask("From address of the digests", email, _valid_email)
         if host is None:
-            host = _ask("Mail server (SMTP host; empty: write the digests to a folder instead)") or None
+            host = _ask("Mail server (SMTP host; empty: write the digests to a folder instead)", check=_host) or None
         if host:
             if security is None:
                 security = _ask(
@@ -156,11 +180,11 @@ def gather(args: argparse.Namespace) -> dict:
                     lambda v: None if v in SECURITIES else "one of: starttls, tls, none",
                 )
             if port is None:
-                port = int(_ask("  port", str(PORTS[security]), lambda v: None if v.isdigit() else "a number"))
+                port = int(_ask("  port", str(PORTS[security]), _port))
             if username is None:
-                username = _ask("  user name to log in with (empty: no login)") or None
+                username = _ask("  user name to log in with (empty: no login)", check=_login(host, security)) or None
             if username and not password_env:
-                password_env = _ask("  environment variable that will hold the password", DEFAULT_PASSWORD_ENV)
+                password_env = _ask("  environment variable that will hold the password", DEFAULT_PASSWORD_ENV, _env_name)
     if not recipients and email:
         recipients = [email]
     if not sender and email:
@@ -172,6 +196,32 @@ def gather(args: argparse.Namespace) -> dict:
         "smtp": smtp_table(host, port, security or "starttls", username, password_env) if host else None,
         "password_env": (password_env or DEFAULT_PASSWORD_ENV) if host and username else None,
     }
+
+
+def flag_problem(args: argparse.Namespace) -> str | None:
+    """Flags that make no sense as given (checked before anything is asked)."""
+    if not args.smtp_host:
+        given = [
+            flag
+            for flag, value in (
+                ("--smtp-port", args.smtp_port),
+                ("--smtp-security", args.smtp_security),
+                ("--smtp-username", args.smtp_username),
+                ("--smtp-password-env", args.smtp_password_env),
+            )
+            if value is not None
+        ]
+        if given and not _interactive():
+            return f"{', '.join(given)} without --smtp-host: give the mail server too"
+    if args.smtp_host and (problem := _host(args.smtp_host)):
+        return f"--smtp-host: {problem}"
+    if args.smtp_port is not None and _port(str(args.smtp_port)):
+        return f"--smtp-port: {args.smtp_port} is not a port number (1 to 65535)"
+    if args.smtp_password_env is not None and (problem := _env_name(args.smtp_password_env)):
+        return f"--smtp-password-env: {problem}"
+    if args.smtp_host and args.smtp_username and (problem := _login(args.smtp_host, args.smtp_security or "starttls")(args.smtp_username)):
+        return f"--smtp-username: {problem}"
+    return None
 
 
 def target_path(args: argparse.Namespace) -> Path:
@@ -191,6 +241,10 @@ def init(args: argparse.Namespace) -> int:
     if path.exists() or path.is_symlink():
         print(f"litwatch: {path} exists; not overwriting it", file=sys.stderr)
         return EXIT_USAGE
+    problem = flag_problem(args)
+    if problem:
+        print(f"litwatch: init: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         settings = gather(args)
     except EOFError:
@@ -204,11 +258,17 @@ def init(args: argparse.Namespace) -> int:
         smtp=settings["smtp"],
     )
     parse_config(tomllib.loads(text), path.resolve())  # ConfigError (exit 2) before anything is written
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        print(f"litwatch: {path} exists; not overwriting it", file=sys.stderr)
+        if path.parent.exists() and not path.parent.is_dir():
+            print(f"litwatch: {path.parent} is a file, not a folder; nothing written", file=sys.stderr)
+        else:
+            print(f"litwatch: {path} exists; not overwriting it", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"litwatch: cannot write {path}: {exc.strerror or exc}; nothing written", file=sys.stderr)
         return EXIT_USAGE
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         os.fchmod(fh.fileno(), 0o600)
@@ -223,4 +283,8 @@ def init(args: argparse.Namespace) -> int:
         print("Next:")
         print(f"  litwatch check --config {shown}     # PubMed's reading of each query; the mail server")
         print(f"  litwatch run --config {shown} -v    # the first run stores what each watch finds now")
-    return 0
+    return EXIT_OK
+
+
+def command(args: argparse.Namespace, config: Config | None) -> int:
+    return init(args)

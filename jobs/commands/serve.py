@@ -1,8 +1,10 @@
 """`litwatch serve`: a long-running scheduler (APScheduler 3, BackgroundScheduler).
 
 * Runs on `[schedule] cron` in `[schedule] timezone` (default: the machine's).  Each run is
-  exactly `litwatch run` (`litwatch.jobs.cli.main.run_once`), with the config re-read first: changes to
+  exactly `litwatch run` (`litwatch.jobs.run.once.run_once`), with the config re-read first: changes to
   watches, recipients, ... apply at the next run; a changed `[schedule]` applies on restart.
+* Each run in a child process (jobs/run/isolated.py): a run killed by a signal (a crash, the OOM
+  killer) is recorded as failed, counted for the admin alert, and serve goes on.
 * Never two runs at once (one worker thread, max_instances=1; across processes the run lock):
   a run that finds the lock taken (cron, or someone by hand) logs one line and is skipped.
   Runs missed while down are coalesced into one, started late up to `[schedule] misfire_grace`.
@@ -28,17 +30,17 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from litwatch.jobs import parts
+from litwatch.jobs.config import Config, load_config
 from litwatch.jobs.run import schedule
-from litwatch.jobs.config import Config, ConfigError, load_config
-from litwatch.jobs.run.lock import LockBusy
-from litwatch.notifications.delivery import DeliveryError
-from litwatch.watchers.entrez import EntrezError
-from litwatch.watchers.store import Run, StoreError, open_store
+from litwatch.jobs.run.isolated import ChildRun
+from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK, ConfigError
+from litwatch.watchers.store import Run
 
 log = logging.getLogger("litwatch.serve")
 
 JOB_ID = "litwatch-run"
-EXIT_ABANDONED = 1
+EXIT_ABANDONED = EXIT_FAILED  # the run was abandoned: nothing is lost, the next run catches up
 
 #: TEST ONLY: seconds between runs, replacing [schedule] cron by an IntervalTrigger so tests need
 #: not wait for a cron minute.  Not a feature: never set it in a deployment.
@@ -72,8 +74,10 @@ def _trigger(config: Config):  # noqa: ANN202
 
 
 class Server:
-    def __init__(self, config: Config, grace: float) -> None:
+    def __init__(self, config: Config, grace: float, log_format: str = "text") -> None:
         self.config = config
+        self.log_format = log_format
+        self._child = ChildRun()
         self.grace = max(0.0, grace)
         self._cv = threading.Condition()
         self._active = False
@@ -117,15 +121,11 @@ class Server:
         return fresh
 
     def _run(self) -> None:
-        from litwatch.jobs.cli.main import run_once
-
         config = self._reload()
         try:
-            run_once(config)
-        except LockBusy as exc:
-            log.warning("scheduled run skipped: %s", exc)
-        except (StoreError, EntrezError, DeliveryError, ConfigError) as exc:
-            log.error("run failed: %s", exc)
+            # In a child process: a run that crashes (a signal) cannot take serve down with it,
+            # and is recorded as failed (jobs/run/isolated.py).
+            self._child.run(config, level=logging.getLogger().level, log_format=self.log_format)
         except Exception:  # a bug must not stop the scheduler
             log.exception("run failed unexpectedly")
 
@@ -149,6 +149,7 @@ class Server:
             "abandoned, resends any digest left unconfirmed and catches up",
             why,
         )
+        self._child.kill()
         for handler in logging.getLogger().handlers:
             handler.flush()
         os._exit(EXIT_ABANDONED)
@@ -160,8 +161,8 @@ class Server:
         tz = schedule.timezone(config)
         trigger = _trigger(config)
         now = datetime.now(tz)
-        with open_store(path=config.store_path, url=config.store.url) as store:
-            runs = store.runs(limit=50)
+        with parts.make_store(config) as store:
+            runs = store.runs.recent(limit=50)
         catch_up = needs_catch_up(runs, schedule.previous_fire(config, now))
 
         self.scheduler = BackgroundScheduler(
@@ -202,16 +203,16 @@ class Server:
                 if not finished:
                     self._abandon(f"the run did not finish within --grace {self.grace:g} s")
             log.info("stopped")
-            return 0
+            return EXIT_OK
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
 
 
-def serve(config: Config, args: argparse.Namespace) -> int:
+def command(args: argparse.Namespace, config: Config) -> int:
     if not getattr(args, "quiet", False) and not getattr(args, "verbose", 0):
         root = logging.getLogger()  # a service's log: one summary line per run
         root.setLevel(logging.INFO)
         for handler in root.handlers:
             handler.setLevel(logging.INFO)
-    return Server(config, getattr(args, "grace", 60.0)).serve()
+    return Server(config, getattr(args, "grace", 60.0), getattr(args, "log_format", "text")).serve()

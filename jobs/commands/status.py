@@ -6,28 +6,46 @@
 
 from __future__ import annotations
 
-import json
+import argparse
+from dataclasses import replace
 from datetime import datetime, timedelta
 
+from litwatch.jobs import parts
 from litwatch.jobs.config import Config
 from litwatch.jobs.run.schedule import next_fire, schedule_period
-from litwatch.watchers.store import open_store
+from litwatch.jobs.terminal import printable, printable_json
+from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK, LockBusy
+from litwatch.watchers.wording import count
+
+
+def _a_run_holds_the_lock(config: Config) -> bool:
+    """Whether a run is in progress now.  The lock is taken and released at once when free (a run
+    starting in that instant exits 75 and runs next time)."""
+    try:
+        with parts.make_lock(config):
+            return False
+    except LockBusy:
+        return True
 
 
 def gather(config: Config) -> dict:
     now = datetime.now().astimezone()
-    with open_store(path=config.store_path, url=config.store.url) as store:
-        runs = store.runs(limit=10)
+    with parts.make_store(config) as store:
+        runs = store.runs.recent(limit=10)
         pending: dict[str, int] = {}
-        for q in store.pending():
+        for q in store.queue.pending():
             pending[q.recipient] = pending.get(q.recipient, 0) + 1
-        unsent = store.deliveries(status="sending")
-        failed = [d for d in store.deliveries(status="failed", limit=20)]
-        tracked = store.tracked()
-        alerts = store.alerts(limit=5)
+        unsent = store.deliveries.find(status="sending")
+        failed = [d for d in store.deliveries.find(status="failed", limit=20)]
+        tracked = store.tracked.all()
+        alerts = store.alerts.recent(limit=5)
         location = store.location
-        articles = store.article_count()
+        articles = store.articles.count()
+        states = store.sources.source_states()
     last_ok = next((r for r in runs if r.outcome == "ok"), None)
+    if any(r.outcome == "running" for r in runs) and not _a_run_holds_the_lock(config):
+        # Its process is gone (killed, a crash, a power cut) and no run has marked it yet.
+        runs = [replace(r, outcome="abandoned") if r.outcome == "running" else r for r in runs]
     return {
         "store": location if not config.store.url else "postgresql (url in config)",
         "articles": articles,
@@ -55,6 +73,16 @@ def gather(config: Config) -> dict:
             {"recipient": d.recipient, "created": d.created_at, "error": d.error} for d in failed[:5]
         ],
         "tracked_papers": len(tracked),
+        "sources": {
+            name: {
+                "healthy": st.healthy,
+                "last_success": st.last_success,
+                "last_error": st.last_error or None,
+                "last_error_at": st.last_error_at,
+            }
+            for name, st in states.items()
+            if not name.startswith("preprints:")
+        },
         "recent_alerts": [{"kind": a.kind, "sent": a.sent_at} for a in alerts],
     }
 
@@ -79,35 +107,53 @@ def health(config: Config, info: dict) -> tuple[bool, str]:
     return True, f"last successful run {info['last_success']}"
 
 
+def _say(text: str) -> None:
+    """Print a line that carries the store's words (NCBI's errors, titles): made `printable`."""
+    print(printable(text))
+
+
 def status(config: Config, *, as_json: bool, check: bool) -> int:
     info = gather(config)
     ok, reason = health(config, info)
     info["healthy"] = ok
     info["health"] = reason
     if as_json:
-        print(json.dumps(info, indent=2, ensure_ascii=False))
+        _say(printable_json(info, indent=2))
     elif check:
-        print(("healthy: " if ok else "unhealthy: ") + reason)
+        _say(("healthy: " if ok else "unhealthy: ") + reason)
     else:
-        print(f"store:          {info['store']} ({info['articles']} articles)")
-        print(f"health:         {'ok' if ok else 'FAILING'} ({reason})")
-        print(f"next run:       {info['next_run']} (litwatch serve; [schedule] cron = {config.schedule.cron!r})")
-        print(f"tracked papers: {info['tracked_papers']}")
+        _say(f"store:          {info['store']} ({count(info['articles'], 'article')})")
+        _say(f"health:         {'ok' if ok else 'FAILING'} ({reason})")
+        _say(f"next run:       {info['next_run']} (litwatch serve; [schedule] cron = {config.schedule.cron!r})")
+        _say(f"tracked papers: {info['tracked_papers']}")
+        if info["sources"]:
+            _say("sources:")
+            for name, st in info["sources"].items():
+                if st["healthy"]:
+                    line = f"ok (last success {st['last_success']})"
+                else:
+                    line = f"FAILING since {st['last_error_at']}: {st['last_error'][:100]}"
+                    line += f" (last success {st['last_success'] or 'never'})"
+                _say(f"  {name:<15} {line}")
         pend = ", ".join(f"{k}: {v}" for k, v in info["pending_items"].items()) or "none"
-        print(f"pending items:  {pend}")
+        _say(f"pending items:  {pend}")
         if info["deliveries_in_doubt"]:
-            print(f"in doubt:       {len(info['deliveries_in_doubt'])} digests will be resent")
+            _say(f"in doubt:       {count(len(info['deliveries_in_doubt']), 'digest')} will be resent")
         if info["recent_alerts"]:
             last = info["recent_alerts"][0]
-            print(f"last alert:     {last['sent']} ({last['kind']}; sent to [digest] admin)")
-        print("last runs:")
+            _say(f"last alert:     {last['sent']} ({last['kind']}; sent to [digest] admin)")
+        _say("last runs:")
         for r in info["runs"]:
-            print(
+            _say(
                 f"  #{r['id']:<4} {r['started'][:19]}  {r['outcome']:<9} {r['duration_s'] or 0:>6.1f}s  "
                 f"new={r['new_articles']} citations={r['new_citations']} corrections={r['corrections']} "
                 f"sent={r['digests_sent']} requests={r['requests']}"
                 + (f"  error: {r['error'][:80]}" if r["error"] else "")
             )
     if check:
-        return 0 if ok else 1
-    return 0
+        return EXIT_OK if ok else EXIT_FAILED
+    return EXIT_OK
+
+
+def command(args: argparse.Namespace, config: Config) -> int:
+    return status(config, as_json=args.json, check=args.check)

@@ -6,45 +6,42 @@ the config's: `track remove` refuses it (edit the config instead), so the two ne
 
 from __future__ import annotations
 
-import json
+import argparse
 import re
 import sys
 
+from litwatch.jobs import parts
 from litwatch.jobs.config import Config
-from litwatch.jobs.cli.terminal import printable
-from litwatch.watchers.store import open_store
+from litwatch.jobs.terminal import printable, printable_json
+from litwatch.watchers.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError
 
-_PMID = re.compile(r"^[1-9][0-9]{0,9}$")
+_PMID = re.compile(r"[1-9][0-9]{0,9}")
 
 
 def _check_pmids(pmids: list[str]) -> None:
-    from litwatch.jobs.cli.main import UsageError
-
     for p in pmids:
-        if not _PMID.match(p):
+        if not _PMID.fullmatch(p):
             raise UsageError(f"not a PMID: {p!r}")
 
 
 def track_add(config: Config, pmids: list[str], note: str) -> int:
-    from litwatch.jobs.cli.main import make_client
-
     _check_pmids(pmids)
-    client = make_client(config)
+    client = parts.make_client(config)
     try:
         found = {r.pmid: r for r in client.fetch_records(pmids)}
     finally:
         client.close()
-    status = 0
-    with open_store(path=config.store_path, url=config.store.url) as store:
+    status = EXIT_OK
+    with parts.make_store(config) as store:
         with store.transaction():
-            store.put_articles(found.values())
+            store.articles.put(found.values())
             for p in pmids:
                 if p not in found:
                     print(f"litwatch: PMID {p} is not in PubMed; not tracked", file=sys.stderr)
-                    status = 1
+                    status = EXIT_FAILED
                     continue
                 origin = "config" if p in config.tracked.pmids else "cli"
-                added = store.add_tracked(p, origin, note)
+                added = store.tracked.add(p, origin, note)
                 a = found[p].article()
                 print(printable(f"{'tracking' if added else 'already tracked'}: {p} {a.first_author} {a.year or ''} {a.title[:70]}"))
     return status
@@ -52,8 +49,8 @@ def track_add(config: Config, pmids: list[str], note: str) -> int:
 
 def track_remove(config: Config, pmids: list[str]) -> int:
     _check_pmids(pmids)
-    status = 0
-    with open_store(path=config.store_path, url=config.store.url) as store:
+    status = EXIT_OK
+    with parts.make_store(config) as store:
         with store.transaction():
             for p in pmids:
                 if p in config.tracked.pmids:
@@ -61,21 +58,21 @@ def track_remove(config: Config, pmids: list[str]) -> int:
                         f"litwatch: PMID {p} is listed in {config.source} ([tracked] pmids); remove it there",
                         file=sys.stderr,
                     )
-                    status = 2
-                elif store.remove_tracked(p):
+                    status = EXIT_USAGE
+                elif store.tracked.remove(p):
                     print(f"no longer tracking: {p}")
                 else:
                     print(f"litwatch: PMID {p} was not tracked", file=sys.stderr)
-                    status = max(status, 1)
+                    status = max(status, EXIT_FAILED)
     return status
 
 
 def tracked_rows(config: Config) -> list[dict]:
-    with open_store(path=config.store_path, url=config.store.url) as store:
-        tracked = {t.pmid: t for t in store.tracked()}
+    with parts.make_store(config) as store:
+        tracked = {t.pmid: t for t in store.tracked.all()}
         pending = [p for p in config.tracked.pmids if p not in tracked]
-        articles = store.articles(list(tracked) + pending)
-        counts = store.citation_counts()
+        articles = store.articles.get(list(tracked) + pending)
+        counts = store.citations.counts()
     rows = []
     for pmid in list(tracked) + pending:
         a = articles.get(pmid)
@@ -97,11 +94,11 @@ def tracked_rows(config: Config) -> list[dict]:
 def track_list(config: Config, *, as_json: bool = False) -> int:
     rows = tracked_rows(config)
     if as_json:
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
-        return 0
+        print(printable_json(rows, indent=2))
+        return EXIT_OK
     if not rows:
         print("no tracked papers")
-        return 0
+        return EXIT_OK
     print(f"{'PMID':<10} {'YEAR':<5} {'CITED':>5}  {'FIRST AUTHOR':<20} TITLE / NOTE")
     for r in rows:
         title = r["title"] if len(r["title"]) <= 60 else r["title"][:59] + "\u2026"
@@ -109,4 +106,12 @@ def track_list(config: Config, *, as_json: bool = False) -> int:
         extra = " · ".join(x for x in (r["note"], r["origin"]) if x)
         if extra:
             print(printable(f"{'':<44}{extra}"))
-    return 0
+    return EXIT_OK
+
+
+def command(args: argparse.Namespace, config: Config) -> int:
+    if args.track_command == "add":
+        return track_add(config, args.pmids, args.note)
+    if args.track_command == "remove":
+        return track_remove(config, args.pmids)
+    return track_list(config, as_json=args.json)

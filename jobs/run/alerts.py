@@ -1,7 +1,7 @@
 """Failure alerts: tell `[digest] admin` when litwatch keeps failing.
 
 A failing job sends no digest, and no digest looks like "nothing new".  So, after every run
-(`litwatch.jobs.cli.main.run_once`, whatever its outcome), two problems are looked for:
+(`litwatch.jobs.run.once.run_once`, whatever its outcome), two problems are looked for:
 
 * "runs": the last `[digest] admin_after_failures` runs (default 3) all failed (or were abandoned);
 * "delivery": digests to a recipient have been failing for more than a day (each recipient on
@@ -26,7 +26,7 @@ from email.policy import SMTP
 from email.utils import format_datetime, make_msgid
 
 from litwatch.jobs.config import Config
-from litwatch.jobs.run.pipeline import NOTIFY_METHOD
+from litwatch.notifications.chat import METHOD as NOTIFY_METHOD
 from litwatch.notifications.delivery import Deliverer, DeliveryError
 from litwatch.notifications.render import _set_header
 from litwatch.watchers.store import Run, Store
@@ -66,10 +66,14 @@ def failing_streak(runs: list[Run]) -> list[Run]:
 
 def find_problems(store: Store, threshold: int, now: datetime) -> tuple[list[Problem], list[Run]]:
     problems: list[Problem] = []
-    streak = failing_streak(store.runs(limit=STREAK_LOOKBACK))
+    streak = failing_streak(store.runs.recent(limit=STREAK_LOOKBACK))
     if len(streak) >= threshold:
         problems.append(
-            Problem("runs", f"the last {len(streak)} runs failed", _parse(store.last_success()))
+            Problem(
+                "runs",
+                "the last run failed" if len(streak) == 1 else f"the last {len(streak)} runs failed",
+                _parse(store.runs.last_success()),
+            )
         )
     late = {r: since for r, since in _failing_digests(store).items() if now - since > DELIVERY_GRACE}
     if late:
@@ -89,7 +93,7 @@ def find_problems(store: Store, threshold: int, now: datetime) -> tuple[list[Pro
 
 def _failing_digests(store: Store) -> dict[str, datetime]:
     """Recipient -> since when their digests fail (e-mail only: chat messages are not digests)."""
-    failing = store.failing_deliveries(method_not=NOTIFY_METHOD)
+    failing = store.deliveries.failing(method_not=NOTIFY_METHOD)
     return {r: when for r, stamp in failing.items() if (when := _parse(stamp)) is not None}
 
 
@@ -112,7 +116,7 @@ def compose(config: Config, store: Store, problems: list[Problem], streak: list[
         "",
     ]
     if streak:
-        lines.append(f"Failed runs since the last successful one ({store.last_success() or 'never'}), newest first:")
+        lines.append(f"Failed runs since the last successful one ({store.runs.last_success() or 'never'}), newest first:")
         for r in streak[:10]:
             why = r.error or ("the process stopped before the run finished" if r.outcome == "abandoned" else "see the log")
             lines.append(f"  run {r.id}  {r.started_at}  {r.outcome}: {why}")
@@ -121,8 +125,8 @@ def compose(config: Config, store: Store, problems: list[Problem], streak: list[
         lines.append("")
     failing = _failing_digests(store)
     if failing:
-        failed = [d for d in store.deliveries(status="failed", limit=50) if d.method != NOTIFY_METHOD]
-        in_doubt = [d for d in store.deliveries(status="sending") if d.method != NOTIFY_METHOD]
+        failed = [d for d in store.deliveries.find(status="failed", limit=50) if d.method != NOTIFY_METHOD]
+        in_doubt = [d for d in store.deliveries.find(status="sending") if d.method != NOTIFY_METHOD]
         for recipient, since in sorted(failing.items(), key=lambda item: item[1]):
             lines.append(f"Digests to {recipient} failing since {since.isoformat(timespec='minutes')}:")
             for d in [d for d in failed if d.recipient == recipient][:5]:
@@ -132,14 +136,14 @@ def compose(config: Config, store: Store, problems: list[Problem], streak: list[
         lines.append("")
     lines.append("Pending per recipient (not yet delivered):")
     pending: dict[str, Counter[str]] = {}
-    for q in store.pending():
+    for q in store.queue.pending():
         pending.setdefault(q.recipient, Counter())[q.kind] += 1
     recipients = [r.email for r in config.recipients()]
-    recipients += [r for r in pending if r not in recipients]
-    for r in recipients:
-        kinds = pending.get(r, Counter())
+    recipients += [who for who in pending if who not in recipients]
+    for who in recipients:
+        kinds = pending.get(who, Counter())
         what = ", ".join(f"{n} {k}{'s' if n != 1 else ''}" for k, n in sorted(kinds.items())) or "nothing"
-        lines.append(f"  {r}: {what}; last digest delivered: {store.last_sent(r) or 'never'}")
+        lines.append(f"  {who}: {what}; last digest delivered: {store.deliveries.last_sent(who) or 'never'}")
     lines += [
         "",
         f"Store:  {store.location if not config.store.url else 'PostgreSQL ([store] url in the config)'}",
@@ -180,7 +184,7 @@ def _check_and_alert(config: Config, store: Store, deliverer: Deliverer, now: da
         return []
     due = []
     for p in problems:
-        last = store.last_alert(p.kind)
+        last = store.alerts.last(p.kind)
         if is_due(p, _parse(last.sent_at) if last else None, now):
             due.append(p)
     if not due:
@@ -198,6 +202,39 @@ def _check_and_alert(config: Config, store: Store, deliverer: Deliverer, now: da
         return []
     stamp = now.astimezone(UTC).isoformat(timespec="seconds")
     for p in due:
-        store.record_alert(p.kind, text, sent_at=stamp)
+        store.alerts.record(p.kind, text, sent_at=stamp)
     log.warning("failure alert sent to %s: %s", admin, headline)
     return [p.kind for p in due]
+
+
+def alert_set_aside(config: Config, store: Store, deliverer: Deliverer, why: str, *, now: datetime | None = None) -> bool:
+    """Tell `[digest] admin` that an item was set aside (the mail server refuses it for good).
+    Sent each time (a set-aside item is never tried again, so this happens once per item);
+    recorded in `alerts` as kind "set_aside".  Never raises; whether it was sent."""
+    now = now or datetime.now(UTC)
+    admin = config.digest.admin
+    if admin is None:
+        log.error("%s; no [digest] admin is configured to be told", why)
+        return False
+    text = "\n".join(
+        [
+            f"litwatch set an item aside: {why}.",
+            "",
+            "The mail server refuses every message holding it, so it is not queued again; the other",
+            "items were delivered without it.  Read it with: litwatch show PMID, or in PubMed.",
+            "",
+            f"Config: {config.source}",
+            f"Sent {now.isoformat(timespec='seconds')} by litwatch.",
+        ]
+    ) + "\n"
+    try:
+        deliverer.deliver(
+            build_message(config, admin, "[litwatch] an item was set aside (refused by the mail server)", text, now),
+            config.digest.sender,
+            admin,
+        )
+        store.alerts.record("set_aside", text, sent_at=now.astimezone(UTC).isoformat(timespec="seconds"))
+    except Exception as exc:  # noqa: BLE001 - alerting never fails a run
+        log.error("could not tell the admin (%s) that an item was set aside: %s", admin, exc)
+        return False
+    return True

@@ -87,12 +87,12 @@ def advice(requests: int, when: datetime) -> str | None:
 
 def plan(config, store) -> tuple[list[WatchPlan], int]:  # noqa: ANN001 - Config, Store
     """The watches and number of tracked papers of the next run, from the config and the store."""
-    counts = store.watch_counts()
+    counts = store.watches.counts()
     plans = []
     for w in config.watch:
         first = w.name not in counts
         plans.append(WatchPlan(last_count=counts.get(w.name), first_run=first, backfill=bool(w.backfill_days)))
-    tracked = {t.pmid for t in store.tracked()} | set(config.tracked.pmids)
+    tracked = {t.pmid for t in store.tracked.all()} | set(config.tracked.pmids)
     return plans, len(tracked)
 
 

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote_plus
 
+from feedgen.feed import FeedGenerator
+
 from litwatch.jobs.config import Config
 from litwatch.notifications.delivery import write_atomic
 from litwatch.notifications.exports import pubmed_url
@@ -61,8 +63,8 @@ def write_feeds(config: Config, store: Store, *, now: datetime | None = None) ->
 
     for watch in config.watch:
         name = files[watch.name]
-        hits = store.announced_hits(watch.name, limit)
-        articles = store.articles(p for p, _ in hits)
+        hits = store.watches.announced(watch.name, limit)
+        articles = store.articles.get(p for p, _ in hits)
         xml = render_feed(
             feed_id=f"{ID_PREFIX}watch:{name}",
             title=f"litwatch: {watch.name}",
@@ -74,10 +76,10 @@ def write_feeds(config: Config, store: Store, *, now: datetime | None = None) ->
         )
         written.append(write_atomic(folder / f"{name}.xml", xml, 0o644))
 
-    citing = store.announced_citations(limit)
+    citing = store.citations.announced(limit)
     cited = {c for _, _, papers in citing for c in papers}
-    tracked_articles = store.articles(cited)
-    articles = store.articles(p for p, _, _ in citing)
+    tracked_articles = store.articles.get(cited)
+    articles = store.articles.get(p for p, _, _ in citing)
     entries = []
     for pmid, seen, papers in citing:
         if pmid in articles:
@@ -118,7 +120,10 @@ def _when(stamp: str) -> datetime:
 
 
 def citation_line(article: Article) -> str:
-    """'Am J Hematol. 2025;100(2):123-129. doi:10.1002/ajh.1' with the parts known."""
+    """'Am J Hematol. 2025;100(2):123-129. doi:10.1002/ajh.1' with the parts known (a book's or
+    chapter's: 'In: GeneReviews®. Seattle (WA): University of Washington, Seattle; 1993.')."""
+    if article.is_book:
+        return article.book_citation + (f" doi:{article.doi}" if article.doi else "")
     text = article.journal_iso or article.journal
     year = article.pub_date.display() or (str(article.year) if article.year else "")
     if year:
@@ -143,8 +148,6 @@ def render_feed(
     now: datetime,
 ) -> bytes:
     """An Atom document: entries are (article, first seen as ISO time, why it is listed), newest first."""
-    from feedgen.feed import FeedGenerator
-
     entries = list(entries)
     fg = FeedGenerator()
     fg.id(feed_id)

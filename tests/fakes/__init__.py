@@ -3,6 +3,10 @@
 * `FakeEutils` (tests/fakes/eutils.py): E-utilities esearch / efetch / elink / epost, with
   NCBI's quirks (default retmax 20, the 9,999 ESearch cap, 3 requests/s, merged elink LinkSets).
 * `FakeICite` (tests/fakes/icite.py): the iCite ``/api/pubs`` citation API.
+* `FakeEuropePMC` (tests/fakes/europepmc.py): Europe PMC's REST ``search`` and ``/{SRC}/{id}/citations``,
+  replaying the recorded answers of tests/data/services/europepmc where the request matches one.
+* `FakeOpenAlex` (tests/fakes/openalex.py): OpenAlex ``/works`` (singletons, ``filter=cites:``),
+  replaying tests/data/services/openalex; keys, cursor and page paging, the HTML 404.
 * `make_article`, `article_set`, `esc` (tests/fakes/pubmed_xml.py): PubMed XML builders.
 
 Both servers are a `FakeService`: a standard-library ``ThreadingHTTPServer`` on 127.0.0.1 and
@@ -71,10 +75,36 @@ __all__ = [
 #:                        connection is closed (requests raises ChunkedEncodingError).
 #: ``"reset"``            the connection is reset (TCP RST) before any byte of the answer.
 #: ``"slow"``             sleep ``slow_seconds`` (default 5), then the real answer.
+#: ``"gzip_bomb"``        HTTP 200, ``Content-Encoding: gzip``: about 300 KB that inflate to
+#:                        ``bomb_bytes`` (default 300 MiB) of XML-looking filler.
+#: ``"trickle"``          the real answer's status and headers, then its body one byte every
+#:                        ``trickle_seconds`` (default 0.5): no single read ever times out.
+#: ``"redirect"``         HTTP 307 to ``redirect_to`` (a URL; default another loopback port) with
+#:                        the request's path and query.
 FAULT_KINDS = frozenset(
     {"500", "502", "503", "429", "error200", "error200_dtd", "json_error200", "html200",
-     "empty200", "truncated", "reset", "slow"}
+     "empty200", "truncated", "reset", "slow", "gzip_bomb", "trickle", "redirect"}
 )
+
+_BOMBS: dict[int, bytes] = {}
+
+
+def gzip_bomb(size: int) -> bytes:
+    """A gzip member inflating to `size` bytes (an XML declaration, then spaces); cached."""
+    import zlib
+
+    if size not in _BOMBS:
+        packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        head = b'<?xml version="1.0" ?>\n<PubmedArticleSet>'
+        parts = [packer.compress(head)]
+        block = b" " * (1 << 20)
+        left = size - len(head)
+        while left > 0:
+            parts.append(packer.compress(block[: min(left, len(block))]))
+            left -= len(block)
+        parts.append(packer.flush())
+        _BOMBS[size] = b"".join(parts)
+    return _BOMBS[size]
 
 _STATUS_TEXT = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
 
@@ -217,13 +247,21 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True  # the client gave up (e.g. its read timeout fired)
 
     # -- writing --------------------------------------------------------------------------
-    def write_response(self, resp: Response, *, truncate: bool = False) -> None:
+    def write_response(self, resp: Response, *, truncate: bool = False, trickle: float = 0.0) -> None:
         self.send_response(resp.status)
         self.send_header("Content-Type", resp.content_type)
         self.send_header("Content-Length", str(len(resp.body)))
         for name, value in resp.headers.items():
             self.send_header(name, value)
         self.end_headers()
+        if trickle:
+            self.wfile.flush()
+            for i in range(len(resp.body)):
+                if self.server.fake._stopping.wait(trickle):
+                    break
+                self.wfile.write(resp.body[i : i + 1])
+                self.wfile.flush()
+            return
         if not truncate:
             self.wfile.write(resp.body)
             self.wfile.flush()
@@ -278,6 +316,9 @@ class FakeService:
         self.rate_limit = rate_limit
         self.rate_limit_with_key = rate_limit_with_key
         self.down = False
+        self.bomb_bytes = 300 * 1024 * 1024
+        self.trickle_seconds = 0.5
+        self.redirect_to: str | None = None
         self.requests: list[Recorded] = []
         self.errors: list[BaseException] = []
         self._faults: list[Fault] = []
@@ -456,6 +497,7 @@ class FakeService:
 
         self._sleep(latency)
         truncate = False
+        trickle = 0.0
         if down:
             rec.fault = "down"
             resp = Response(503, html_error_page(503), "text/html")
@@ -473,6 +515,15 @@ class FakeService:
                 resp = Response(200, MAINTENANCE_PAGE, "text/html; charset=UTF-8")
             elif fault == "empty200":
                 resp = Response(200, b"", "text/xml; charset=UTF-8")
+            elif fault == "gzip_bomb":
+                resp = Response(200, gzip_bomb(self.bomb_bytes), "text/xml; charset=UTF-8", {"Content-Encoding": "gzip"})
+            elif fault == "redirect":
+                target = (self.redirect_to or "http://127.0.0.2:9/").rstrip("/")
+                query = "&".join(f"{k}={v}" for k, vs in req.params.items() for v in vs)
+                resp = Response(307, b"", "text/html", {"Location": f"{target}{req.path}?{query}"})
+            elif fault == "trickle":
+                trickle = self.trickle_seconds
+                resp = self._answer(endpoint, req)
             else:  # "slow", "truncated": the real answer, late or cut short
                 if fault == "slow":
                     self._sleep(self.slow_seconds)
@@ -486,7 +537,7 @@ class FakeService:
 
         resp.headers = {**self.extra_headers(identity, in_window, limit), **resp.headers}
         rec.status = resp.status
-        handler.write_response(resp, truncate=truncate)
+        handler.write_response(resp, truncate=truncate, trickle=trickle)
 
     def _answer(self, endpoint: str | None, req: _Request) -> Response:
         if endpoint is None:
@@ -500,6 +551,6 @@ class FakeService:
 
 
 # Re-exports, imported last because these modules import FakeService from here.
-from .pubmed_xml import article_set, esc, make_article  # noqa: E402
 from .eutils import FakeEutils  # noqa: E402
 from .icite import FakeICite  # noqa: E402
+from .pubmed_xml import article_set, esc, make_article  # noqa: E402

@@ -174,6 +174,15 @@ class FakeEutils(FakeService):
         self.efetch_default_retmax = efetch_default_retmax
         #: WebEnv -> {query_key: ids}, filled by esearch usehistory=y and epost.
         self.history: dict[str, dict[int, list[str]]] = {}
+        #: endpoint -> answers (HTTP 200 bodies) given, one each, to its next requests.
+        self.canned: dict[str, list[bytes]] = {}
+
+    def answer_next(self, endpoint: str, body: bytes | str, count: int = 1) -> None:
+        """Answer the next `count` requests to `endpoint` with this body (HTTP 200): e.g. one of
+        NCBI's own error answers, as recorded (tests/data/ncbi/real/error)."""
+        data = body.encode() if isinstance(body, str) else body
+        with self.lock:
+            self.canned.setdefault(endpoint, []).extend([data] * count)
 
     # -- scenario helpers -----------------------------------------------------------------
     def add_article(self, pmid: str, title: str | None = None, *, xml: str | None = None,
@@ -230,6 +239,10 @@ class FakeEutils(FakeService):
     def handle(self, endpoint: str, params: dict[str, list[str]]) -> Response:
         if endpoint not in self.ENDPOINTS:
             return Response(404, b"<html><body><h1>404 Not Found</h1></body></html>", "text/html")
+        with self.lock:
+            canned = self.canned.get(endpoint)
+            if canned:
+                return Response(200, canned.pop(0))
         try:
             return getattr(self, "_" + endpoint)(params)
         except _BadRequest as exc:

@@ -1,0 +1,165 @@
+"""What litwatch shows a person at a terminal: progress of long work, text from PubMed made safe
+to print, shell completion.
+
+Progress is one status line on stderr, redrawn in place, and only when stderr is a terminal
+(never under cron, in a pipe or a log file), not with `--quiet` and not with `--log-format json`.
+`configure()` is called once by the command, like the logging setup; the work reports through
+`progress(label)`, which is None when nothing is to be shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+import shtab
+
+ProgressFn = Callable[[int, int], None]
+
+# C0 and C1 control characters (ESC, CSI, CR, BS, BEL, ...) and the bidirectional controls
+# (embeddings, overrides, isolates, marks): each is shown as U+FFFD.  Newline and tab stay.
+_UNPRINTABLE = {
+    c: "\ufffd"
+    for c in [*range(0x00, 0x20), *range(0x7F, 0xA0), 0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+    if c not in (0x09, 0x0A)
+}
+
+
+def printable(text: str) -> str:
+    """`text` (a title, an author, a message from NCBI) safe to print on a terminal: it can neither
+    drive the terminal (escape sequences, a carriage return over the line) nor reorder what is
+    shown (bidirectional overrides)."""
+    return text.translate(_UNPRINTABLE)
+
+
+def printable_json(data: object, **kwargs: object) -> str:
+    """`json.dumps(data, ensure_ascii=False)` with every character `printable` would replace
+    written as a \\uXXXX escape instead: the same data, nothing that drives a terminal."""
+    text = json.dumps(data, ensure_ascii=False, **kwargs)  # type: ignore[arg-type]
+    return text.translate({c: f"\\u{c:04x}" for c in _UNPRINTABLE})
+
+
+class PrintableFormatter(logging.Formatter):
+    """Log lines on a terminal: whatever a message carries (NCBI's words, a title) is `printable`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
+class StatusLine:
+    """One line on a terminal, rewritten in place (at most every `interval` seconds)."""
+
+    def __init__(self, stream: TextIO, *, interval: float = 0.1, clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream = stream
+        self.interval = interval
+        self._clock = clock
+        self._last = -1e9
+        self._shown = False
+
+    def show(self, text: str, *, force: bool = False) -> None:
+        now = self._clock()
+        if not force and now - self._last < self.interval:
+            return
+        self._last = now
+        self.stream.write("\r\x1b[K" + text)
+        self.stream.flush()
+        self._shown = True
+
+    def clear(self) -> None:
+        if self._shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self._shown = False
+
+
+_line: StatusLine | None = None
+
+
+def configure(*, quiet: bool = False, log_format: str = "text", stream: TextIO | None = None) -> bool:
+    """Show progress on `stream` (default: stderr) when it is a terminal; returns whether it will."""
+    global _line  # noqa: PLW0603 - one terminal per process, like the logging setup
+    stream = stream or sys.stderr
+    enabled = not quiet and log_format == "text" and _isatty(stream)
+    _line = StatusLine(stream) if enabled else None
+    for handler in logging.getLogger().handlers:  # a log line first clears the status line
+        for old in [f for f in handler.filters if isinstance(f, _ClearFirst)]:
+            handler.removeFilter(old)
+        if enabled:
+            handler.addFilter(_ClearFirst())
+    return enabled
+
+
+class _ClearFirst(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        clear()
+        return True
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def enabled() -> bool:
+    return _line is not None
+
+
+def progress(label: str) -> ProgressFn | None:
+    """A `(done, total)` callback that shows 'LABEL: done of total' on the terminal, or None."""
+    line = _line
+    if line is None:
+        return None
+
+    def report(done: int, total: int) -> None:
+        if total:
+            line.show(f"{label}: {done:,} of {total:,} ({100 * done // max(total, 1)}%)", force=done >= total)
+        else:
+            line.show(f"{label}: {done:,}")
+
+    return report
+
+
+def status(text: str) -> None:
+    """A one-off status text ('searching "X"...'), replaced by the next one."""
+    if _line is not None:
+        _line.show(text, force=True)
+
+
+def clear() -> None:
+    if _line is not None:
+        _line.clear()
+
+
+# -- shell completion -----------------------------------------------------------------------------
+
+FILE_OPTIONS = {"config", "out", "output"}
+SHELLS = ("bash", "zsh", "tcsh")
+
+
+def completion_script(parser: argparse.ArgumentParser, shell: str) -> str:
+    """The completion script of `parser` for `shell`, generated by shtab (file names for FILE options)."""
+
+    _mark_files(parser, shtab.FILE, shtab.DIRECTORY)
+    return str(shtab.complete(parser, shell=shell, root_prefix="litwatch"))
+
+
+def _mark_files(parser: argparse.ArgumentParser, file: object, directory: object, seen: set[int] | None = None) -> None:
+    seen = seen if seen is not None else set()
+    if id(parser) in seen:
+        return
+    seen.add(id(parser))
+    for action in parser._actions:  # noqa: SLF001 - argparse has no public walk
+        if action.dest in FILE_OPTIONS:
+            action.complete = file  # type: ignore[attr-defined]
+        elif action.dest == "folder":
+            action.complete = directory  # type: ignore[attr-defined]
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            for sub in action.choices.values():
+                _mark_files(sub, file, directory, seen)
