@@ -118,7 +118,8 @@ def test_history_shows_the_readers_rating(tmp_path: Path, store_url, ncbi, smtp,
     ncbi.add_search(Q_BTK, [*ids, "42000001", "42000002"])
     assert litwatch("run", "--config", str(cfg)).code == 0
     assert litwatch("rate", "down", "42000002", "--config", str(cfg)).code == 0
-    (record,) = json.loads(litwatch("history", "--json", "--config", str(cfg)).out)
+    first, record = json.loads(litwatch("history", "--json", "--config", str(cfg)).out)
+    assert first["items"] == [], "the first run's digest held the baseline note only"
     rating = {i["pmid"]: i.get("rating") for i in record["items"]}
     assert rating == {"42000001": None, "42000002": "down"}
     assert "rated down" in litwatch("history", "--config", str(cfg)).out

@@ -51,6 +51,7 @@ class ChildRun:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._proc: BaseProcess | None = None
+        self._abandoning = False  # serve killed it on purpose: the next run marks it abandoned
 
     def run(self, config: Config, *, level: int, log_format: str) -> int | None:
         """Run once in a child; its exit code, or None when it was killed by a signal (recorded)."""
@@ -67,13 +68,20 @@ class ChildRun:
             with self._lock:
                 self._proc = None
         code = proc.exitcode
+        with self._lock:
+            abandoned = self._abandoning
+        if abandoned:  # serve is exiting: recording now would race its exit; the next run marks it
+            return None
         if code is not None and code < 0:
             record_killed(config, -code)
             return None
         return code
 
     def kill(self) -> None:
+        """Abandon the run in progress (serve is exiting): it is left "running" for the next run to
+        mark abandoned, as after a power cut; it is not recorded as a crash."""
         with self._lock:
+            self._abandoning = True
             proc = self._proc
         if proc is not None and proc.is_alive():
             proc.kill()
