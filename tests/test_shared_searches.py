@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import API_KEY, add_itp_article, scenario_config, seed_tracked, toml_str, write_config
-from tests.test_search import TODAY, MemoryESearch, check_complete
 from litwatch.watchers.entrez import EntrezClient, Pacer
 from litwatch.watchers.search import EARLIEST, Piece, collect_ids, collect_remembered
 from litwatch.watchers.searches import WatchSearch, merged, query_key, search_watches, usable_split
+from tests.conftest import API_KEY, add_itp_article, scenario_config, seed_tracked, toml_str, write_config
+from tests.test_search import TODAY, MemoryESearch, check_complete
 
 CAP = 9999
 

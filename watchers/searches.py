@@ -31,6 +31,7 @@ Two queries with the same key are sent once, as the first watch (in config order
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
@@ -137,7 +138,7 @@ def usable_split(pieces: Sequence[Piece]) -> bool:
     ordered = sorted(pieces, key=lambda p: p.start)
     if len(ordered) < 2 or ordered[0].start != EARLIEST or ordered[-1].end is not None:
         return False
-    for older, newer in zip(ordered, ordered[1:]):
+    for older, newer in itertools.pairwise(ordered):
         if older.end is None or (newer.start - older.end).days != 1:
             return False
     return True
