@@ -16,6 +16,7 @@ resource tracker) used, sampled every 20 ms.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 import threading
@@ -124,10 +125,23 @@ def run(args: list[str]) -> dict[str, Any]:
 
         return wrapper
 
+    if os.environ.get("LITWATCH_BENCH_UNPACED"):  # a set-up run (benchmarks/department.py): not measured
+        from litwatch.watchers import entrez
+
+        entrez.Pacer.wait = lambda self, interval: None  # type: ignore[method-assign]
+    from litwatch.notifications import session
+
     cls = pipeline.Pipeline
+    from litwatch.jobs.run.compose import Composer
+    from litwatch.jobs.run.deliver import DeliveryLoop
+
+    cls._search = timed("search", cls._search)  # type: ignore[method-assign]
+    Composer.digest = timed("digest", Composer.digest)  # type: ignore[method-assign]
+    Composer.render = timed("render", Composer.render)  # type: ignore[method-assign]
+    session.SmtpSession.deliver = timed("smtp", session.SmtpSession.deliver)  # type: ignore[method-assign]
     cls.observe = timed("observe", cls.observe)  # type: ignore[method-assign]
     cls.record = timed("record", cls.record)  # type: ignore[method-assign]
-    cls._deliver_due = timed("deliver", cls._deliver_due)  # type: ignore[method-assign]
+    DeliveryLoop.deliver_due = timed("deliver", DeliveryLoop.deliver_due)  # type: ignore[method-assign]
     original_run = cls.run
 
     def run_and_keep(self: Any) -> Any:

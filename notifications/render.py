@@ -651,8 +651,14 @@ def _ordered(digest: Digest) -> tuple[list[Entry], list[tuple[str, list[Entry]]]
 
 def _wrap(text: Any, indent: str = "", first: str | None = None, width: int = TEXT_WIDTH) -> str:
     """Jinja filter for the text part: fill to `width` columns, never breaking words or URLs."""
+    return _fill(" ".join(str(text).split()), indent, first, width)
+
+
+@functools.lru_cache(maxsize=8192)
+def _fill(text: str, indent: str, first: str | None, width: int) -> str:
+    """`_wrap`, remembered: a department's digests list the same articles for many readers."""
     return textwrap.fill(
-        " ".join(str(text).split()),
+        text,
         width=width,
         initial_indent=indent if first is None else first,
         subsequent_indent=indent,

@@ -181,3 +181,20 @@ def test_a_dtd_name_that_is_no_plain_file_name_is_never_fetched_or_written(
     cache = tmp_path / "cache" / "ncbi-dtds"
     DtdCache(cache).prepare(body)
     assert dtd_host.requests == [] and not (tmp_path / "cache").exists()
+
+
+def test_a_dtd_host_that_drips_is_given_up_on(tmp_path: Path, ncbi, dtd_host: FakeDtdHost, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """Every read gets a byte in time; the fetch as a whole has a deadline all the same."""
+    import time
+
+    import litwatch.watchers.dtds as dtds
+
+    monkeypatch.setattr(dtds, "FETCH_DEADLINE", 1.0)
+    path = "/ncbi/pubmed/out/pubmed_370101.dtd"
+    dtd_host.files[path] = new_dtd()
+    dtd_host.drip.add(path)
+    ncbi.answer_next("efetch", answer("pubmed_370101.dtd", make_article("41400008", "Drip")))
+    started = time.monotonic()
+    assert [r.pmid for r in client_for(ncbi, tmp_path / "ncbi-dtds").fetch_records(["41400008"])] == ["41400008"]
+    assert time.monotonic() - started < 5
+    assert not (tmp_path / "ncbi-dtds" / "pubmed_370101.dtd").exists()

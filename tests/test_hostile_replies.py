@@ -137,3 +137,33 @@ def test_an_ncbi_error_body_cannot_drive_the_terminal(tmp_path, ncbi: FakeEutils
         outputs.append(shown.out + shown.err)
     for out in outputs:
         assert not any(c in out for c in "\x1b\x07\x9b\u202e\u202c"), out
+
+
+def test_the_json_services_take_the_same_care(epmc) -> None:  # noqa: ANN001
+    """Europe PMC and OpenAlex (watchers/jsonapi.py) read through the same transport: a gzip
+    bomb refused at the cap, a trickle ended by the deadline, a redirect not followed."""
+    from litwatch.watchers import jsonapi
+    from litwatch.watchers.europepmc import EuropePMCClient, EuropePMCError
+    from tests.fakes import gzip_bomb
+    from tests.fakes.europepmc import FakeEuropePMC
+
+    assert isinstance(epmc, FakeEuropePMC)
+    epmc.bomb_bytes = jsonapi.MAX_BODY + 1024 * 1024
+    gzip_bomb(epmc.bomb_bytes)
+    epmc.fail_next("gzip_bomb")
+    client = EuropePMCClient(epmc.base_url, retries=0, timeout=10, sleep=lambda s: None)
+    with pytest.raises(EuropePMCError, match="larger than 64 MiB"):
+        client.count("covid")
+    epmc.trickle_seconds = 0.3
+    epmc.fail_next("trickle")
+    slow = EuropePMCClient(epmc.base_url, retries=0, timeout=2, deadline=3, sleep=lambda s: None)
+    started = time.monotonic()
+    with pytest.raises(EuropePMCError, match="no complete answer within 3 s"):
+        slow.count("covid")
+    assert time.monotonic() - started < 6
+    with FakeEutils() as elsewhere:
+        epmc.redirect_to = elsewhere.origin
+        epmc.fail_next("redirect")
+        with pytest.raises(EuropePMCError, match="HTTP 307: redirected to 127.0.0.1"):
+            client.count("covid")
+        assert elsewhere.count() == 0

@@ -153,7 +153,7 @@ def test_read_timeouts_in_a_real_run(tmp_path: Path, ncbi, smtp, litwatch, fast)
     # a search that never answers in time: the run fails, nothing is stored, the next run catches up
     add_itp_article(ncbi, "41100002", days_ago=0)
     ncbi.add_search(Q_BTK, base + ["41100001", "41100002"])
-    ncbi.fail_next("slow", count=2, endpoint="esearch")
+    ncbi.fail_next("slow", count=4, endpoint="esearch")  # every attempt of both searches (sent at once)
     before = dump(tmp_path / "litwatch.db")
     smtp.received.clear()
     r = litwatch("run", "--config", str(cfg))
@@ -163,6 +163,7 @@ def test_read_timeouts_in_a_real_run(tmp_path: Path, ncbi, smtp, litwatch, fast)
     for table in ("articles", "watch_hits", "queue", "deliveries", "citations", "watches"):
         assert after[table] == before[table], table
     assert smtp.received == []
+    ncbi.clear_faults()
     r = litwatch("run", "--config", str(cfg))
     assert r.code == 0, r.err
     assert [pmids_in(m) for m in smtp.messages()] == [{"41100002"}]

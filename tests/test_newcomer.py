@@ -248,8 +248,10 @@ def test_a_closed_pipe_is_no_traceback(tmp_path: Path) -> None:
         ('\n[store]\npath = "afile/litwatch.db"\n', "file:afile", "is a file, not a folder"),
         ('outbox = "digests"\n', "file:digests", "outbox"),
         ('\n[store]\nurl = "postgresql://127.0.0.1:9/litwatch"\n', "", "cannot connect to PostgreSQL"),
+        ("", "", "PubMed could not be asked"),
     ],
-    ids=["store path is a folder", "store folder is a file", "outbox is a file", "PostgreSQL unreachable"],
+    ids=["store path is a folder", "store folder is a file", "outbox is a file", "PostgreSQL unreachable",
+         "NCBI unreachable with tracked papers only"],
 )
 def test_check_finds_what_would_fail_the_run(tmp_path: Path, litwatch, extra: str, setup: str, words: str) -> None:  # noqa: ANN001
     text = CONFIG.replace("[[watch]]\nname", "[[watchx]]\nname") if False else CONFIG  # noqa: SIM108

@@ -295,11 +295,12 @@ def test_the_store_and_digests_are_private(tmp_path: Path, ncbi, litwatch, monke
 # -- issue 13, C10 ----------------------------------------------------------------------------------
 
 CHAT_TOKEN = "SECRETpathTOKEN0123456789"
+LOOPBACK_NCBI = 'base_url = "http://127.0.0.1:9/"\nretries = 0\n'  # `check` asks PubMed: a closed loopback port, never the internet
 
 
 def test_check_vv_never_shows_a_chat_url(tmp_path: Path, litwatch) -> None:  # noqa: ANN001
     """Apprise's DEBUG line "Loaded JSON URL: jsons://host/.../TOKEN" stays out of `check -vv`."""
-    cfg = _readable_config(tmp_path, "", 0o600)
+    cfg = _readable_config(tmp_path, LOOPBACK_NCBI, 0o600)
     cfg.write_text(cfg.read_text() + f'[[notify]]\nname = "lab"\nurl = "jsons://hooks.example.org/services/T0/{CHAT_TOKEN}"\n')
     r = litwatch("check", "--config", str(cfg), "-vv")
     assert "chat lab: an Apprise URL" in r.out
@@ -316,7 +317,7 @@ def test_migrate_store_refuses_a_password_on_the_command_line(tmp_path: Path, li
 
 @pytest.mark.parametrize("mode", [0o644, 0o600])
 def test_warn_when_a_config_holding_a_store_password_is_readable_by_others(tmp_path: Path, litwatch, mode: int) -> None:  # noqa: ANN001
-    cfg = _readable_config(tmp_path, "[store]\nurl = \"postgresql://lab:Hunter2secret@127.0.0.1:9/test\"\n", mode)
+    cfg = _readable_config(tmp_path, LOOPBACK_NCBI + "[store]\nurl = \"postgresql://lab:Hunter2secret@127.0.0.1:9/test\"\n", mode)
     r = litwatch("check", "--config", str(cfg))
     warned = [line for line in r.err.splitlines() if "readable by others" in line]
     assert len(warned) == (1 if mode == 0o644 else 0), r.err

@@ -7,8 +7,8 @@ in the main process before an answer is parsed, makes the named DTD readable:
 
 1. bundled with Biopython, or already in the cache: nothing to do;
 2. else fetched from the DTD's own NCBI host over https (hosts under nlm.nih.gov only, no
-   redirects, at most `MAX_DTD_BYTES`, `FETCH_TIMEOUT` seconds) into the cache folder beside the
-   store, with the DTD modules it names (same folder on the same host);
+   redirects, at most `MAX_DTD_BYTES`, `FETCH_TIMEOUT` seconds a read and `FETCH_DEADLINE` in all)
+   into the cache folder beside the store, with the DTD modules it names (same folder, same host);
 3. else the parser reads the answer with the newest bundled DTD of the same family
    (pubmed_250101.dtd for pubmed_270101.dtd; unknown elements are then skipped, not refused), and
    one warning per DTD says so.
@@ -28,19 +28,22 @@ import posixpath
 import re
 import tempfile
 import threading
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
 import requests
+import urllib3
 
 from litwatch.watchers import ncbi_xml
 
-__all__ = ["FETCH_TIMEOUT", "MAX_DTD_BYTES", "TEST_BASE_URL_ENV", "DtdCache", "doctype_system_id"]
+__all__ = ["FETCH_DEADLINE", "FETCH_TIMEOUT", "MAX_DTD_BYTES", "TEST_BASE_URL_ENV", "DtdCache", "doctype_system_id"]
 
 log = logging.getLogger(__name__)
 
 MAX_DTD_BYTES = 2_000_000  # the PubMed DTD is about 50 KB; its MathML modules less
-FETCH_TIMEOUT = 10.0  # seconds, connect and read
+FETCH_TIMEOUT = 10.0  # seconds, connect and each read
+FETCH_DEADLINE = 30.0  # seconds for one DTD in all (a host that drips bytes is given up on)
 MAX_MODULES = 20  # DTD modules fetched along with one DTD, at most
 TEST_BASE_URL_ENV = "LITWATCH_TEST_DTD_BASE_URL"
 
@@ -130,16 +133,24 @@ class DtdCache:
     def _fetch(self, host: str, path: str) -> bytes:
         base = _test_base_url() or f"https://{host}"
         url = base + path
+        started = time.monotonic()
         try:
             with self._session.get(url, timeout=FETCH_TIMEOUT, allow_redirects=False, stream=True) as resp:
                 if resp.status_code != 200:
                     raise _FetchError(f"{url}: HTTP {resp.status_code}")
                 data = bytearray()
-                for chunk in resp.iter_content(65536):
+                while True:
+                    # read1: whatever has arrived (a bare read waits to fill its size, and a host
+                    # that drips a byte at a time would never let the deadline be checked)
+                    chunk = resp.raw.read1(65536, decode_content=True)
+                    if not chunk:
+                        break
                     data += chunk
                     if len(data) > MAX_DTD_BYTES:
                         raise _FetchError(f"{url}: larger than {MAX_DTD_BYTES} bytes")
-        except requests.RequestException as exc:
+                    if time.monotonic() - started > FETCH_DEADLINE:
+                        raise _FetchError(f"{url}: no whole answer within {FETCH_DEADLINE:.0f} s")
+        except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise _FetchError(f"{url}: {type(exc).__name__}") from None
         if b"<!ELEMENT" not in data and b"<!ENTITY" not in data or b"<!DOCTYPE" in data[:1000] or b"<html" in data[:1000].lower():
             raise _FetchError(f"{url}: not a DTD")

@@ -6,22 +6,27 @@ and bodies that are not JSON, and a one-line error with any secret replaced by `
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import urlsplit
 
 import requests
 import tenacity
 
+from litwatch.watchers import httpio
 from litwatch.watchers.entrez import Pacer
+from litwatch.watchers.errors import LitwatchError
+from litwatch.watchers.redact import redact
 
+MAX_BODY = 64 * 1024 * 1024  # decoded bytes of one JSON answer
 USER_AGENT = "litwatch (https://github.com/litwatch; mailto:{email})"
 
 
-class ServiceError(Exception):
+class ServiceError(LitwatchError):
     """A service gave no valid answer, even after retries.  The message is one line, secret-free."""
 
 
@@ -53,6 +58,7 @@ class JsonService:
         interval: float = 0.2,
         timeout: float = 60.0,
         connect_timeout: float = 10.0,
+        deadline: float = 300.0,
         retries: int = 3,
         backoff: float = 2.0,
         max_backoff: float = 60.0,
@@ -61,6 +67,7 @@ class JsonService:
     ) -> None:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self.timeout = (connect_timeout, timeout)
+        self.deadline = max(deadline, timeout)  # the whole request, answer included
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff
@@ -68,7 +75,7 @@ class JsonService:
         self._secrets = [s for s in secrets if s]
         self._sleep = sleep
         self._pacer = Pacer(sleep=sleep)
-        self._session = session or requests.Session()
+        self._session = session or httpio.session()
         self._session.headers["User-Agent"] = USER_AGENT.format(email=email or "unknown")
         self._session.headers["Accept"] = "application/json"
         self.requests_made = 0
@@ -78,11 +85,8 @@ class JsonService:
         self._session.close()
 
     def redact(self, text: str) -> str:
-        line = " ".join(str(text).split())
-        for secret in self._secrets:
-            for spelling in (secret, quote_plus(secret), quote(secret, safe="")):
-                line = line.replace(spelling, "***")
-        return line
+        """One line, every spelling of the client's secrets replaced by `***` (watchers/redact.py)."""
+        return redact(text, self._secrets)
 
     def _wait(self, state: tenacity.RetryCallState) -> float:
         exc: BaseException | None = state.outcome.exception() if state.outcome else None
@@ -102,19 +106,35 @@ class JsonService:
         def attempt() -> Any:
             self._pacer.wait(self.interval)
             self.requests_made += 1
-            try:
-                resp = self._session.get(url, params=list(params), timeout=self.timeout)
-            except requests.RequestException as exc:
-                raise _Retry(f"{self.name} {what}: {type(exc).__name__}") from None
+            # Untrusted answers (watchers/httpio.py): the decoded size capped while reading, an
+            # overall deadline, no redirect followed.
+            with httpio.deadline(self.deadline) as watch:
+                try:
+                    resp = self._session.get(
+                        url, params=list(params), timeout=self.timeout, allow_redirects=False, stream=True
+                    )
+                    raw = httpio.read_body(resp, MAX_BODY)
+                except httpio.BodyTooLarge as exc:
+                    raise self.error(f"{self.name} {what}: {exc}; refused") from None
+                except requests.RequestException as exc:
+                    if watch.expired:
+                        raise _Retry(f"{self.name} {what}: no complete answer within {self.deadline:g} s") from None
+                    raise _Retry(f"{self.name} {what}: {type(exc).__name__}") from None
             self.last_headers = resp.headers
+            if 300 <= resp.status_code < 400:
+                target = urlsplit(resp.headers.get("Location", "")).netloc.rsplit("@", 1)[-1][:100]
+                raise self.error(
+                    f"{self.name} {what}: HTTP {resp.status_code}: redirected to {target or '?'}; "
+                    "litwatch follows no redirect: check the service's URL"
+                )
             if resp.status_code == 429 or resp.status_code >= 500:
                 raise _Retry(
                     f"{self.name} {what}: HTTP {resp.status_code}", _retry_after(resp.headers.get("Retry-After"))
                 )
             if resp.status_code != 200:
-                raise self.error(self.redact(f"{self.name} {what}: HTTP {resp.status_code}{_detail(resp)}"))
+                raise self.error(self.redact(f"{self.name} {what}: HTTP {resp.status_code}{_detail(raw)}"))
             try:
-                body = resp.json()
+                body = json.loads(raw)
             except ValueError:
                 kind = resp.headers.get("Content-Type", "?").split(";")[0]
                 raise _Retry(f"{self.name} {what}: not JSON ({kind})") from None
@@ -133,10 +153,10 @@ class JsonService:
             raise self.error(self.redact(f"{exc} (gave up after {self.retries + 1} attempts)")) from None
 
 
-def _detail(resp: requests.Response) -> str:
+def _detail(raw: bytes) -> str:
     """A short reason from an error body: JSON `message`/`error`, else nothing."""
     try:
-        body = resp.json()
+        body = json.loads(raw)
     except ValueError:
         return ""
     if isinstance(body, dict):

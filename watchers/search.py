@@ -5,13 +5,21 @@ of a search.  `collect_ids` asks for 9,999 at a time and, when a search has more
 by Entrez date into ranges that each hold at most 9,999, so every id is seen.
 
 The split is found by counting, newest range first.  The first answer gives the total; each range
-asked for gives its own count, so what is left below it is known exactly, and the last (oldest)
-range is asked for once it is known to fit.  Where to cut is estimated from a model of how hits
-are spread over time (exponential growth), refitted after every answer to the counts seen so far;
-a range that still holds more than 9,999 is split the same way, knowing its count.  A single
-Entrez date holding more than 9,999 hits cannot be split: that is an `EntrezError`.  When the
-pieces' counts do not add up to the total (PubMed changed during the search), a warning is logged
-and `SearchResult.complete` is False; the next run sees what was missed.
+asked for gives its own count, so what is left below it is known exactly, and the rest is asked
+for in one range as soon as it fits.  A range that comes back with more than 9,999 hits gives no
+ids but a count, a known point below which the next cut is placed.  How full each range should be
+is planned against the floor (the count, then ceil(total / 9,999) ranges) with one request to
+spare: each range aims at the geometric middle of what it may hold, so that an estimate off by the
+same factor either way still fits.  Where to cut is estimated from a model of how hits are spread
+over time (exponential growth, refitted after every answer to the counts seen so far) and from
+the density of the range just above; within the budget the nearest of these estimates is taken
+(a range that comes back too full costs a request, one too small rarely does).  On hits spread
+evenly, in bursts or mostly in recent years, searches of up to 20,000 hits stay within one request
+of the floor (tests/test_shared_searches.py); watchers/searches.py remembers a split, so that it is
+estimated once.  A single Entrez date holding more than 9,999 hits cannot be split: that is an
+`EntrezError`.  When the pieces' counts do not add up to the total (PubMed changed during the
+search), a warning is logged and `SearchResult.complete` is False; the next run sees what was
+missed.
 
 Searches are never narrowed to "records added since the last run": a record's Entrez date can be
 weeks older than the day it first matches a query (MeSH indexing comes later, back-loaded records
@@ -22,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -32,7 +40,10 @@ log = logging.getLogger(__name__)
 
 EARLIEST = date(1600, 1, 1)  # before any Entrez date
 MODEL_START = date(1946, 1, 1)  # hardly any record is older (OLDMEDLINE starts in 1946)
-FILL = 0.8  # aim for pieces this full, so that an estimate a little off still fits
+FILL = 0.8  # past the floor, aim for pieces this full, so that an estimate a little off still fits
+SPAN = 4  # a range at most this many times as long as the range just above (hits come in bursts)
+MIDDLE = 0.7  # how full the ranges between the first and the last are planned
+WINDOW = 1.6  # the least ratio of the largest to the smallest count a range may come back with
 GROWTH = 0.06  # prior growth of a search's hits a year, before any count is seen
 _G_MIN, _G_MAX = -3.0, 4.0  # bounds of a fitted growth rate, per year
 _DAY = timedelta(days=1)
@@ -123,6 +134,48 @@ def collect_ids(
     return result
 
 
+def collect_remembered(
+    client: EntrezClient,
+    query: str,
+    pieces: Sequence[Piece],
+    *,
+    today: date | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> SearchResult:
+    """All ids matching `query`, asking again the Entrez-date ranges of its last split (`pieces`:
+    contiguous, from EARLIEST, the newest open-ended; see watchers.searches.usable_split).
+
+    One esearch a range, newest first: no count of the whole is needed (the ranges cover every
+    date, so their counts add up to it).  Only a range that grew past 9,999 is split, knowing its
+    count.  The result's pieces are the ranges taken (for the next run to remember).
+    """
+    today = today or date.today()
+    result = SearchResult()
+    before = client.requests_made
+    run = _Collector(client, query, today, result, progress)
+    for k, piece in enumerate(sorted(pieces, key=lambda p: p.start, reverse=True)):
+        page = run.page(piece.start, piece.end)
+        if k == 0:
+            result.query_translation = page.query_translation
+            result.errors = page.errors
+            result.warnings = page.warnings
+        result.count += page.count
+        if page.count <= MAX_SEARCH_POSITION:
+            run.take(page, piece.start, piece.end)
+        else:
+            log.info("search %r: the range from %s grew to %d hits; splitting it", query, _fmt(piece.start), page.count)
+            run.sweep(piece.start, piece.end, page.count)
+    found = sum(p.count for p in result.pieces)
+    if found != result.count:
+        result.complete = False
+        log.warning(
+            "search %r: PubMed counted %d hits but its Entrez-date ranges held %d; "
+            "the next run sees what was missed", query, result.count, found,
+        )
+    result.requests = client.requests_made - before
+    return result
+
+
 class _Collector:
     """The requests of one `collect_ids`, and the growth rate learnt from their counts."""
 
@@ -199,38 +252,52 @@ class _Collector:
 
         `force`: a date to cut at first (so that the ranges on or after it are exactly the recent
         ones).  Ids of ranges starting on or after `recent_from` also go to `result.recent`.
+
+        A range that comes back with more than 9,999 hits gives no ids, but its count: a date at
+        which the hits above are known.  It is kept (`known`), and the next cut is placed below
+        the newest such date that holds more than the target; what is left below the ranges
+        taken is asked for in one request as soon as it fits, however the counts came.
         """
         remaining = total
         self.above = None  # the density above this range says little about how `total` is spread
+        floor = math.ceil(total / MAX_SEARCH_POSITION)  # ranges, were every cut right
+        asked = 0
+        known: list[tuple[date, int]] = []  # (date, hits in [date, hi]) of ranges that held too many
         while True:
             top = hi if hi is not None else max(self.today, lo)  # the last date that can hold hits
-            cut: date | None
-            if force is not None and lo < force <= top:
+            forced = force is not None and lo < force <= top
+            if forced:
+                assert force is not None
                 cut, force = force, None
             elif remaining == 0 and self.exact:
                 return  # the counts so far account for every hit: nothing is left below
             elif remaining <= MAX_SEARCH_POSITION:
                 page = self.page(lo, hi)
+                asked += 1
                 if page.count <= MAX_SEARCH_POSITION:
                     self.take(page, lo, hi, recent=_recent(lo, recent_from), also_ids=also_ids)
                     return
-                remaining = page.count  # more than the counts so far left room for: split it too
-                cut = self._cut(lo, top, remaining)
+                remaining, known = page.count, []  # more than the counts so far left room for
+                cut = self._cut(lo, top, remaining, known, floor - asked, floor + 1 - asked)
             else:
-                cut = self._cut(lo, top, remaining)
-            if cut is None:
-                raise EntrezError(
-                    f"esearch: {self.query!r} has {remaining} hits with the Entrez date {_fmt(lo)}; "
-                    f"PubMed serves only {MAX_SEARCH_POSITION} ids of a search and one date cannot be split"
-                )
+                cut = self._cut(lo, top, remaining, known, floor - asked, floor + 1 - asked)
             page = self.page(cut, hi)
+            asked += 1
             self._learn(lo, cut, top, page.count, remaining - page.count)
+            if page.count > MAX_SEARCH_POSITION and not forced and page.count <= remaining:
+                # no ids, but a count: the next cut goes below `cut`
+                base = max((n for c, n in known if c < cut), default=remaining)
+                self.bisect = page.count >= base  # nothing was older: halve instead of the model
+                known.append((cut, page.count))
+                continue
             if page.count > MAX_SEARCH_POSITION:
                 self.sweep(cut, hi, page.count, recent_from=recent_from, also_ids=also_ids)
             else:
                 self.take(page, cut, hi, recent=_recent(cut, recent_from), also_ids=also_ids)
+                self.above = (page.count, (top - cut).days + 1)
             if page.count > remaining:
                 self.exact = False  # more than the total left room for: PubMed changed, count again
+            known = [(c, n - page.count) for c, n in known if c < cut]
             remaining = max(remaining - page.count, 0)
             hi = cut - _DAY
 
@@ -241,26 +308,68 @@ class _Collector:
         start = MODEL_START if lo < MODEL_START < top else lo
         return (start - (top + _DAY)).days / _YEAR
 
-    def _cut(self, lo: date, top: date, remaining: int) -> date | None:
-        """The first date of the next (newest) range to ask for, about `FILL` full by the model.
+    @staticmethod
+    def _target(remaining: int, at_floor: int, with_spare: int) -> tuple[float, bool]:
+        """How many hits the next (newest) range should hold.
 
-        None when [lo, top] is a single date.  Model coordinates: years, 0 at the end of `top`,
-        hit density exp(growth * t).
+        A range may hold anything up to 9,999 if what is left below it can still be taken in the
+        ranges left: at the floor (`at_floor` more requests) or with one to spare (`with_spare`).
+        Aim at the geometric middle of that window (never below a quarter of 9,999): a count off
+        by the same factor either way still fits.  The window assumes the ranges between this one
+        and the last (which takes what is left, exactly) come back `MIDDLE` full.  The flag: a
+        window was found (cut carefully: a range that comes back too full costs a request).  Past the budget: ranges about `FILL` full.
         """
-        if top <= lo:
-            return None
-        a = self._start(lo, top)
-        want = remaining / max(2, math.ceil(remaining / (FILL * MAX_SEARCH_POSITION)))
+        cap = MAX_SEARCH_POSITION
+        for ranges in (at_floor, with_spare):
+            if ranges < 2:
+                continue
+            least = max(remaining - cap - (ranges - 2) * MIDDLE * cap, cap / 4)
+            if cap / least >= WINDOW:
+                return math.sqrt(least * cap), True
+        return remaining / max(2, math.ceil(remaining / (FILL * cap))), False
+
+    def _cut(
+        self, lo: date, top: date, remaining: int, known: list[tuple[date, int]], at_floor: int, with_spare: int
+    ) -> date:
+        """The first date of the next (newest) range to ask for.
+
+        Below the newest known date holding more than the target (or `lo`), three estimates: the
+        growth model scaled to the hits known to lie above that date, and the density of the range
+        just above carried on (as the model would have it fall, and flat).  Within the budget the
+        nearest cut (the smallest range) is taken, and a range at most `SPAN` times as long as the
+        one above, as a range that comes back too full costs a request and one too small rarely
+        does; past the budget, the density just above.  Model coordinates: years, 0
+        at the end of `top`, hit density exp(growth * t).
+        """
+        want, careful = self._target(remaining, at_floor, with_spare)
+        base, hits = lo, remaining
+        for c, n in known:
+            if n > want and c > base:
+                base, hits = c, n
+        if top <= base:
+            raise EntrezError(
+                f"esearch: {self.query!r} has {hits} hits with the Entrez date {_fmt(base)}; "
+                f"PubMed serves only {MAX_SEARCH_POSITION} ids of a search and one date cannot be split"
+            )
+        a = self._start(base, top)
         g = self.growth
-        t = a / 2  # halve the range: the last count was nothing where the model put the most
-        if not self.bisect:
-            t = self._local(want, g)
-            if not a < t < 0:  # no range just above, or it says nothing useful: the range's total
-                share = want / remaining
-                t = share * a if abs(g) < 1e-9 else math.log(1.0 - share * (1.0 - _exp(g * a))) / g
+        if self.bisect:
+            t = a / 2  # halve the range: the last count was all or nothing where the model put it
+        else:
+            share = min(want / hits, 1.0)
+            t = share * a if abs(g) < 1e-9 else math.log(1.0 - share * (1.0 - _exp(g * a))) / g
+            local = self._local(want, g)
+            if not careful:  # past the budget: the density just above, else the model (as the old split)
+                t = local if a < local < 0 else t
+            else:
+                for est in (local, self._local(want, 0.0)):
+                    if a < est < 0:
+                        t = max(t, est)
+                if self.above is not None and self.above[0] > 0:  # at most SPAN times the range above
+                    t = max(t, -SPAN * self.above[1] / _YEAR)
         self.bisect = False
         cut = top + _DAY - timedelta(days=max(1, round(-t * _YEAR)))
-        return min(max(cut, lo + _DAY), top)
+        return min(max(cut, base + _DAY), top)
 
     def _local(self, want: float, g: float) -> float:
         """Where the next range would start if the density of the range just above went on (nan if unknown)."""

@@ -51,9 +51,24 @@ class Report:
         print(printable(f"PROBLEM  {text}"))
 
 
+def check_ncbi(config: Config, report: Report) -> None:
+    """PubMed answers (one esearch for a tracked PMID): what a run of tracked papers only needs."""
+    client = parts.make_client(config)
+    try:
+        pmid = (config.tracked.pmids or ["1"])[0]
+        client.esearch(f"{pmid}[uid]", retmax=0)
+    except EntrezError as exc:
+        report.problem(f"PubMed could not be asked: {exc}")
+    else:
+        report.ok(f"PubMed answers ({config.ncbi.base_url})")
+    finally:
+        client.close()
+
+
 def check_watches(config: Config, report: Report) -> None:
     if not config.watch:
         report.ok("no [[watch]]: tracked papers only")
+        check_ncbi(config, report)  # the run still asks PubMed about the tracked papers
         return
     client = parts.make_client(config)
     try:

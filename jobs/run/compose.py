@@ -35,6 +35,7 @@ from litwatch.watchers.tracked import query_terms
 
 FULL_RECORDS = ATTACH_MAX  # a digest loads at most this many full records (listed and attached)
 TEST_PREFIX = "[litwatch] test: "
+ARTICLE_CACHE = 2000  # decoded articles a composer keeps across one run's digests
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,22 @@ class Composer:
         self.store = store
         self.clock = clock
         self.links = signer_for(config)  # [web]: the digests' signed links (ConfigError: no secret)
+        # Articles decoded for one digest, kept for the next (issue 17: a citation of a tracked
+        # paper goes to every reader who takes them).  Filled only while digests are composed,
+        # after the run's record step, when the stored records no longer change.
+        self._decoded: dict[str, Article] = {}
+
+    def _articles(self, pmids: set[str]) -> dict[str, Article]:
+        """`store.articles.get`, the last `ARTICLE_CACHE` decoded articles kept."""
+        cache = self._decoded
+        out = {p: cache[p] for p in pmids if p in cache}
+        if len(out) < len(pmids):
+            loaded = self.store.articles.get(p for p in pmids if p not in out)
+            out.update(loaded)
+            cache.update(loaded)
+            while len(cache) > ARTICLE_CACHE:
+                del cache[next(iter(cache))]
+        return out
 
     def message_id(self, idstring: str) -> str:
         domain = self.config.digest.sender.rpartition("@")[2]
@@ -82,7 +99,7 @@ class Composer:
             )
 
         if len(pmids) <= FULL_RECORDS:
-            return rank_for(cfg, self.store, r, build(self.store.articles.get(pmids)))
+            return rank_for(cfg, self.store, r, build(self._articles(pmids)))
         # A huge digest (a large backfill): only what is listed or attached needs the full records.
         # Build it with light stand-ins (PMID and Entrez date, which is all the order needs; the
         # papers named in sentences, cited or corrected, in full), then put the full records into

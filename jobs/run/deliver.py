@@ -19,13 +19,15 @@ To add a kind of subscriber: build `Subscriber`s for it (jobs/run/subscribers.py
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
 from litwatch.jobs.run.crashpoints import crashpoint
 from litwatch.jobs.run.summary import RunSummary
 from litwatch.notifications.chat import METHOD as CHAT_METHOD
 from litwatch.notifications.delivery import Deliverer, DeliveryError
+from litwatch.notifications.session import delivery_session
 from litwatch.watchers.announcements import Citation, Hit
 from litwatch.watchers.store import Delivery, Queued, Store
 
@@ -81,12 +83,40 @@ class DeliveryLoop:
     # told of each item set aside (the mail server refuses it for good): the admin alert
     on_set_aside: Callable[[str], None] | None = None
     _by_key: dict[str, Subscriber] = field(init=False)
+    _open: ExitStack | None = field(default=None, init=False)
+    _sessions: dict[int, Deliverer] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self._by_key = {s.key: s for s in self.subscribers}
 
+    @contextmanager
+    def _session(self) -> Iterator[None]:
+        """Deliveries inside go through one session per deliverer (one SMTP connection for all
+        the e-mail digests: notifications/session.py), closed at the end."""
+        if self._open is not None:
+            yield
+            return
+        with ExitStack() as stack:
+            self._open, self._sessions = stack, {}
+            try:
+                yield
+            finally:
+                self._open, self._sessions = None, {}
+
+    def _through(self, deliverer: Deliverer) -> Deliverer:
+        """The open session of `deliverer` (opened on first use), or `deliverer` outside one."""
+        if self._open is None:
+            return deliverer
+        if id(deliverer) not in self._sessions:
+            self._sessions[id(deliverer)] = self._open.enter_context(delivery_session(deliverer))
+        return self._sessions[id(deliverer)]
+
     def resend_in_doubt(self) -> None:
         """Deliveries an earlier run left "sending": resend them unchanged."""
+        with self._session():
+            self._resend_each()
+
+    def _resend_each(self) -> None:
         for d in reversed(self.store.deliveries.find(status="sending")):
             s = self._by_key.get(d.recipient)
             if s is not None and s.deliverer is not None and not (s.problem or s.waiting):
@@ -100,7 +130,13 @@ class DeliveryLoop:
             self._attempt(d, s, deliverer, label, resend=True)
 
     def deliver_due(self, run_id: int) -> None:
-        """Each due subscriber's pending items, in one message each."""
+        """Each due subscriber's pending items, in one message each: composed, recorded "sending",
+        sent, marked and dropped before the next is composed (never all of them in memory), in one
+        session per deliverer."""
+        with self._session():
+            self._deliver_each(run_id)
+
+    def _deliver_each(self, run_id: int) -> None:
         for s in self.subscribers:
             if not s.due():
                 continue
@@ -137,14 +173,16 @@ class DeliveryLoop:
             delivery_id = self.store.deliveries.create(
                 s.key, out.message_id, out.subject, deliverer.method, out.message, run_id, [q.id for q in queued]
             )
+            self.store.deliveries.attempted(delivery_id)  # (one commit before the send, not two)
         return self._attempt(
             Delivery(delivery_id, s.key, out.message_id, out.subject, deliverer.method, "sending", run_id,
-                     "", None, 0, "", out.message),
+                     "", None, 1, "", out.message),
             s,
             deliverer,
             s.label,
             probing=probing,
             alone=len(queued) == 1,
+            attempted=True,
         )
 
     def _set_aside_refused(
@@ -187,18 +225,21 @@ class DeliveryLoop:
         resend: bool = False,
         probing: bool = False,
         alone: bool = False,
+        attempted: bool = False,
     ) -> DeliveryError | None:
         """Deliver, then record the outcome.  `resend`: a delivery an earlier run left in doubt; it may
         already be with the recipient, so a temporary refusal now keeps it "sending" (resent as it is
         next time), never puts its items back into a new message.  Returns the refusal when the
         server refused the message for good after reading it; `alone`: the message holds one item,
-        which is then set aside; `probing`: part of finding that item."""
+        which is then set aside; `probing`: part of finding that item; `attempted`: the attempt is
+        counted already (with the delivery's creation)."""
         counted = s.digest if s is not None else True
-        with self.store.transaction():
-            self.store.deliveries.attempted(d.id)
+        if not attempted:
+            with self.store.transaction():
+                self.store.deliveries.attempted(d.id)
         try:
             crashpoint("before_data")
-            deliverer.deliver(d.message, s.sender if s is not None else self.sender, d.recipient)
+            self._through(deliverer).deliver(d.message, s.sender if s is not None else self.sender, d.recipient)
         except DeliveryError as exc:
             refused_for_good = exc.message_refused and not exc.in_doubt and not resend
             if not refused_for_good:  # else the caller halves the message and reports what it sets aside

@@ -47,7 +47,8 @@ from litwatch.watchers.announcements import Citation, Correction, Hit, Item, Not
 from litwatch.watchers.articles import ArticleRecord
 from litwatch.watchers.entrez import EntrezClient, EntrezError
 from litwatch.watchers.icite import ICiteClient, ICiteError
-from litwatch.watchers.search import SearchResult, collect_ids
+from litwatch.watchers.search import SearchResult
+from litwatch.watchers.searches import WatchSearch, load_splits, save_splits, search_watches
 from litwatch.watchers.spool import ArticleSpool
 from litwatch.watchers.store import Store, StoreError, Tracked, now_iso
 from litwatch.watchers.tracked import correction_kind, correction_notices
@@ -228,8 +229,9 @@ class Pipeline:
         """Ask NCBI everything this run needs to know.  Writes nothing."""
         obs = Observation()
         to_fetch: set[str] = set()
+        results = self._search(self.config.watch)  # each distinct query once (watchers/searches.py)
         for watch in self.config.watch:
-            obs.watches[watch.name] = seen = self.observe_watch(watch)
+            obs.watches[watch.name] = seen = self.observe_watch(watch, results[watch.name])
             to_fetch |= seen.announce
         # preprints (Europe PMC), for the watches that have a preprint_query
         obs.preprints = observe_preprints(self.config, self.sources)
@@ -255,20 +257,31 @@ class Pipeline:
         obs.notices = observe_notices(self.config, self.store, self.client, self.today())
         return obs
 
-    def observe_watch(self, watch: WatchConfig) -> WatchObservation:
-        """The watch step: its search, diffed against its stored hits."""
-        log.info("searching %r", watch.name)
-        terminal.status(f"searching {watch.name!r}")
-        first_run = not self.store.watches.baselined(watch.name)
-        result = collect_ids(
-            self.client,
-            watch.query,
-            window_days=watch.window_days,
-            today=self.today(),
+    def _search(self, watches: list[WatchConfig]) -> dict[str, SearchResult]:
+        """Every watch's hits, each distinct search asked once, overlapped within the pacing, a
+        split past 9,999 hits asked as last time (watchers/searches.py)."""
+        today = self.today()
+        asks = []
+        for w in watches:
+            first_run = w.backfill_days and not self.store.watches.baselined(w.name)
             # a backfill's recent hits come with the same search (one more esearch at most)
-            since=self.today() - timedelta(days=watch.backfill_days) if first_run and watch.backfill_days else None,
-            progress=terminal.progress(f"searching {watch.name!r}"),
-        )
+            since = today - timedelta(days=w.backfill_days) if first_run else None
+            asks.append(WatchSearch(w.name, w.query, w.window_days, since))
+
+        def searching(name: str) -> terminal.ProgressFn | None:
+            log.info("searching %r", name)
+            terminal.status(f"searching {name!r}")
+            return terminal.progress(f"searching {name!r}")
+
+        remembered = load_splits(self.store.splits)
+        return search_watches(self.client, asks, today=today, remembered=remembered, progress=searching)
+
+    def observe_watch(self, watch: WatchConfig, result: SearchResult | None = None) -> WatchObservation:
+        """The watch step: its search (`result`, when the run's searches are done already),
+        diffed against its stored hits."""
+        first_run = not self.store.watches.baselined(watch.name)
+        if result is None:
+            result = self._search([watch])[watch.name]
         seen = WatchObservation(result)
         seen.notes += [Note(watch.name, f"PubMed reported a problem with this query: {p}", True) for p in result.problems]
         if first_run:
@@ -351,13 +364,16 @@ class Pipeline:
 
     def observe_corrections(self, obs: Observation, plan: TrackedPlan) -> None:
         """The correction step: the notices on the tracked papers re-read now."""
+        recorded: dict[str, set[tuple[str, str]]] = {}  # one query for every paper re-checked
+        for p, k, n in self.store.corrections.of(plan.due - obs.unknown_tracked):
+            recorded.setdefault(p, set()).add((k, n))
         for p in sorted(plan.due - obs.unknown_tracked):
             article = obs.articles.get(p)
             if article is None:
                 continue
             obs.checked.add(p)
             first_check = p in plan.candidates or plan.tracked[p].checked_at is None
-            known = {(k, n) for _, k, n in self.store.corrections.of([p])}
+            known = recorded.get(p, set())
             for kind, notice, source in sorted(correction_notices(article)):
                 if (kind, notice) in known:
                     continue
@@ -476,12 +492,21 @@ class Pipeline:
                 store.watches.add_hits(watch.name, seen.new_hits or set(), run_id, baseline=False)
             r = seen.result
             store.watches.save(watch.name, watch.query, run_id, r.count, r.query_translation, r.problems)
+        save_splits(
+            store.splits,
+            {w.name: obs.watches[w.name].result for w in self.config.watch},
+            {w.name: w.query for w in self.config.watch},
+            run_id,
+        )
+        sources_of: dict[str, set[str]] | None = None
         for paper, triples in obs.citations.items():
             baseline_sources = obs.citation_baseline.get(paper, set())
             store.citations.add({t for t in triples if t[2] in baseline_sources}, run_id, baseline=True)
             store.citations.add({t for t in triples if t[2] not in baseline_sources}, run_id, baseline=False)
             if baseline_sources:
-                known = next((t.baselined_sources for t in store.tracked.all() if t.pmid == paper), set())
+                if sources_of is None:  # (read once: not once per paper, 5,000 papers on a first run)
+                    sources_of = {t.pmid: t.baselined_sources for t in store.tracked.all()}
+                known = sources_of.get(paper, set())
                 store.tracked.set_link_sources(paper, known | baseline_sources)
         rows = [(c.pmid, c.kind, c.notice_pmid, c.source) for c, baseline in obs.corrections if baseline]
         store.corrections.add(rows, run_id, baseline=True)

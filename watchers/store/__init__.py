@@ -11,7 +11,8 @@ No SQL lives outside this package.  Its parts:
   tables they declare.
 - Domain modules, each one class over the driver, composed into `Store`:
   `store.articles`, `store.watches`, `store.tracked`, `store.citations`, `store.corrections`,
-  `store.queue`, `store.deliveries`, `store.runs`, `store.alerts`, `store.ratings`, `store.sources`, `store.readers`.
+  `store.queue`, `store.deliveries`, `store.runs`, `store.alerts`, `store.ratings`, `store.sources`,
+  `store.splits`, `store.readers`.
 
 A new domain module is one file with a `Table` subclass and one line in `Store.__init__`; a new
 migration is one `Migration` appended to `schema.MIGRATIONS`.
@@ -36,6 +37,7 @@ from litwatch.watchers.store.readers import Readers, SubscriptionEvent
 from litwatch.watchers.store.runs import Alert, Alerts, Run, Runs
 from litwatch.watchers.store.schema import SCHEMA_VERSION, Migration, identity_tables, tables
 from litwatch.watchers.store.sources import Sources
+from litwatch.watchers.store.splits import Splits
 from litwatch.watchers.store.sqlite import SqliteDriver, file_lock
 from litwatch.watchers.store.table import Table, now_iso
 from litwatch.watchers.store.tracked import Tracked, TrackedPapers
@@ -82,6 +84,7 @@ class Store:
         self.alerts = Alerts(db)
         self.ratings = Ratings(db)
         self.sources = Sources(db)  # issue 16: sent-article notices, works outside PubMed, source health
+        self.splits = Splits(db)  # issue 17: remembered splits of searches past 9,999 hits
         self.readers = Readers(db)
 
     # -- the driver-level API ---------------------------------------------------------------------

@@ -270,7 +270,27 @@ MIGRATIONS: list[Migration] = [
         ("openalex_ids", False),
     ),
     ),
-    # 6: the web companion (store.readers): unsubscribes, used one-time links, papers each reader tracks
+    # 6: the Entrez-date ranges of a search's last split past 9,999 hits (issue 17; store.splits)
+    Migration(
+        (
+            """CREATE TABLE search_splits (
+                query_key TEXT PRIMARY KEY,
+                pieces TEXT NOT NULL,
+                total BIGINT NOT NULL,
+                run_id BIGINT NOT NULL
+            )""",
+        ),
+        tables=(("search_splits", False),),
+    ),
+    # 7: indexes of a department's hot queries (issue 17): a recipient's last digest (is_due,
+    # failing deliveries), a delivery's queue items (mark_failed, queue_items, history)
+    Migration(
+        (
+            "CREATE INDEX deliveries_recipient ON deliveries (recipient, status, sent_at)",
+            "CREATE INDEX queue_delivery ON queue (delivery_id)",
+        ),
+    ),
+    # 8: the web companion (store.readers): unsubscribes, used one-time links, papers each reader tracks
     Migration(
         (
             """CREATE TABLE subscription_events (
