@@ -129,7 +129,7 @@ def run(args: list[str]) -> dict[str, Any]:
         from litwatch.watchers import entrez
 
         entrez.Pacer.wait = lambda self, interval: None  # type: ignore[method-assign]
-    from litwatch.notifications import session
+    from litwatch.notifications import delivery as session
 
     cls = pipeline.Pipeline
     from litwatch.jobs.run.compose import Composer

@@ -475,7 +475,7 @@ NOTES = """\
   in the slack of the 0.34 s spacing; at 10 requests/s it does not.  Not done: overlapping the
   digests' rendering with their sending (a sender thread), and the watches' bookkeeping with the
   searches, which together would take back about half of the excess.
-* **Digests.**  One SMTP session carries the day's digests (`notifications/session.py`): one
+* **Digests.**  One SMTP session carries the day's digests (`notifications/delivery.py`): one
   connection, one transaction each, each accepted or refused on its own.  Each digest is built,
   recorded "sending", sent, marked sent and dropped before the next is built
   (tests/test_smtp_session.py checks it from the SMTP server's side); articles decoded for one

@@ -16,8 +16,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as AioSMTP
 from aiosmtpd.smtp import Envelope, Session
 
-from litwatch.notifications.delivery import DeliveryError, SmtpDeliverer
-from litwatch.notifications.session import SmtpSession, delivery_session
+from litwatch.notifications.delivery import DeliveryError, SmtpDeliverer, SmtpSession, delivery_session
 from tests.conftest import baseline, free_port, scenario_config
 
 READERS = [f"reader{k:02d}@example.org" for k in range(24)]

@@ -26,8 +26,7 @@ from dataclasses import dataclass, field
 from litwatch.jobs.run.crashpoints import crashpoint
 from litwatch.jobs.run.summary import RunSummary
 from litwatch.notifications.chat import METHOD as CHAT_METHOD
-from litwatch.notifications.delivery import Deliverer, DeliveryError
-from litwatch.notifications.session import delivery_session
+from litwatch.notifications.delivery import Deliverer, DeliveryError, delivery_session
 from litwatch.watchers.announcements import Citation, Hit
 from litwatch.watchers.store import Delivery, Queued, Store
 
@@ -92,7 +91,7 @@ class DeliveryLoop:
     @contextmanager
     def _session(self) -> Iterator[None]:
         """Deliveries inside go through one session per deliverer (one SMTP connection for all
-        the e-mail digests: notifications/session.py), closed at the end."""
+        the e-mail digests: notifications/delivery.py), closed at the end."""
         if self._open is not None:
             yield
             return
