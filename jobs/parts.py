@@ -18,13 +18,16 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from litwatch.jobs.config import Config
-from litwatch.jobs.run.outside import Clients, make_clients
+from litwatch.jobs.run.outside import Clients
 from litwatch.notifications.delivery import Deliverer, OutboxDeliverer, SmtpDeliverer
 from litwatch.watchers.entrez import EntrezClient
+from litwatch.watchers.europepmc import EuropePMCClient
 from litwatch.watchers.icite import ICiteClient
+from litwatch.watchers.openalex import OpenAlexClient
 from litwatch.watchers.store import Store, open_store, run_lock
 
 Clock = Callable[[], datetime]
@@ -60,12 +63,25 @@ def make_client(config: Config) -> EntrezClient:
 def make_icite(config: Config) -> ICiteClient | None:
     if "icite" not in config.tracked.sources:
         return None
-    return ICiteClient(config.tracked.icite_url, timeout=config.ncbi.timeout, deadline=config.ncbi.deadline)
+    return ICiteClient(
+        config.tracked.icite_url, email=config.ncbi.email, timeout=config.ncbi.timeout, deadline=config.ncbi.deadline
+    )
 
 
 def make_sources(config: Config) -> Clients:
-    """The clients of the cited-by and preprint sources `config` asks for (jobs/run/outside.py)."""
-    return make_clients(config)
+    """The clients of the cited-by and preprint sources `config` asks for (jobs/run/outside.py):
+    iCite, Europe PMC (also for a watch's `preprint_query`), OpenAlex (its key from the environment
+    or a file, never the config)."""
+    t = config.tracked
+    wants_epmc = "europepmc" in t.sources or any(w.preprint_query for w in config.watch)
+    common: dict[str, Any] = {"email": config.ncbi.email, "timeout": config.ncbi.timeout, "deadline": config.ncbi.deadline}
+    return Clients(
+        icite=make_icite(config),
+        europepmc=EuropePMCClient(t.europepmc_url, **common) if wants_epmc else None,
+        openalex=OpenAlexClient(t.openalex_url, api_key=config.openalex_key(), **common)
+        if "openalex" in t.sources
+        else None,
+    )
 
 
 def make_deliverer(config: Config) -> Deliverer:

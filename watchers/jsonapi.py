@@ -21,6 +21,7 @@ from litwatch.watchers import httpio
 from litwatch.watchers.entrez import Pacer
 from litwatch.watchers.errors import LitwatchError
 from litwatch.watchers.redact import redact
+from litwatch.watchers.wording import count
 
 MAX_BODY = 64 * 1024 * 1024  # decoded bytes of one JSON answer
 USER_AGENT = "litwatch (https://github.com/litwatch; mailto:{email})"
@@ -31,9 +32,14 @@ class ServiceError(LitwatchError):
 
 
 class _Retry(Exception):
+    """A failure worth another try (raised by `check` as `RetryAnswer`)."""
+
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+RetryAnswer = _Retry  # what a service's `check` raises for a 200 answer worth asking for again
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -150,7 +156,7 @@ class JsonService:
         try:
             return retrying(attempt)
         except _Retry as exc:
-            raise self.error(self.redact(f"{exc} (gave up after {self.retries + 1} attempts)")) from None
+            raise self.error(self.redact(f"{exc} (gave up after {count(self.retries + 1, 'attempt')})")) from None
 
 
 def _detail(raw: bytes) -> str:

@@ -52,20 +52,6 @@ class Clients:
                 c.close()
 
 
-def make_clients(config: Config) -> Clients:
-    """The clients `config` asks for (the composition root's part for issue 16)."""
-    t = config.tracked
-    wants_epmc = "europepmc" in t.sources or any(w.preprint_query for w in config.watch)
-    return Clients(
-        icite=ICiteClient(t.icite_url, timeout=config.ncbi.timeout) if "icite" in t.sources else None,
-        europepmc=EuropePMCClient(t.europepmc_url, email=config.ncbi.email, timeout=config.ncbi.timeout)
-        if wants_epmc else None,
-        openalex=OpenAlexClient(t.openalex_url, api_key=config.openalex_key(), email=config.ncbi.email,
-                                timeout=config.ncbi.timeout)
-        if "openalex" in t.sources else None,
-    )
-
-
 @dataclass
 class CitationSources:
     """What the cited-by sources said this run."""
