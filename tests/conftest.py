@@ -351,6 +351,22 @@ def db_rows(cfg_path: Path, sql: str, params: tuple = ()) -> list[tuple]:
         return store.rows(sql, params)
 
 
+# Debian's Chromium (installed by .ci/run), headless and kept off the network: without the
+# background-networking flags it tries to reach the internet at every start.
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
 PUBMED_LINK = re.compile(r"pubmed\.ncbi\.nlm\.nih\.gov/(\d+)/")
 
 

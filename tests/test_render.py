@@ -34,11 +34,11 @@ from litwatch.notifications.render import (
     trial_ids,
 )
 from litwatch.watchers.articles import AbstractSection, Article, Author, PubDate
+from tests.conftest import CHROMIUM, CHROMIUM_FLAGS
 
 GOLDEN = Path(__file__).parent / "golden"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 UPDATE = os.environ.get("UPDATE_GOLDEN") == "1"
-CHROMIUM = Path("/usr/bin/chromium")
 
 SENDER = "litwatch <litwatch@example.org>"
 MESSAGE_ID = "<20250303073000.digest-1@litwatch.example.org>"
@@ -760,14 +760,7 @@ def _frame_page(html: str, width: int, height: int = 800) -> str:
 def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess[str]:
     command = [
         str(CHROMIUM),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
+        *CHROMIUM_FLAGS,
         "--hide-scrollbars",
         f"--user-data-dir={profile}",
         *args,

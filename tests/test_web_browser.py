@@ -14,7 +14,7 @@ import pytest
 from litwatch.jobs.config import load_config
 from litwatch.watchers.ratings import ratings_of
 from litwatch.watchers.store import open_store
-from tests.conftest import PUBMED_LINK, Q_BTK, add_itp_article, baseline
+from tests.conftest import CHROMIUM, CHROMIUM_FLAGS, PUBMED_LINK, Q_BTK, add_itp_article, baseline
 from tests.fakes.pubmed_xml import esc
 from tests.web_helpers import (
     ANN,
@@ -30,18 +30,7 @@ from tests.web_helpers import (
     web_env,  # noqa: F401 - a fixture
 )
 
-CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
+FLAGS = CHROMIUM_FLAGS
 
 playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install -e '.[test]')")
 pytestmark = [
