@@ -32,6 +32,13 @@ def _source_rank(source: str) -> tuple[int, str]:
 
 
 
+def _add_once(reasons: dict[str, list[str]], key: str, reason: str) -> None:
+    """Add `reason` to `key`'s reasons, in order of first appearance, once."""
+    mine = reasons.setdefault(key, [])
+    if reason not in mine:
+        mine.append(reason)
+
+
 def paper_ref(pmid: str, article: Article | None) -> PaperRef:
     if article is None:
         return PaperRef(pmid=pmid)
@@ -64,13 +71,9 @@ def build_digest(
     works = works or {}
     for item in items:
         if isinstance(item, a.Hit):
-            watches.setdefault(item.pmid, [])
-            if item.watch not in watches[item.pmid]:
-                watches[item.pmid].append(item.watch)
+            _add_once(watches, item.pmid, item.watch)
         elif isinstance(item, a.Citation):
-            cites.setdefault(item.citing, [])
-            if item.cited not in cites[item.citing]:
-                cites[item.citing].append(item.cited)
+            _add_once(cites, item.citing, item.cited)
         elif isinstance(item, a.Correction):
             corrections.append(
                 Correction(
@@ -87,18 +90,14 @@ def build_digest(
                            item.sent_on),
             )
         elif isinstance(item, a.WorkCitation):
-            work_cites.setdefault(item.work, [])
-            if item.cited not in work_cites[item.work]:
-                work_cites[item.work].append(item.cited)
+            _add_once(work_cites, item.work, item.cited)
         elif isinstance(item, a.PreprintHit):
-            preprints.setdefault(item.work, [])
-            if item.watch not in preprints[item.work]:
-                preprints[item.work].append(item.watch)
+            _add_once(preprints, item.work, item.watch)
         elif isinstance(item, a.Published):
             published[item.pmid] = works.get(item.work) or WorkRef(key=item.work, title=item.work, url="")
-            watches.setdefault(item.pmid, [])
-            if item.watch and item.watch not in watches[item.pmid]:
-                watches[item.pmid].append(item.watch)
+            watches.setdefault(item.pmid, [])  # listed as a hit even when no watch is named
+            if item.watch:
+                _add_once(watches, item.pmid, item.watch)
         else:
             if (item.heading, item.text) not in seen_notes:
                 seen_notes.add((item.heading, item.text))

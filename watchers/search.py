@@ -123,13 +123,7 @@ def collect_ids(
                 run.sweep(since, None, page.count, recent_from=since, also_ids=False)
     else:
         run.sweep(lo, None, first.count, force=since if wants_recent else None, recent_from=since)
-        found = sum(p.count for p in result.pieces)
-        if found != first.count:
-            result.complete = False
-            log.warning(
-                "search %r: PubMed counted %d hits but its Entrez-date ranges held %d; "
-                "the next run sees what was missed", query, first.count, found,
-            )
+        _check_pieces(result, query, first.count)
     result.requests = client.requests_made - before
     return result
 
@@ -165,15 +159,21 @@ def collect_remembered(
         else:
             log.info("search %r: the range from %s grew to %d hits; splitting it", query, _fmt(piece.start), page.count)
             run.sweep(piece.start, piece.end, page.count)
+    _check_pieces(result, query, result.count)
+    result.requests = client.requests_made - before
+    return result
+
+
+def _check_pieces(result: SearchResult, query: str, counted: int) -> None:
+    """A split whose Entrez-date ranges do not add up to PubMed's count is incomplete (the next run
+    sees what was missed)."""
     found = sum(p.count for p in result.pieces)
-    if found != result.count:
+    if found != counted:
         result.complete = False
         log.warning(
             "search %r: PubMed counted %d hits but its Entrez-date ranges held %d; "
-            "the next run sees what was missed", query, result.count, found,
+            "the next run sees what was missed", query, counted, found,
         )
-    result.requests = client.requests_made - before
-    return result
 
 
 class _Collector:

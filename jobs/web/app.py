@@ -270,6 +270,14 @@ class WebApp:
                 "This form could not be checked (it is old, or cookies are off). Open the link again and press the button. Nothing was changed.",
             )
 
+    def posted_pmid(self, request: Request, form: dict[str, str]) -> str:
+        """The PMID a reader's page form posts (a rating undone, a paper untracked), CSRF-checked."""
+        self.check_csrf(request, form)
+        pmid = form.get("pmid", "")
+        if not pmid.isdigit():
+            raise PageError(400, "Unknown request", "Nothing was changed.")
+        return pmid
+
     # -- small helpers ----------------------------------------------------------------------------
 
     @staticmethod
@@ -483,10 +491,7 @@ def build_app(config: Config, *, clock: Callable[[], float] = time.time) -> Star
         undone = ""
         with web._store() as store:
             if request.method == "POST":
-                web.check_csrf(request, form)
-                pmid = form.get("pmid", "")
-                if not pmid.isdigit():
-                    raise PageError(400, "Unknown request", "Nothing was changed.")
+                pmid = web.posted_pmid(request, form)
                 if not web.rating_limit.allow(reader.email.lower()):
                     raise PageError(429, "Too many ratings", "Too many changes in a minute: wait a moment and try again. Nothing was changed.")
                 if undo_rating(store, reader.email, pmid):
@@ -503,10 +508,7 @@ def build_app(config: Config, *, clock: Callable[[], float] = time.time) -> Star
         removed = ""
         with web._store() as store:
             if request.method == "POST":
-                web.check_csrf(request, form)
-                pmid = form.get("pmid", "")
-                if not pmid.isdigit():
-                    raise PageError(400, "Unknown request", "Nothing was changed.")
+                pmid = web.posted_pmid(request, form)
                 if store.readers.untrack(reader.email, pmid):
                     removed = pmid
             mine = store.readers.tracked(reader.email)
