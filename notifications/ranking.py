@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache
@@ -227,6 +227,15 @@ def _stop_words() -> frozenset[str]:
     return frozenset(ENGLISH_STOP_WORDS)
 
 
+def warm_up() -> None:
+    """Import what ranking uses (about a second of CPU): a run calls it from a thread while it
+    waits for NCBI, so that its first digest does not."""
+    _stop_words()
+    _column("warm")
+    from scipy.sparse import csr_matrix, vstack  # noqa: F401, PLC0415 - see _sklearn_note
+    from sklearn.linear_model import LogisticRegression  # noqa: F401, PLC0415 - see _sklearn_note
+
+
 def _column(token: str) -> int:
     col = _COLUMNS.get(token)
     if col is None:
@@ -270,13 +279,90 @@ def _tf(texts: Sequence[str]) -> Any:
     )
 
 
+class RefVectors:
+    """References' damped term frequencies (`_tf`), arranged for scoring any batch against them:
+    by column (a batch reads only the columns its articles use) and each row's sum of squares
+    (its length under any IDF is then known without reading the other columns)."""
+
+    def __init__(self, tf: Any) -> None:
+        from scipy.sparse import csc_matrix  # noqa: PLC0415 - see _sklearn_note
+
+        self.by_column = tf.tocsc()
+        # the squares, on the same index arrays (not copied)
+        self.squared_by_column = csc_matrix(
+            (self.by_column.data**2, self.by_column.indices, self.by_column.indptr), shape=self.by_column.shape, copy=False
+        )
+        rows = self.by_column.indices
+        self.squares: FloatArray = np.bincount(rows, weights=self.squared_by_column.data, minlength=tf.shape[0])
+
+    @property
+    def tf(self) -> Any:
+        """The damped term frequencies, one row per reference."""
+        return self.by_column.tocsr()
+
+    def __len__(self) -> int:
+        return int(self.by_column.shape[0])
+
+
+class TermRows:
+    """Reference vectors, each text vectorised once and kept: a run's digests share references (a
+    department's tracked papers are every reader's), which would otherwise be vectorised again
+    for each reader.  `limit` texts are kept (the oldest dropped), and the last few reference
+    sets (readers without ratings or a library of their own share one)."""
+
+    SETS = 2
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = limit
+        self._rows: dict[str, tuple[Any, Any]] = {}  # text -> (columns, values)
+        self._sets: dict[tuple[str, ...], RefVectors] = {}
+
+    def vectors(self, texts: Sequence[str]) -> RefVectors:
+        """The vectors of `texts` (kept for the next reader with the same references)."""
+        key = tuple(texts)
+        found = self._sets.get(key)
+        if found is None:
+            found = self._sets[key] = RefVectors(self.matrix(texts))
+            while len(self._sets) > self.SETS:
+                del self._sets[next(iter(self._sets))]
+        return found
+
+    def matrix(self, texts: Sequence[str]) -> Any:
+        """`_tf(texts)`, from the kept rows."""
+        return self._assemble(texts, str)
+
+    def articles(self, articles: Sequence[Article]) -> Any:
+        """`_tf` of the articles' texts, kept by PMID (a run's stored records do not change while
+        its digests are composed; an article in many readers' digests is vectorised once)."""
+        keys = [f"\x00pmid:{a.pmid}" for a in articles]
+        by_key = dict(zip(keys, articles, strict=True))
+        return self._assemble(keys, lambda key: article_text(by_key[key]))
+
+    def _assemble(self, keys: Sequence[str], text_of: Callable[[str], str]) -> Any:
+        from scipy.sparse import csr_matrix  # noqa: PLC0415 - see _sklearn_note
+
+        rows = self._rows
+        missing = [k for k in dict.fromkeys(keys) if k not in rows]
+        if missing:
+            fresh = _tf([text_of(k) for k in missing])
+            for i, key in enumerate(missing):
+                a, b = fresh.indptr[i], fresh.indptr[i + 1]
+                rows[key] = (fresh.indices[a:b], fresh.data[a:b])
+        parts = [rows[k] for k in keys]
+        while len(rows) > self.limit:
+            del rows[next(iter(rows))]
+        indptr = np.zeros(len(parts) + 1, dtype=np.int64)
+        np.cumsum([len(c) for c, _ in parts], out=indptr[1:])
+        indices = np.concatenate([c for c, _ in parts]) if parts else np.zeros(0, dtype=np.int32)
+        data = np.concatenate([v for _, v in parts]) if parts else np.zeros(0)
+        return csr_matrix((data, indices, indptr), shape=(len(parts), N_FEATURES))
+
+
 def _unit_rows(matrix: Any) -> Any:
     """Each row scaled to unit length (empty rows stay empty)."""
     m = matrix.tocsr(copy=True)
-    squares = np.zeros(m.shape[0])
     rows = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
-    np.add.at(squares, rows, m.data * m.data)
-    norms = np.sqrt(squares)
+    norms = np.sqrt(np.bincount(rows, weights=m.data * m.data, minlength=m.shape[0]))
     norms[norms == 0] = 1.0
     m.data = m.data / norms[rows]
     return m
@@ -294,17 +380,28 @@ class Batch:
     """Articles ranked together (one digest, or a day's candidates shared by many readers): what
     every reader's scores need, computed once."""
 
-    def __init__(self, articles: Sequence[Article], *, today: date, weights: Weights | None = None) -> None:
+    def __init__(
+        self, articles: Sequence[Article], *, today: date, weights: Weights | None = None, rows: TermRows | None = None
+    ) -> None:
+        """`rows`: term vectors kept across batches (one run's digests)."""
         self.articles = list(articles)
         self.today = today
         w = weights or Weights()
         n = len(self.articles)
-        tf = _tf([article_text(a) for a in self.articles])
-        df = np.bincount(tf.indices, minlength=N_FEATURES).astype(np.float64)
-        self.idf: FloatArray = np.log((1.0 + n) / (1.0 + df)) + 1.0
+        from scipy.sparse import csr_matrix  # noqa: PLC0415 - see _sklearn_note
+
+        tf = rows.articles(self.articles) if rows is not None else _tf([article_text(a) for a in self.articles])
+        # The batch's own vocabulary: the hashed columns its articles use, renumbered 0..k-1, so
+        # that no step works on arrays of N_FEATURES (a digest of 10 articles uses some 1,500).
+        self.columns, compact = np.unique(tf.indices, return_inverse=True)
+        k = len(self.columns)
+        tf = csr_matrix((tf.data, compact.astype(np.int32), tf.indptr), shape=(n, k))
+        df = np.bincount(compact, minlength=k).astype(np.float64)
+        self.idf: FloatArray = np.log((1.0 + n) / (1.0 + df)) + 1.0  # of the batch's columns
+        self.idf_unseen = float(np.log(1.0 + n) + 1.0)  # of a column no article uses (df = 0)
         self.tf_unit = _unit_rows(tf)  # for the reader's model
-        self.tfidf = _unit_rows(tf.multiply(self.idf).tocsr())  # for similarity
-        self.tfidf_t = self.tfidf.T.tocsr()  # columns: fast products with a reader's few references
+        # for similarity: unit TF-IDF rows, times the IDF again (a reference's TF is weighted here)
+        self.tfidf_idf = _unit_rows(tf.multiply(self.idf).tocsr()).multiply(self.idf).tocsr()
         designs = [design_of(a) for a in self.articles]
         self.design_label = [d[0] for d in designs]
         self.design_points: FloatArray = np.array([d[1] for d in designs], dtype=np.float64)
@@ -336,11 +433,26 @@ class Batch:
             self._placements[terms] = [term_placement(a, terms) for a in self.articles]
         return self._placements[terms]
 
-    def similarity(self, ref_tf: Any) -> FloatArray:
-        """Cosine similarities (articles x references) of TF-IDF vectors with this batch's IDF;
-        `ref_tf`: the references' damped term frequencies (`_tf`)."""
-        refs = _unit_rows(ref_tf.multiply(self.idf).tocsr())
-        return np.asarray((refs @ self.tfidf_t).toarray().T, dtype=np.float64)
+    def similarity(self, refs: RefVectors) -> FloatArray:
+        """Cosine similarities (articles x references) of TF-IDF vectors with this batch's IDF.
+        Only the references' entries in the batch's columns are read; a reference's other words
+        count in its length only (each with the IDF of a word no article uses)."""
+        m, k = len(refs), len(self.columns)
+        if k == 0 or m == 0:
+            return np.zeros((len(self), m))
+        unseen = self.idf_unseen**2
+        extra = refs.squared_by_column[:, self.columns] @ (self.idf * self.idf - unseen)
+        norms = np.sqrt(unseen * refs.squares + extra)
+        norms[norms == 0] = 1.0
+        sims = (self.tfidf_idf @ refs.by_column[:, self.columns].T).toarray()
+        return np.asarray(sims / norms, dtype=np.float64)
+
+    def on_columns(self, columns: Any, values: Any) -> FloatArray:
+        """`values` given on hashed `columns` (sorted, unique), as a vector on the batch's columns."""
+        out = np.zeros(len(self.columns))
+        _, mine, theirs = np.intersect1d(self.columns, columns, assume_unique=True, return_indices=True)
+        out[mine] = np.asarray(values)[theirs]
+        return out
 
 
 @dataclass(slots=True)
@@ -395,13 +507,15 @@ class ReaderRanker:
     """One reader's scorer: their references vectorised and their model fitted once, then any number
     of batches scored (memory: the reader's references, never the other readers')."""
 
-    def __init__(self, profile: ReaderProfile, weights: Weights | None = None) -> None:
+    def __init__(self, profile: ReaderProfile, weights: Weights | None = None, *, rows: TermRows | None = None) -> None:
+        """`rows`: reference vectors shared with other readers' rankers (one run's digests)."""
         self.profile = profile
         self.weights = weights or Weights()
         self._fav_authors = tuple(_norm_name(a) for a in profile.authors if a.strip())
         self._fav_journals = frozenset(_norm_name(j) for j in profile.journals if j.strip())
-        self._pos_tf = _tf([r.text for r in profile.positives]) if profile.positives else None
-        self._neg_tf = _tf([r.text for r in profile.negatives]) if profile.negatives else None
+        rows = rows or TermRows()
+        self._pos = rows.vectors([r.text for r in profile.positives]) if profile.positives else None
+        self._neg = rows.vectors([r.text for r in profile.negatives]) if profile.negatives else None
         self._model: tuple[Any, Any, float] | None = self._fit()
 
     # the reader's model ---------------------------------------------------------------------------
@@ -419,9 +533,9 @@ class ReaderRanker:
         from sklearn.linear_model import LogisticRegression  # noqa: PLC0415 - see _sklearn_note
 
         rated_down = [i for i, r in enumerate(self.profile.negatives) if r.rated]
-        assert self._pos_tf is not None and self._neg_tf is not None
-        tf = _unit_rows(vstack([self._pos_tf, self._neg_tf[rated_down]]).tocsr())
-        labels = np.array([1] * self._pos_tf.shape[0] + [0] * len(rated_down))
+        assert self._pos is not None and self._neg is not None
+        tf = _unit_rows(vstack([self._pos.tf, self._neg.tf[rated_down]]).tocsr())
+        labels = np.array([1] * len(self._pos) + [0] * len(rated_down))
         columns = np.unique(tf.indices)  # fit on the columns in use: 2**18 would cost 50 ms a reader
         model = LogisticRegression(C=4.0, class_weight="balanced", solver="liblinear", random_state=0)
         model.fit(tf[:, columns], labels)
@@ -434,11 +548,13 @@ class ReaderRanker:
 
     # scoring ----------------------------------------------------------------------------------------
 
-    def _closest(self, batch: Batch, refs: tuple[Reference, ...], ref_tf: Any) -> tuple[FloatArray, list[str]]:
+    def _closest(
+        self, batch: Batch, refs: tuple[Reference, ...], vectors: RefVectors | None
+    ) -> tuple[FloatArray, list[str]]:
         n = len(batch)
-        if not refs or n == 0 or ref_tf is None:
+        if not refs or n == 0 or vectors is None:
             return np.zeros(n), [""] * n
-        sims = batch.similarity(ref_tf)
+        sims = batch.similarity(vectors)
         best = np.argmax(sims, axis=1)  # the first of equals: deterministic
         labels = [
             SELF + refs[int(j)].label if refs[int(j)].key == batch.articles[i].pmid else refs[int(j)].label
@@ -463,8 +579,8 @@ class ReaderRanker:
         by_place = {"title": w.title, "abstract": w.abstract, "MeSH terms": w.mesh, "": 0.0}
         place_points = np.array([by_place[p] for p, _ in place], dtype=np.float64)
         design_points = batch.design_points * w.design
-        sim, sim_ref = self._closest(batch, self.profile.positives, self._pos_tf)
-        neg, neg_ref = self._closest(batch, self.profile.negatives, self._neg_tf)
+        sim, sim_ref = self._closest(batch, self.profile.positives, self._pos)
+        neg, neg_ref = self._closest(batch, self.profile.negatives, self._neg)
         author = [""] * n
         if self._fav_authors:
             favourites = frozenset(self._fav_authors)
@@ -479,9 +595,7 @@ class ReaderRanker:
         model_points = np.zeros(n)
         if self._model is not None and n:
             columns, coef, intercept = self._model
-            dense = np.zeros(N_FEATURES)
-            dense[columns] = coef
-            logits = _as_float_array(batch.tf_unit @ dense) + intercept
+            logits = _as_float_array(batch.tf_unit @ batch.on_columns(columns, coef)) + intercept
             model_points = w.model * (2.0 / (1.0 + np.exp(-logits)) - 1.0)
         recency_points = batch.recency * w.recency
         total = (
@@ -522,6 +636,7 @@ def rank_digest(
     *,
     today: date | None = None,
     min_score: float | None = None,
+    rows: TermRows | None = None,
 ) -> Digest:
     """The digest with every entry scored and explained, and, within each section (citations of
     tracked papers; each watch's hits), entries in score order (ties: the order they had, newest
@@ -530,8 +645,8 @@ def rank_digest(
     if not entries:
         return replace(digest, ranked=True, min_score=min_score)
     day = today or digest.created.date()
-    batch = Batch([e.article for e in entries], today=day, weights=weights)
-    ranker = ReaderRanker(profile, weights)
+    batch = Batch([e.article for e in entries], today=day, weights=weights, rows=rows)
+    ranker = ReaderRanker(profile, weights, rows=rows)
     terms = [tuple(t for wname in e.watches for t in digest.watch_terms.get(wname, ())) for e in entries]
     scores = ranker.score(batch, terms)
     scored = [

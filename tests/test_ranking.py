@@ -433,3 +433,97 @@ def test_min_score_from_the_config_moves_everything_below_into_the_lower_list(tm
     ris = next(p for p in msg.iter_attachments() if str(p.get_filename()).endswith(".ris")).get_content()
     ris = ris.decode() if isinstance(ris, bytes) else ris
     assert all(p in ris for p in NEW), "and in the attachment"
+
+
+def test_term_rows_are_the_term_frequencies_computed_once() -> None:
+    """A run's rankers share reference vectors: the same matrix as vectorising afresh, each text once."""
+    from litwatch.notifications import ranking
+
+    texts = [TRACKED_TEXT, "Rilzabrutinib in ITP", "", "platelet counts platelet counts rose", TRACKED_TEXT]
+    rows = ranking.TermRows(limit=3)
+    calls: list[int] = []
+    real_tf = ranking._tf
+
+    def counting(t):  # noqa: ANN001, ANN202
+        calls.append(len(t))
+        return real_tf(t)
+
+    ranking._tf = counting
+    try:
+        first = rows.matrix(texts)
+        again = rows.matrix(texts[1:4])
+    finally:
+        ranking._tf = real_tf
+    expected = real_tf(texts)
+    assert (first != expected).nnz == 0 and first.shape == expected.shape
+    assert (again != real_tf(texts[1:4])).nnz == 0
+    assert calls == [4], "each distinct text vectorised once; the second call vectorised nothing"
+    assert len(rows._rows) == 3, "at most `limit` texts kept"
+    digest = golden_like_digest()
+    shared = rank_digest(digest, ReaderProfile(positives=(TRACKED_REF,)), rows=ranking.TermRows())
+    assert shared.entries == rank_digest(digest, ReaderProfile(positives=(TRACKED_REF,))).entries
+
+
+def test_a_readers_ratings_survive_many_tracked_papers(tmp_path: Path, ncbi, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    """More tracked papers than MAX_REFERENCES: the reader's own ratings are kept first, and the
+    tracked papers are read from the store once for all the run's readers."""
+    from litwatch.jobs.config import load_config
+    from litwatch.jobs.run import ranking as run_ranking
+    from litwatch.watchers.articles import ArticleRecord
+    from litwatch.watchers.store import open_store
+
+    monkeypatch.setattr(run_ranking, "MAX_REFERENCES", 5)
+    config = load_config(scenario_config(tmp_path, ncbi))
+    reader = config.recipients()[0]
+    tracked = [str(43_000_000 + k) for k in range(8)]
+    with open_store(path=tmp_path / "refs.db") as store:
+        with store.transaction():
+            store.articles.put(ArticleRecord.of(art(p, f"Tracked paper {p}")) for p in [*tracked, "44000001"])
+            for p in tracked:
+                store.tracked.add(p, "cli")
+            store.ratings.record(reader.email, "44000001", 1)
+        ranking = run_ranking.Ranking(config, store)
+        reads: list[int] = []
+        real_get = store.articles.get
+
+        def counting_get(pmids):  # noqa: ANN001, ANN202
+            pmids = list(pmids)
+            reads.append(len(pmids))
+            return real_get(pmids)
+
+        monkeypatch.setattr(store.articles, "get", counting_get)
+        profile, problems = ranking.profile(reader)
+        again, _ = ranking.profile(reader)
+    assert not problems
+    assert [r.key for r in profile.positives] == ["44000001", *tracked[-4:]], "the rating first, then the last tracked"
+    assert profile.positives[0].rated and profile == again
+    assert sum(n for n in reads if n == len(tracked)) == len(tracked), "the tracked papers read once"
+
+
+def test_similarity_is_the_cosine_of_full_tfidf_vectors() -> None:
+    """Batch.similarity reads only the batch's columns; it equals the cosine of the whole TF-IDF
+    vectors (every word of a reference counts in its length)."""
+    import numpy as np
+
+    from litwatch.notifications import ranking
+
+    rng = random.Random(5)
+    words = [f"term{i}" for i in range(300)]
+    articles = [art(str(45_000_000 + i), " ".join(rng.choices(words, k=8)), " ".join(rng.choices(words, k=60)))
+                for i in range(7)]
+    refs = [" ".join(rng.choices(words, k=rng.randrange(0, 90))) for _ in range(25)] + ["", "unrelated words only"]
+    batch = Batch(articles, today=TODAY)
+    got = batch.similarity(ranking.RefVectors(ranking._tf(refs)))
+    tf_a = ranking._tf([ranking.article_text(a) for a in articles]).toarray()
+    tf_r = ranking._tf(refs).toarray()
+    df = (tf_a > 0).sum(axis=0)
+    idf = np.log((1 + len(articles)) / (1 + df)) + 1
+
+    def unit(m):  # noqa: ANN001, ANN202
+        norms = np.linalg.norm(m, axis=1, keepdims=True)
+        return m / np.where(norms == 0, 1, norms)
+
+    expected = unit(tf_a * idf) @ unit(tf_r * idf).T
+    assert got.shape == (7, 27)
+    assert np.allclose(got, expected, atol=1e-12)
+    assert got[:, -2:].max() == 0 and got.max() > 0.2

@@ -14,7 +14,7 @@ from email.utils import make_msgid
 
 from litwatch.jobs.config import Config, RecipientConfig
 from litwatch.jobs.run.outside import work_refs
-from litwatch.jobs.run.ranking import rank_for, too_many_to_rank
+from litwatch.jobs.run.ranking import Ranking, too_many_to_rank
 from litwatch.jobs.web.links import links_for, signer_for
 from litwatch.notifications.digest import build_digest
 from litwatch.notifications.model import Digest, Entry, WatchNote
@@ -53,6 +53,7 @@ class Composer:
         self.store = store
         self.clock = clock
         self.links = signer_for(config)  # [web]: the digests' signed links (ConfigError: no secret)
+        self.ranking = Ranking(config, store)  # what the readers' rankings share, read once
         # Articles decoded for one digest, kept for the next (issue 17: a citation of a tracked
         # paper goes to every reader who takes them).  Filled only while digests are composed,
         # after the run's record step, when the stored records no longer change.
@@ -99,7 +100,7 @@ class Composer:
             )
 
         if len(pmids) <= FULL_RECORDS:
-            return rank_for(cfg, self.store, r, build(self._articles(pmids)))
+            return self.ranking.rank(r, build(self._articles(pmids)))
         # A huge digest (a large backfill): only what is listed or attached needs the full records.
         # Build it with light stand-ins (PMID and Entrez date, which is all the order needs; the
         # papers named in sentences, cited or corrected, in full), then put the full records into

@@ -10,11 +10,20 @@ and a note in the digest) and the digest goes out ranked without it.
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import replace
 
 from litwatch.jobs.config import Config, RecipientConfig
 from litwatch.notifications.model import Digest, WatchNote
-from litwatch.notifications.ranking import ReaderProfile, Reference, Weights, article_text, rank_digest
+from litwatch.notifications.ranking import (
+    ReaderProfile,
+    Reference,
+    TermRows,
+    Weights,
+    article_text,
+    rank_digest,
+    warm_up,
+)
 from litwatch.watchers.articles import Article
 from litwatch.watchers.library import LibraryError, LibraryPaper, load_library
 from litwatch.watchers.ratings import ratings_of
@@ -23,7 +32,7 @@ from litwatch.watchers.store import Store
 log = logging.getLogger("litwatch.rank")
 
 RANKING_NOTE = "Ranking"
-MAX_REFERENCES = 2000  # the newest references kept per reader (a library of 20,000 papers is sampled)
+MAX_REFERENCES = 2000  # references of each kind kept per reader (a library of 20,000 papers is sampled)
 
 
 def weights_of(config: Config) -> Weights:
@@ -52,57 +61,100 @@ def _text(article: Article) -> str:
     return article_text(article)
 
 
-def profile_for(config: Config, store: Store, r: RecipientConfig) -> tuple[ReaderProfile, list[str]]:
-    """The reader's profile, and one-line problems (a library file that cannot be used)."""
-    problems: list[str] = []
-    ratings = ratings_of(store, r.email)
-    tracked = [t.pmid for t in store.tracked.all()]
-    library: list[LibraryPaper] = []
-    if r.library:
-        path = config.resolve(r.library)
-        try:
-            library = load_library(path)
-        except LibraryError as exc:
-            problems.append(f"{exc}; this digest is ranked without it")
-    wanted = set(tracked) | {x.pmid for x in ratings} | {p.pmid for p in library if p.pmid}
-    articles = store.articles.get(wanted)
-    up = {x.pmid for x in ratings if x.value > 0}
-    down = {x.pmid for x in ratings if x.value < 0}
-    positives: list[Reference] = []
-    negatives: list[Reference] = []
-    for x in ratings:
-        a = articles.get(x.pmid)
-        if a is None:
-            continue
-        if x.pmid in up:
-            positives.append(Reference(x.pmid, _text(a), f"PMID {x.pmid} you rated up", rated=True))
-        else:
-            negatives.append(Reference(x.pmid, _text(a), f"PMID {x.pmid} you rated down", rated=True))
-    for pmid in tracked:
-        a = articles.get(pmid)
-        if a is not None and pmid not in up and pmid not in down:
-            positives.append(Reference(pmid, _text(a), f"your tracked PMID {pmid}"))
-    seen = {ref.key for ref in positives} | down
-    for paper in library:
-        stored = articles.get(paper.pmid) if paper.pmid else None
-        text = _text(stored) if stored is not None else paper.text
-        key = paper.pmid or paper.title
-        if not text.strip() or key in seen:
-            continue
-        seen.add(key)
-        positives.append(Reference(key, text, f"{paper.label} in your library"))
-    if library and not any(ref.label.endswith("in your library") for ref in positives):
-        problems.append(
-            f"{config.resolve(r.library or '')}: none of its papers has a title or abstract litwatch knows "
-            "(PMIDs are looked up at the next run)"
+class Ranking:
+    """A run's ranking of its digests.  What the readers share is loaded and vectorised once per
+    run: the tracked papers (every reader's references: a department's 5,000 would otherwise be
+    read from the store and vectorised again for each of its 500 readers) and each reference's
+    term vector (`TermRows`)."""
+
+    TRACKED_CHUNK = 500  # tracked records decoded at a time (only their texts are kept)
+
+    def __init__(self, config: Config, store: Store) -> None:
+        self.config = config
+        self.store = store
+        self.weights = weights_of(config)
+        self.rows = TermRows()
+        self._tracked: list[Reference] | None = None
+        if config.ranking.enabled:  # scikit-learn is imported while the run searches, not at its first digest
+            threading.Thread(target=warm_up, name="litwatch-ranking-import", daemon=True).start()
+
+    def tracked(self) -> list[Reference]:
+        """The tracked papers as references, in the store's order (read once)."""
+        if self._tracked is None:
+            pmids = [t.pmid for t in self.store.tracked.all()]
+            refs: list[Reference] = []
+            for k in range(0, len(pmids), self.TRACKED_CHUNK):
+                chunk = pmids[k : k + self.TRACKED_CHUNK]
+                articles = self.store.articles.get(chunk)
+                refs += [Reference(p, _text(a), f"your tracked PMID {p}") for p in chunk if (a := articles.get(p))]
+            self._tracked = refs
+        return self._tracked
+
+    def profile(self, r: RecipientConfig) -> tuple[ReaderProfile, list[str]]:
+        """The reader's profile, and one-line problems (a library file that cannot be used)."""
+        config, store = self.config, self.store
+        problems: list[str] = []
+        ratings = ratings_of(store, r.email)
+        library: list[LibraryPaper] = []
+        if r.library:
+            path = config.resolve(r.library)
+            try:
+                library = load_library(path)
+            except LibraryError as exc:
+                problems.append(f"{exc}; this digest is ranked without it")
+        articles = store.articles.get({x.pmid for x in ratings} | {p.pmid for p in library if p.pmid})
+        up = {x.pmid for x in ratings if x.value > 0}
+        down = {x.pmid for x in ratings if x.value < 0}
+        rated_up: list[Reference] = []
+        negatives: list[Reference] = []
+        for x in ratings:
+            a = articles.get(x.pmid)
+            if a is None:
+                continue
+            if x.pmid in up:
+                rated_up.append(Reference(x.pmid, _text(a), f"PMID {x.pmid} you rated up", rated=True))
+            else:
+                negatives.append(Reference(x.pmid, _text(a), f"PMID {x.pmid} you rated down", rated=True))
+        rated = up | down
+        others = [ref for ref in self.tracked() if ref.key not in rated] if rated else list(self.tracked())
+        seen = ({ref.key for ref in rated_up} | {ref.key for ref in others} | down) if library else set()
+        for paper in library:
+            stored = articles.get(paper.pmid) if paper.pmid else None
+            text = _text(stored) if stored is not None else paper.text
+            key = paper.pmid or paper.title
+            if not text.strip() or key in seen:
+                continue
+            seen.add(key)
+            others.append(Reference(key, text, f"{paper.label} in your library"))
+        if library and not any(ref.label.endswith("in your library") for ref in others):
+            problems.append(
+                f"{config.resolve(r.library or '')}: none of its papers has a title or abstract litwatch knows "
+                "(PMIDs are looked up at the next run)"
+            )
+        # At most MAX_REFERENCES of each kind: the reader's own ratings first (the newest), then the
+        # last tracked and library papers.
+        rated_up = rated_up[-MAX_REFERENCES:]
+        room = MAX_REFERENCES - len(rated_up)
+        profile = ReaderProfile(
+            positives=tuple(rated_up) + (tuple(others[-room:]) if room > 0 else ()),
+            negatives=tuple(negatives[-MAX_REFERENCES:]),
+            authors=tuple(r.authors),
+            journals=tuple(r.journals),
         )
-    profile = ReaderProfile(
-        positives=tuple(positives[-MAX_REFERENCES:]),
-        negatives=tuple(negatives[-MAX_REFERENCES:]),
-        authors=tuple(r.authors),
-        journals=tuple(r.journals),
-    )
-    return profile, problems
+        return profile, problems
+
+    def rank(self, r: RecipientConfig, digest: Digest) -> Digest:
+        """`digest` ranked for the reader (unchanged when ranking is off for them)."""
+        if not wants_ranking(self.config, r):
+            return digest
+        profile, problems = self.profile(r)
+        for problem in problems:
+            log.warning("%s: %s", r.email, problem)
+        ranked = rank_digest(digest, profile, self.weights, min_score=r.min_score, rows=self.rows)
+        if problems:
+            notes = tuple(WatchNote(RANKING_NOTE, p, is_problem=True) for p in problems)
+            ranked = replace(ranked, notes=ranked.notes + notes)
+        return ranked
 
 
 def reference_pmids(config: Config, store: Store) -> set[str]:
@@ -119,20 +171,6 @@ def reference_pmids(config: Config, store: Store) -> set[str]:
             except LibraryError:
                 continue  # told when the digest is ranked
     return out - store.articles.known(out) if out else out
-
-
-def rank_for(config: Config, store: Store, r: RecipientConfig, digest: Digest) -> Digest:
-    """`digest` ranked for the reader (unchanged when ranking is off for them)."""
-    if not wants_ranking(config, r):
-        return digest
-    profile, problems = profile_for(config, store, r)
-    for problem in problems:
-        log.warning("%s: %s", r.email, problem)
-    ranked = rank_digest(digest, profile, weights_of(config), min_score=r.min_score)
-    if problems:
-        notes = tuple(WatchNote(RANKING_NOTE, p, is_problem=True) for p in problems)
-        ranked = replace(ranked, notes=ranked.notes + notes)
-    return ranked
 
 
 def too_many_to_rank(config: Config, r: RecipientConfig, digest: Digest) -> Digest:
