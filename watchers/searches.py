@@ -35,6 +35,7 @@ import itertools
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -89,11 +90,13 @@ def search_watches(
     remembered: Mapping[str, Sequence[Piece]] | None = None,
     threads: int | None = None,
     progress: Callable[[str], Callable[[int, int], None] | None] | None = None,
+    stop: threading.Event | None = None,
 ) -> dict[str, SearchResult]:
     """Each watch's result, each distinct search asked once; `remembered`: query_key -> the ranges
     of its last split (searches over the whole result set, without a backfill date, use them).
     `progress(name)`: called as a search starts (with the name of the first watch asking it); it
-    returns the `(ids so far, hits)` reporter of that search, or None."""
+    returns the `(ids so far, hits)` reporter of that search, or None.  `stop`: once it is set, no
+    further search is sent (SearchesStopped is raised)."""
     groups: dict[tuple[str, int | None, date | None], list[WatchSearch]] = {}
     for w in watches:
         groups.setdefault(w.group, []).append(w)
@@ -103,6 +106,8 @@ def search_watches(
     threads = max(1, min(threads, len(groups)))
 
     def one(key: tuple[str, int | None, date | None], first: WatchSearch) -> SearchResult:
+        if stop is not None and stop.is_set():
+            raise SearchesStopped("the run stopped before its searches were done")
         report = progress(first.name) if progress else None
         pieces = remembered.get(key[0])
         if pieces and first.window_days is None and first.since is None and usable_split(pieces):
@@ -131,6 +136,10 @@ def search_watches(
             for _, future in futures:
                 future.cancel()  # an error: the searches not yet started are not sent
     return out
+
+
+class SearchesStopped(Exception):
+    """The run stopped (Ctrl-C, an error elsewhere) while searches were still to be sent."""
 
 
 def usable_split(pieces: Sequence[Piece]) -> bool:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 
@@ -65,6 +66,16 @@ class Subscriber:
     problem: str | None = None
     waiting: str | None = None  # why its items wait, without an error (a warning, once per run)
     sent_verb: str = "delivered"
+
+
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    """A message recorded "sending" and handed to the sender thread."""
+
+    subscriber: Subscriber
+    queued: list[Queued]
+    delivery: Delivery
+    outcome: Future[DeliveryError | None]
 
 
 @dataclass
@@ -136,53 +147,75 @@ class DeliveryLoop:
             self._deliver_each(run_id)
 
     def _deliver_each(self, run_id: int) -> None:
-        for s in self.subscribers:
-            if not s.due():
-                continue
-            queued = [q for q in self.store.queue.pending(s.key) if s.takes(q)]
-            if not queued and not s.send_empty:
-                continue
-            if s.waiting:
-                if s.waiting not in self.summary.warnings:
-                    self.summary.warnings.append(s.waiting)
-                continue
-            if s.problem or s.deliverer is None:
-                self.summary.errors.append(f"{s.label}: {s.problem}")
-                log.error("%s not sent: %s", s.label, s.problem)
-                continue
-            refused = self._send(s, s.deliverer, queued, run_id, probing=False)
-            if refused is None:
-                continue
-            if len(queued) > 1:
-                self._set_aside_refused(s, s.deliverer, queued, run_id, refused)
-            elif queued:
-                self._report_set_aside(s, queued[0], refused)
-            else:
-                self.summary.failed += 1
-                self.summary.errors.append(f"{s.label}: {refused}")
-                log.error("%s not delivered: %s", s.label, refused)
+        # One message is sent (in the sender thread) while the next is composed: the outcome of
+        # a send is recorded before the next message is recorded "sending" and handed over, so
+        # at most one delivery is in flight, as in a loop without the thread.
+        in_flight: _InFlight | None = None
+        with ThreadPoolExecutor(1, thread_name_prefix="litwatch-send") as sender:
+            try:
+                for s in self.subscribers:
+                    if not s.due():
+                        continue
+                    queued = [q for q in self.store.queue.pending(s.key) if s.takes(q)]
+                    if not queued and not s.send_empty:
+                        continue
+                    if s.waiting:
+                        if s.waiting not in self.summary.warnings:
+                            self.summary.warnings.append(s.waiting)
+                        continue
+                    if s.problem or s.deliverer is None:
+                        self.summary.errors.append(f"{s.label}: {s.problem}")
+                        log.error("%s not sent: %s", s.label, s.problem)
+                        continue
+                    out = s.compose(queued, run_id)
+                    if in_flight is not None:
+                        self._landed(in_flight, run_id)
+                        in_flight = None
+                    d = self._record_sending(s, s.deliverer, queued, out, run_id)
+                    in_flight = _InFlight(s, queued, d, sender.submit(self._transmit, d, s, s.deliverer))
+            finally:
+                if in_flight is not None:
+                    self._landed(in_flight, run_id)
+
+    def _landed(self, sent: _InFlight, run_id: int) -> None:
+        """Record the outcome of a message sent by the sender thread (and, when the server refused
+        it for good, find the items it refuses)."""
+        s, queued = sent.subscriber, sent.queued
+        assert s.deliverer is not None
+        refused = self._settle(
+            sent.delivery, s, s.deliverer, s.label, sent.outcome.result(), alone=len(queued) == 1
+        )
+        if refused is None:
+            return
+        if len(queued) > 1:
+            self._set_aside_refused(s, s.deliverer, queued, run_id, refused)
+        elif queued:
+            self._report_set_aside(s, queued[0], refused)
+        else:
+            self.summary.failed += 1
+            self.summary.errors.append(f"{s.label}: {refused}")
+            log.error("%s not delivered: %s", s.label, refused)
+
+    def _record_sending(
+        self, s: Subscriber, deliverer: Deliverer, queued: list[Queued], out: Outgoing, run_id: int
+    ) -> Delivery:
+        """The delivery of a composed message, recorded "sending" (its items claimed, the attempt
+        counted) before the first byte goes out."""
+        with self.store.transaction():
+            delivery_id = self.store.deliveries.create(
+                s.key, out.message_id, out.subject, deliverer.method, out.message, run_id, [q.id for q in queued]
+            )
+            self.store.deliveries.attempted(delivery_id)  # (one commit before the send, not two)
+        return Delivery(delivery_id, s.key, out.message_id, out.subject, deliverer.method, "sending", run_id,
+                        "", None, 1, "", out.message)
 
     def _send(
         self, s: Subscriber, deliverer: Deliverer, queued: list[Queued], run_id: int, *, probing: bool
     ) -> DeliveryError | None:
         """Compose and deliver one message of these queued items; the refusal, when the server
         refused the message for good after reading it (`DeliveryError.message_refused`)."""
-        out = s.compose(queued, run_id)
-        with self.store.transaction():
-            delivery_id = self.store.deliveries.create(
-                s.key, out.message_id, out.subject, deliverer.method, out.message, run_id, [q.id for q in queued]
-            )
-            self.store.deliveries.attempted(delivery_id)  # (one commit before the send, not two)
-        return self._attempt(
-            Delivery(delivery_id, s.key, out.message_id, out.subject, deliverer.method, "sending", run_id,
-                     "", None, 1, "", out.message),
-            s,
-            deliverer,
-            s.label,
-            probing=probing,
-            alone=len(queued) == 1,
-            attempted=True,
-        )
+        d = self._record_sending(s, deliverer, queued, s.compose(queued, run_id), run_id)
+        return self._attempt(d, s, deliverer, s.label, probing=probing, alone=len(queued) == 1, attempted=True)
 
     def _set_aside_refused(
         self, s: Subscriber, deliverer: Deliverer, queued: list[Queued], run_id: int, first: DeliveryError
@@ -232,14 +265,36 @@ class DeliveryLoop:
         server refused the message for good after reading it; `alone`: the message holds one item,
         which is then set aside; `probing`: part of finding that item; `attempted`: the attempt is
         counted already (with the delivery's creation)."""
-        counted = s.digest if s is not None else True
         if not attempted:
             with self.store.transaction():
                 self.store.deliveries.attempted(d.id)
+        return self._settle(d, s, deliverer, label, self._transmit(d, s, deliverer), resend=resend, alone=alone)
+
+    def _transmit(self, d: Delivery, s: Subscriber | None, deliverer: Deliverer) -> DeliveryError | None:
+        """Send a recorded delivery (no store access: the sender thread runs this); the refusal."""
         try:
             crashpoint("before_data")
             self._through(deliverer).deliver(d.message, s.sender if s is not None else self.sender, d.recipient)
         except DeliveryError as exc:
+            return exc
+        crashpoint("after_accept")
+        return None
+
+    def _settle(
+        self,
+        d: Delivery,
+        s: Subscriber | None,
+        deliverer: Deliverer,
+        label: str,
+        outcome: DeliveryError | None,
+        *,
+        resend: bool = False,
+        alone: bool = False,
+    ) -> DeliveryError | None:
+        """Record what became of a sent delivery (see `_attempt`)."""
+        counted = s.digest if s is not None else True
+        if outcome is not None:
+            exc = outcome
             refused_for_good = exc.message_refused and not exc.in_doubt and not resend
             if not refused_for_good:  # else the caller halves the message and reports what it sets aside
                 if counted:
@@ -254,7 +309,6 @@ class DeliveryLoop:
                 else:
                     self.store.deliveries.mark_failed(d.id, str(exc))
             return exc if refused_for_good else None
-        crashpoint("after_accept")
         with self.store.transaction():
             self.store.deliveries.mark_sent(d.id)
             if s.follows if s is not None else self.follow:

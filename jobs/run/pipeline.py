@@ -15,8 +15,10 @@ The order is what makes it safe:
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -226,10 +228,28 @@ class Pipeline:
         return self._clock().date()
 
     def observe(self) -> Observation:
-        """Ask NCBI everything this run needs to know.  Writes nothing."""
+        """Ask NCBI everything this run needs to know.  Writes nothing.
+
+        The watches' searches run in a background thread while this one asks what does not
+        depend on them (the notices on sent articles, the citations of the tracked papers): one
+        pacer spaces them all, and no phase waits for the last answer of the one before."""
         obs = Observation()
         to_fetch: set[str] = set()
-        results = self._search(self.config.watch)  # each distinct query once (watchers/searches.py)
+        stop = threading.Event()
+        with ThreadPoolExecutor(1, thread_name_prefix="litwatch-searches") as background:
+            searches = background.submit(self._searcher(self.config.watch, stop))  # each distinct query once
+            try:
+                # notices on every article ever sent (at most once a day, at most 3 requests)
+                obs.notices = observe_notices(self.config, self.store, self.client, self.today())
+                plan = self.plan_tracked()
+                obs.tracked_drop = plan.drop
+                papers = plan.papers
+                if papers:
+                    self._observe_citations(obs, papers, plan.tracked, plan.candidates)
+            except BaseException:
+                stop.set()  # (Ctrl-C, a store error): the searches not yet sent are not sent
+                raise
+            results = searches.result()
         for watch in self.config.watch:
             obs.watches[watch.name] = seen = self.observe_watch(watch, results[watch.name])
             to_fetch |= seen.announce
@@ -240,12 +260,8 @@ class Pipeline:
             obs.notes.append(Note(name, f"Europe PMC's preprint search failed ({error}); searched again next run.", True))
         crashpoint("after_search")
 
-        plan = self.plan_tracked()
-        obs.tracked_drop = plan.drop
-        papers = plan.papers
         to_fetch |= plan.due | (papers - self.store.articles.known(papers))
         if papers:
-            self._observe_citations(obs, papers, plan.tracked, plan.candidates)
             # (works outside PubMed have no record to fetch)
             to_fetch |= {citing for _, citing in obs.announce_citations | obs.backfill_citations if citing.isdigit()}
         if self.config.ranking.enabled:  # the readers' reference papers (library files, ratings) the store lacks
@@ -253,13 +269,18 @@ class Pipeline:
         unreadable = self._fetch_missing(obs, to_fetch, plan.due)
         self._settle_tracked(obs, plan, unreadable)
         self.observe_corrections(obs, plan)
-        # notices on every article ever sent (at most once a day, at most 3 requests)
-        obs.notices = observe_notices(self.config, self.store, self.client, self.today())
         return obs
 
     def _search(self, watches: list[WatchConfig]) -> dict[str, SearchResult]:
         """Every watch's hits, each distinct search asked once, overlapped within the pacing, a
         split past 9,999 hits asked as last time (watchers/searches.py)."""
+        return self._searcher(watches)()
+
+    def _searcher(
+        self, watches: list[WatchConfig], stop: threading.Event | None = None
+    ) -> Callable[[], dict[str, SearchResult]]:
+        """`_search`, with what it needs from the store read now: the searching itself asks only
+        NCBI (it may run in another thread; `stop` set: the searches not yet sent are not sent)."""
         today = self.today()
         asks = []
         for w in watches:
@@ -274,7 +295,9 @@ class Pipeline:
             return terminal.progress(f"searching {name!r}")
 
         remembered = load_splits(self.store.splits)
-        return search_watches(self.client, asks, today=today, remembered=remembered, progress=searching)
+        return lambda: search_watches(
+            self.client, asks, today=today, remembered=remembered, progress=searching, stop=stop
+        )
 
     def observe_watch(self, watch: WatchConfig, result: SearchResult | None = None) -> WatchObservation:
         """The watch step: its search (`result`, when the run's searches are done already),
