@@ -162,6 +162,67 @@ def test_searches_overlap_within_the_pacing(ncbi) -> None:
     assert any(g < ncbi.latency for g in gaps), "a search started before the previous one was answered"
 
 
+def test_the_citations_are_asked_while_the_searches_run(tmp_path: Path, ncbi, litwatch) -> None:
+    """The tracked papers' cited-by lookup does not wait for the watches' searches: it is sent
+    between them (one pacer for all: no start closer than NCBI's spacing, nothing answered 429)."""
+    ncbi.latency = 0.2
+    ncbi.rate_limit_with_key = 10
+    queries = [f"topic{k}[tiab]" for k in range(15)]
+    for k, q in enumerate(queries):
+        add_itp_article(ncbi, str(41_000_000 + k), days_ago=30)
+        ncbi.add_search(q, [str(41_000_000 + k)])
+    seed_tracked(ncbi, citing=["41000000"])
+    cfg = scenario_config(tmp_path, ncbi, watches=[(f"w{k}", q) for k, q in enumerate(queries)])
+    r = litwatch("run", "--config", str(cfg))
+    assert r.code == 0, r.err
+    assert all(x.status == 200 for x in ncbi.requests), "paced: nothing answered 429"
+    searches = [x.time for x in ncbi.requests_for("esearch") if x.get("term") in queries]
+    (elink,) = [x.time for x in ncbi.requests_for("elink")]
+    assert len(searches) == len(queries)
+    assert elink < max(searches), "the citations were asked while searches were still to be sent"
+    arrivals = sorted(x.time for x in ncbi.requests)
+    assert min(b - a for a, b in zip(arrivals, arrivals[1:])) >= 0.1 - 0.01
+
+
+def test_the_tracked_papers_records_are_fetched_while_the_searches_run(
+    tmp_path: Path, ncbi, litwatch, monkeypatch: pytest.MonkeyPatch
+) -> None:  # noqa: ANN001
+    """Records that do not depend on the searches (the tracked papers) are fetched while they run,
+    in whole batches only: the rest goes with the searches' news, so the efetch count stays at
+    the floor (here batches of 5: 12 tracked papers and 3 new hits, 3 efetch)."""
+    from litwatch.jobs.run import pipeline
+    from litwatch.watchers import entrez
+
+    monkeypatch.setattr(entrez, "FETCH_BATCH", 5)
+    monkeypatch.setattr(pipeline, "FETCH_BATCH", 5)
+    ncbi.latency = 0.2
+    ncbi.rate_limit_with_key = 10
+    tracked = [str(40_000_000 + k) for k in range(12)]
+    for p in tracked:
+        add_itp_article(ncbi, p, days_ago=400)
+    queries = [f"topic{k}[tiab]" for k in range(12)]
+    for k, q in enumerate(queries):
+        add_itp_article(ncbi, str(41_000_000 + k), days_ago=30)
+        ncbi.add_search(q, [str(41_000_000 + k)])
+    cfg = scenario_config(tmp_path, ncbi, watches=[(f"w{k}", q) for k, q in enumerate(queries)], tracked=tracked)
+    assert litwatch("run", "--config", str(cfg)).code == 0
+    for k in range(3):  # the next day: three new hits, every tracked paper due for its re-check
+        add_itp_article(ncbi, str(42_000_000 + k), days_ago=0)
+        ncbi.searches[queries[k]].append(str(42_000_000 + k))
+    with sqlite3.connect(cfg.parent / "litwatch.db") as db:
+        db.execute("UPDATE tracked SET checked_at = '2000-01-01T00:00:00+00:00'")
+    ncbi.clear()
+    r = litwatch("run", "--config", str(cfg))
+    assert r.code == 0, r.err
+    fetches = ncbi.requests_for("efetch")
+    assert len(fetches) == 3, "15 records in batches of 5: the floor"
+    searched = [x.time for x in ncbi.requests_for("esearch") if x.get("term") in queries]
+    assert fetches[0].time < max(searched), "the tracked papers' records were fetched while the searches ran"
+    fetched = [i for req in fetches for v in req.params["id"] for i in v.split(",")]
+    assert sorted(fetched) == sorted(tracked + [str(42_000_000 + k) for k in range(3)]), "each record once"
+    assert all(x.status == 200 for x in ncbi.requests)
+
+
 # -- a split remembered -------------------------------------------------------------------------------
 
 

@@ -156,7 +156,8 @@ def test_a_connection_lost_after_the_data_leaves_that_digest_in_doubt_only(
 
 def test_digests_are_built_recorded_and_sent_one_at_a_time(tmp_path: Path, ncbi, litwatch, server) -> None:  # noqa: ANN001
     """When the server receives a digest, it is the newest delivery recorded ("sending"), every
-    earlier one is already marked sent, and no later one has been built."""
+    earlier one is already marked sent, and no later one has been recorded (the next digest may
+    be composed while this one is sent, but it is recorded only after this one's outcome)."""
     handler, port = server
     cfg = config(tmp_path, ncbi, port)
     seen: list[tuple[str, list[tuple[str, str]]]] = []
@@ -170,7 +171,7 @@ def test_digests_are_built_recorded_and_sent_one_at_a_time(tmp_path: Path, ncbi,
     assert r.code == 0, r.err
     assert len(seen) == len(READERS)
     for k, (rcpt, rows) in enumerate(seen):
-        assert len(rows) == k + 1, "nothing built ahead of the message being sent"
+        assert len(rows) == k + 1, "nothing recorded ahead of the message being sent"
         assert rows[-1] == (rcpt, "sending")
         assert all(status == "sent" for _, status in rows[:-1])
 

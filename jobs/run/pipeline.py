@@ -47,7 +47,7 @@ from litwatch.jobs.run.summary import RunSummary
 from litwatch.notifications.delivery import Deliverer
 from litwatch.watchers.announcements import Citation, Correction, Hit, Item, Note, WorkCitation
 from litwatch.watchers.articles import ArticleRecord
-from litwatch.watchers.entrez import EntrezClient, EntrezError
+from litwatch.watchers.entrez import FETCH_BATCH, EntrezClient, EntrezError
 from litwatch.watchers.icite import ICiteClient, ICiteError
 from litwatch.watchers.search import SearchResult
 from litwatch.watchers.searches import WatchSearch, load_splits, save_splits, search_watches
@@ -231,10 +231,11 @@ class Pipeline:
         """Ask NCBI everything this run needs to know.  Writes nothing.
 
         The watches' searches run in a background thread while this one asks what does not
-        depend on them (the notices on sent articles, the citations of the tracked papers): one
-        pacer spaces them all, and no phase waits for the last answer of the one before."""
+        depend on them: the notices on sent articles, the citations of the tracked papers, the
+        preprints, and the records of the tracked papers due for their re-check, of the citing
+        papers and of the readers' references.  One pacer spaces them all; after the searches only
+        the records of their new hits are fetched."""
         obs = Observation()
-        to_fetch: set[str] = set()
         stop = threading.Event()
         with ThreadPoolExecutor(1, thread_name_prefix="litwatch-searches") as background:
             searches = background.submit(self._searcher(self.config.watch, stop))  # each distinct query once
@@ -246,30 +247,46 @@ class Pipeline:
                 papers = plan.papers
                 if papers:
                     self._observe_citations(obs, papers, plan.tracked, plan.candidates)
+                # preprints (Europe PMC), for the watches that have a preprint_query
+                obs.preprints = observe_preprints(self.config, self.sources)
+                needed = self._needed(obs, plan)
+                # whole efetch batches only: the rest goes with the searches' news (no extra request)
+                missing = needed - (self.store.articles.known(needed) - plan.due)
+                early = set(sorted(missing, key=int)[: len(missing) // FETCH_BATCH * FETCH_BATCH])
+                unreadable = self._fetch_missing(obs, set(early), plan.due)
             except BaseException:
-                stop.set()  # (Ctrl-C, a store error): the searches not yet sent are not sent
+                stop.set()  # (Ctrl-C, an error): the searches not yet sent are not sent
                 raise
             results = searches.result()
+        to_fetch = needed - early  # (what the early fetch left: less than a batch)
         for watch in self.config.watch:
             obs.watches[watch.name] = seen = self.observe_watch(watch, results[watch.name])
             to_fetch |= seen.announce
-        # preprints (Europe PMC), for the watches that have a preprint_query
-        obs.preprints = observe_preprints(self.config, self.sources)
-        to_fetch |= plan_preprints(self.store, obs.preprints, self.config)
         for name, error in obs.preprints.errors.items():
             obs.notes.append(Note(name, f"Europe PMC's preprint search failed ({error}); searched again next run.", True))
         crashpoint("after_search")
 
-        to_fetch |= plan.due | (papers - self.store.articles.known(papers))
-        if papers:
-            # (works outside PubMed have no record to fetch)
-            to_fetch |= {citing for _, citing in obs.announce_citations | obs.backfill_citations if citing.isdigit()}
-        if self.config.ranking.enabled:  # the readers' reference papers (library files, ratings) the store lacks
-            to_fetch |= reference_pmids(self.config, self.store)
-        unreadable = self._fetch_missing(obs, to_fetch, plan.due)
+        unreadable |= self._fetch_missing(obs, to_fetch - early, plan.due)  # (a new hit may be a citing paper)
+        if obs.backfill_citations:
+            self._backfill_citations(obs)
+        if unreadable:
+            self._hold_back(obs, unreadable)
         self._settle_tracked(obs, plan, unreadable)
         self.observe_corrections(obs, plan)
         return obs
+
+    def _needed(self, obs: Observation, plan: TrackedPlan) -> set[str]:
+        """The records this run needs whatever its searches find: the tracked papers due for their
+        re-check or not stored, the citing papers, the preprints' published versions, the readers'
+        reference papers the store lacks."""
+        papers = plan.papers
+        needed = plan.due | (papers - self.store.articles.known(papers))
+        # (works outside PubMed have no record to fetch)
+        needed |= {c for _, c in obs.announce_citations | obs.backfill_citations if c.isdigit()}
+        needed |= plan_preprints(self.store, obs.preprints, self.config)
+        if self.config.ranking.enabled:  # the readers' reference papers (library files, ratings) the store lacks
+            needed |= reference_pmids(self.config, self.store)
+        return needed
 
     def _search(self, watches: list[WatchConfig]) -> dict[str, SearchResult]:
         """Every watch's hits, each distinct search asked once, overlapped within the pacing, a
@@ -352,8 +369,8 @@ class Pipeline:
         return TrackedPlan(tracked, candidates, due, drop)
 
     def _fetch_missing(self, obs: Observation, to_fetch: set[str], due: set[str]) -> dict[str, str]:
-        """Fetch the records this run needs and the store lacks (and the due tracked papers again);
-        returns the unreadable ones (PMID -> why), held back from this run."""
+        """Fetch the records this run needs and the store lacks (and the due tracked papers again)
+        into `obs.articles`; returns the unreadable ones (PMID -> why), to hold back from this run."""
         missing = to_fetch  # (reused, not copied: a backfill's may hold 50,000)
         missing -= self.store.articles.known(to_fetch) - due
         if missing:
@@ -363,12 +380,7 @@ class Pipeline:
                 obs.articles.add(record)
                 if report:
                     report(n, len(missing))
-        if obs.backfill_citations:
-            self._backfill_citations(obs)
-        unreadable = {p: why for p, why in self.client.unreadable.items() if p in missing}
-        if unreadable:
-            self._hold_back(obs, unreadable)
-        return unreadable
+        return {p: why for p, why in self.client.unreadable.items() if p in missing}
 
     def _settle_tracked(self, obs: Observation, plan: TrackedPlan, unreadable: dict[str, str]) -> None:
         """The config's new PMIDs that PubMed does not know are not tracked (and said so)."""
