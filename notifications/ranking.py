@@ -28,6 +28,8 @@ document frequencies taken from the articles ranked together, vectors scaled to 
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import math
 import re
 from collections import Counter
@@ -35,8 +37,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+import mmh3
 import numpy as np
 import numpy.typing as npt
 
@@ -58,6 +62,8 @@ __all__ = [
 FloatArray = npt.NDArray[np.float64]
 # _sklearn_note: scikit-learn and SciPy are imported where first used, deliberately: importing them
 # takes about half a second, which every `litwatch` command would otherwise pay (--help, rate, ...).
+# scikit-learn itself (some 60 MB) only for a reader's model: its hash is mmh3's, its stop words are
+# read from its source (`_stop_words`).
 N_FEATURES = 2**18
 SIMILAR_ENOUGH = 0.12  # cosine at which "close to ..." is worth saying
 SELF = "\x00self:"  # a closest reference that is the article itself (a paper rated before it was sent)
@@ -222,26 +228,37 @@ _COLUMNS_MAX = 200_000  # about 20 MB at most in a long-running `litwatch serve`
 
 @lru_cache(maxsize=1)
 def _stop_words() -> frozenset[str]:
+    """scikit-learn's English stop words, read from its installed source without importing it (the
+    import costs some 60 MB and a second, and a digest needs only this list); imported when the
+    file cannot be read."""
+    spec = importlib.util.find_spec("sklearn")  # (a top-level name: found, not imported)
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        try:
+            tree = ast.parse((Path(folder) / "feature_extraction" / "_stop_words.py").read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, ValueError):
+            continue
+        for node in tree.body:
+            if (
+                isinstance(node, ast.Assign)
+                and any(isinstance(t, ast.Name) and t.id == "ENGLISH_STOP_WORDS" for t in node.targets)
+                and isinstance(node.value, ast.Call)
+                and node.value.args
+            ):
+                try:
+                    return frozenset(str(w) for w in ast.literal_eval(node.value.args[0]))
+                except ValueError:
+                    break
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # noqa: PLC0415 - see _sklearn_note
 
     return frozenset(ENGLISH_STOP_WORDS)
 
 
-def warm_up() -> None:
-    """Import what ranking uses (about a second of CPU): a run calls it from a thread while it
-    waits for NCBI, so that its first digest does not."""
-    _stop_words()
-    _column("warm")
-    from scipy.sparse import csr_matrix, vstack  # noqa: F401, PLC0415 - see _sklearn_note
-    from sklearn.linear_model import LogisticRegression  # noqa: F401, PLC0415 - see _sklearn_note
-
-
 def _column(token: str) -> int:
+    """The token's hashed column: MurmurHash3 (x86, 32 bits, seed 0, unsigned) of its UTF-8, as
+    scikit-learn's HashingVectorizer computes it."""
     col = _COLUMNS.get(token)
     if col is None:
-        from sklearn.utils import murmurhash3_32  # noqa: PLC0415 - see _sklearn_note
-
-        col = int(murmurhash3_32(token, seed=0, positive=True)) % N_FEATURES
+        col = mmh3.hash(token, 0, signed=False) % N_FEATURES
         if len(_COLUMNS) < _COLUMNS_MAX:
             _COLUMNS[token] = col
     return col

@@ -527,3 +527,31 @@ def test_similarity_is_the_cosine_of_full_tfidf_vectors() -> None:
     assert got.shape == (7, 27)
     assert np.allclose(got, expected, atol=1e-12)
     assert got[:, -2:].max() == 0 and got.max() > 0.2
+
+
+def test_hash_and_stop_words_are_scikit_learns_without_importing_it() -> None:
+    """The columns are scikit-learn's murmurhash3_32 (as HashingVectorizer's) and the stop words its
+    list, though a digest imports neither (importing scikit-learn costs some 60 MB)."""
+    import subprocess
+    import sys
+
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+    from sklearn.utils import murmurhash3_32
+
+    from litwatch.notifications import ranking
+
+    ranking._stop_words.cache_clear()
+    assert ranking._stop_words() == frozenset(ENGLISH_STOP_WORDS)
+    for token in ["zanubrutinib", "itp", "café", "thrombocytopenia", "Ω-3", "a" * 300, "x"]:
+        ranking._COLUMNS.pop(token, None)
+        assert ranking._column(token) == murmurhash3_32(token, seed=0, positive=True) % ranking.N_FEATURES
+    code = (
+        "import sys\n"
+        "from datetime import date\n"
+        "from litwatch.notifications.ranking import ReaderProfile, Reference, rank_digest\n"
+        "from tests.test_ranking import golden_like_digest, TRACKED_REF\n"
+        "rank_digest(golden_like_digest(), ReaderProfile(positives=(TRACKED_REF,)))\n"
+        "print('sklearn' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parents[1])
+    assert out.stdout.strip() == "False", "ranking a digest without ratings imports no scikit-learn"

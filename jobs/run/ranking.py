@@ -10,7 +10,6 @@ and a note in the digest) and the digest goes out ranked without it.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import replace
 
 from litwatch.jobs.config import Config, RecipientConfig
@@ -22,7 +21,6 @@ from litwatch.notifications.ranking import (
     Weights,
     article_text,
     rank_digest,
-    warm_up,
 )
 from litwatch.watchers.articles import Article
 from litwatch.watchers.library import LibraryError, LibraryPaper, load_library
@@ -75,8 +73,6 @@ class Ranking:
         self.weights = weights_of(config)
         self.rows = TermRows()
         self._tracked: list[Reference] | None = None
-        if config.ranking.enabled:  # scikit-learn is imported while the run searches, not at its first digest
-            threading.Thread(target=warm_up, name="litwatch-ranking-import", daemon=True).start()
 
     def tracked(self) -> list[Reference]:
         """The tracked papers as references, in the store's order (read once)."""
