@@ -64,6 +64,7 @@ class ChildMemory:
         self.interval = interval
         self.peaks_kb: dict[int, int] = {}
         self.alive: set[int] = set()
+        self.together: set[frozenset[int]] = set()  # the sets of children seen alive at one time
         self.total_kb = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -89,6 +90,7 @@ class ChildMemory:
         while not self._stop.wait(self.interval):
             total = _status_kb("self", "VmRSS:")
             self.alive = self._children()
+            self.together.add(frozenset(self.alive))
             for pid in self.alive:
                 hwm = _status_kb(pid, "VmHWM:")
                 if hwm:
@@ -99,7 +101,9 @@ class ChildMemory:
     def report(self) -> dict[str, Any]:
         return {
             "count": len(self.peaks_kb),
-            "peaks_mb": sum(self.peaks_kb.values()) / 1024,  # the sum of each child's own peak
+            # the children alive at one time, each counted at its own peak (two pools of parse
+            # workers started one after the other are never counted together)
+            "peaks_mb": max((sum(self.peaks_kb.get(p, 0) for p in s) for s in self.together), default=0) / 1024,
             "each_mb": sorted(round(kb / 1024) for kb in self.peaks_kb.values()),
             # children still there when the run ended (multiprocessing's resource tracker)
             "lingering_mb": sum(kb for pid, kb in self.peaks_kb.items() if pid in self.alive) / 1024,

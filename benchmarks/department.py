@@ -455,34 +455,40 @@ NOTES = """\
   2,000 watches: 40 % of them share a query with three other readers' watches, in other
   spellings), three for the 20,000-hit watch (its remembered Entrez-date ranges), one elink per
   300 tracked papers and one efetch per 400 records needed (the day's new articles, citing papers,
-  every tracked paper re-checked).  Watches that ask the same query share one search
-  (`watchers/searches.py`: white space and letter case outside quoted phrases folded, operators
-  kept), tracked papers are looked up once for all readers, and one set of efetch batches serves
-  every reader.  A request answered 429 is retried and counted: the shared machine's load now and
-  then delays a request's send past its successor's paced start (5 of 1,439 in one run without a
-  key), still within the 2 %.
-* **Wall time without an API key: met** (1.05-1.09x).  The searches go one at a time (a 200 ms
-  answer hides under the 0.34 s spacing), the digests after them add 3-4 %.
-* **Wall time with an API key: not met** (1.20-1.29x at 500 readers, 1.20-1.23x at 50; the
-  searches and fetches alone 1.12-1.16x).  Three searches are in flight (a 200 ms answer spans two
-  0.1 s starts; the process-wide pacer spaces the starts, and nothing was answered 429 at 500
-  readers), elink and efetch two at a time.  Where the rest goes: the pacer spaces starts 0.105 s,
-  5 % above NCBI's 0.1 s (7 s of 1,434 requests: the margin that keeps an eleventh start out of
-  any second under jitter); efetch answers arrive faster than two workers parse 400 records
-  each, so the fetch ends on parsing; the per-watch bookkeeping after the searches; then the
-  digests: about 300 of them in 14-20 s (building and rendering 25-32 ms each, the SMTP
-  transaction 10-12 ms, the store's commit before and after each).  Without a key all this hides
-  in the slack of the 0.34 s spacing; at 10 requests/s it does not.  Not done: overlapping the
-  digests' rendering with their sending (a sender thread), and the watches' bookkeeping with the
-  searches, which together would take back about half of the excess.
+  every tracked paper re-checked), and the daily search for notices on articles already sent.
+  Watches that ask the same query share one search (`watchers/searches.py`: white space and
+  letter case outside quoted phrases folded, operators kept), tracked papers are looked up once
+  for all readers, and one set of efetch batches serves every reader.  A request answered 429 is
+  retried and counted: the fake server stamps arrivals in the benchmark's own process (with the
+  SMTP server and the other fakes), and now and then its stamps bunch two paced requests.
+* **Wall time without an API key: met** (see the table).  One search at a time (a 200 ms answer
+  hides under the 0.34 s spacing); the digests after them add 2-4 %.
+* **Wall time with an API key: not met** (about 1.2x).  What the run does to come close: three
+  searches in flight; while they run, a second thread asks everything that does not depend on
+  them (the notices on sent articles, the tracked papers' citations, and the records of the
+  tracked papers due for their re-check, in whole efetch batches: 13 of the 15 batches are fetched
+  and parsed while the searches go on, and only the searches' news are fetched after them); the
+  digests are sent by a sender thread while the next is composed.  Searching and fetching now
+  take 1.04-1.06x the floor.  What is left: the pacer spaces starts 0.105 s, 5 % above NCBI's
+  0.1 s (7 s of 1,435 requests; a 2 % margin was tried and the server answered 429 to 1-5 requests
+  a day), and composing some 300 digests after the last answer (15-20 s: building and ranking
+  each against the department's 2,000 newest tracked papers, rendering it, recording it).
+  Composing cannot start before the day's news are known and stored, and a second process to
+  compose in would cost some 100 MB more than the 300 MB allowed.
 * **Digests.**  One SMTP session carries the day's digests (`notifications/delivery.py`): one
   connection, one transaction each, each accepted or refused on its own.  Each digest is built,
-  recorded "sending", sent, marked sent and dropped before the next is built
-  (tests/test_smtp_session.py checks it from the SMTP server's side); articles decoded for one
-  reader's digest and the wrapped lines of its text part are kept for the next readers' (a
-  citation of a tracked paper goes to every reader who takes them).
-* **Peak RSS** (216-271 MB at 500 readers, 70-82 MB at 50) grows with the department, not with
-  the digests: the config (2,000 watches, 5,000 tracked PMIDs), every watch's stored hits read for
-  the diff, the 5,000 tracked papers' records re-fetched every day (spooled, parsed in two worker
-  processes) and the decoded-article cache of the digests (at most 2,000 articles).
+  then recorded "sending" only once the one before is marked sent or failed, then sent by the
+  sender thread while the next is built (tests/test_smtp_session.py checks it from the SMTP
+  server's side).  What readers share is computed once a run: the tracked papers' texts and term
+  vectors (the references every reader's ranking compares with), each article's term vector and
+  RIS record, the decoded articles (at most 2,000).
+* **Peak RSS** counts this process after searching and fetching plus the children alive at one
+  time at their own peaks (the parse workers of one fetch, the resource tracker), or this
+  process's peak: whichever is larger.  It grows with the department, not with the digests: the
+  config (2,000 watches, 5,000 tracked PMIDs), every watch's stored hits read for the diff, the
+  5,000 tracked papers' records re-fetched every day (spooled, parsed in two worker processes),
+  the tracked papers' texts and vectors, the decoded-article cache of the digests.
+  scikit-learn is not imported for ranking a digest (its import alone costs some 60 MB): the
+  hash is mmh3's and the stop words are read from its source; only a reader with enough ratings
+  for a model imports it.
 """

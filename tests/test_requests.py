@@ -178,7 +178,7 @@ def test_fetching_three_batches_makes_three_requests(ncbi) -> None:
     assert got == ids, "every record once, in PMID order"
     assert client.requests_made == ncbi.count("efetch") == 3
     gaps = [b.time - a.time for a, b in zip(ncbi.requests, ncbi.requests[1:])]
-    # seen by the server, so network and scheduling jitter can eat part of the 0.102 s spacing;
+    # seen by the server, so network and scheduling jitter can eat part of the 0.105 s spacing;
     # unpaced, the prefetching thread would send the next request at once (gap ~ 0)
     assert min(gaps) >= 0.06, "the process pacer still spaces every request"
 
