@@ -462,14 +462,14 @@ NOTES = """\
   retried and counted: the fake server stamps arrivals in the benchmark's own process (with the
   SMTP server and the other fakes), and now and then its stamps bunch two paced requests.
 * **Wall time without an API key: met** (see the table).  One search at a time (a 200 ms answer
-  hides under the 0.34 s spacing); the digests after them add 2-4 %.
-* **Wall time with an API key: not met** (about 1.2x).  What the run does to come close: three
+  hides under the 0.34 s spacing); the digests after them add 4-5 %.
+* **Wall time with an API key: not met** (1.19-1.26x at 500 readers, 1.20-1.25x at 50).  What the run does to come close: three
   searches in flight; while they run, a second thread asks everything that does not depend on
   them (the notices on sent articles, the tracked papers' citations, and the records of the
   tracked papers due for their re-check, in whole efetch batches: 13 of the 15 batches are fetched
   and parsed while the searches go on, and only the searches' news are fetched after them); the
   digests are sent by a sender thread while the next is composed.  Searching and fetching now
-  take 1.04-1.06x the floor.  What is left: the pacer spaces starts 0.105 s, 5 % above NCBI's
+  take 1.07-1.08x the floor.  What is left: the pacer spaces starts 0.105 s, 5 % above NCBI's
   0.1 s (7 s of 1,435 requests; a 2 % margin was tried and the server answered 429 to 1-5 requests
   a day), and composing some 300 digests after the last answer (15-20 s: building and ranking
   each against the department's 2,000 newest tracked papers, rendering it, recording it).
