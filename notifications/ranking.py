@@ -310,7 +310,9 @@ class RefVectors:
             (self.by_column.data**2, self.by_column.indices, self.by_column.indptr), shape=self.by_column.shape, copy=False
         )
         rows = self.by_column.indices
-        self.squares: FloatArray = np.bincount(rows, weights=self.squared_by_column.data, minlength=tf.shape[0])
+        self.squares: FloatArray = np.asarray(
+            np.bincount(rows, weights=self.squared_by_column.data, minlength=tf.shape[0]), dtype=np.float64
+        )
 
     @property
     def tf(self) -> Any:

@@ -30,7 +30,7 @@ import textwrap
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from email.message import EmailMessage
+from email.message import EmailMessage, MIMEPart
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
@@ -742,7 +742,7 @@ def _set_header(message: EmailMessage, name: str, value: str, width: int = 78) -
 
 
 
-def _quoted_printable(part: EmailMessage, body: str) -> None:
+def _quoted_printable(part: MIMEPart, body: str) -> None:
     """Encode a text part quoted-printable with binascii's encoder (C; the email package's own is
     pure Python and took a tenth of a large digest's rendering)."""
     body = body if body.endswith("\n") else body + "\n"  # (as set_content ends a body)
