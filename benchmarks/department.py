@@ -466,7 +466,7 @@ NOTES = """\
 * **Wall time with an API key: not met** (1.19-1.26x at 500 readers, 1.20-1.25x at 50).  What the run does to come close: three
   searches in flight; while they run, a second thread asks everything that does not depend on
   them (the notices on sent articles, the tracked papers' citations, and the records of the
-  tracked papers due for their re-check, in whole efetch batches: 13 of the 15 batches are fetched
+  tracked papers due for their re-check, in whole efetch batches: 12 of the 15 batches are fetched
   and parsed while the searches go on, and only the searches' news are fetched after them); the
   digests are sent by a sender thread while the next is composed.  Searching and fetching now
   take 1.07-1.08x the floor.  What is left: the pacer spaces starts 0.105 s, 5 % above NCBI's
