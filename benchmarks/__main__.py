@@ -130,11 +130,17 @@ def markdown(rows: list[Row], seconds: float) -> str:
         "| scenario | metric | value | target | met |",
         "| --- | --- | --- | --- | --- |",
     ]
-    last = None
+    out += _table_rows(rows)
+    return "\n".join(out) + "\n\n" + NOTES
+
+
+def _table_rows(rows: list[Row]) -> list[str]:
+    """The Markdown rows of a results table, each scenario named on its first row only."""
+    out, last = [], None
     for r in rows:
         out.append(f"| {'' if r.scenario == last else r.scenario} | {r.metric} | {r.value} | {r.target} | {_mark(r)} |")
         last = r.scenario
-    return "\n".join(out) + "\n\n" + NOTES
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -237,10 +243,7 @@ def department_section(args: argparse.Namespace, argv: list[str]) -> tuple[str, 
         "| scenario | metric | value | target | met |",
         "| --- | --- | --- | --- | --- |",
     ]
-    last = None
-    for r in rows:
-        out.append(f"| {'' if r.scenario == last else r.scenario} | {r.metric} | {r.value} | {r.target} | {_mark(r)} |")
-        last = r.scenario
+    out += _table_rows(rows)
     return "\n".join(out) + "\n" + plan_markdown(extra) + "\n" + DEPARTMENT_NOTES, rows
 
 

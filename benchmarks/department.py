@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -236,18 +235,10 @@ def store_url(kind: str) -> Iterator[str | None]:
     base = os.environ.get("LITWATCH_TEST_POSTGRES_URL") or os.environ.get("LITWATCH_BENCH_POSTGRES_URL")
     if not base:
         raise RuntimeError("PostgreSQL: set LITWATCH_TEST_POSTGRES_URL=postgresql://127.0.0.1:5432/test")
-    import psycopg
+    from tests.conftest import fresh_schema
 
-    from tests.conftest import with_search_path
-
-    schema = f"lw_bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    try:
-        yield with_search_path(base, schema)
-    finally:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+    with fresh_schema(base, "lw_bench_") as url:
+        yield url
 
 
 def open_store(cfg: Path) -> Any:

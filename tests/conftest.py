@@ -312,9 +312,16 @@ def postgres_schema() -> Iterator[str]:
     base = os.environ.get(POSTGRES_ENV)
     if not base:
         pytest.skip(POSTGRES_SKIP)
+    with fresh_schema(base) as url:
+        yield url
+
+
+@contextmanager
+def fresh_schema(base: str, prefix: str = "lw_") -> Iterator[str]:
+    """A new schema in the database at `base`, dropped afterwards: the URL that uses it."""
     import psycopg
 
-    schema = f"lw_{uuid.uuid4().hex}"
+    schema = f"{prefix}{uuid.uuid4().hex}"
     with psycopg.connect(base, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
     try:
