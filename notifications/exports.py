@@ -14,7 +14,7 @@ from typing import Any
 
 import rispy
 
-from litwatch.notifications.model import Entry
+from litwatch.notifications.model import ArticleMemo, Entry
 from litwatch.watchers.articles import Article, Author
 
 __all__ = [
@@ -151,22 +151,11 @@ def articles_to_ris(articles: Iterable[Article | Entry]) -> str:
     return "\n".join(_ris_text(a.article if isinstance(a, Entry) else a) for a in articles)
 
 
-# The RIS text of the articles last written, kept with the (immutable) article it was made of: a
-# run's digests attach the same articles again and again (a citation of a tracked paper goes to
-# every reader who takes them).  A memo, not state: the text is a function of the article alone.
-_RIS_KEPT: dict[str, tuple[Article, str]] = {}
-_RIS_KEEP = 2000
+def _ris_of(article: Article) -> str:
+    return str(rispy.dumps([article_to_ris_record(article)], implementation=_RisWriter))
 
 
-def _ris_text(article: Article) -> str:
-    kept = _RIS_KEPT.get(article.pmid)
-    if kept is not None and kept[0] is article:
-        return kept[1]
-    text = str(rispy.dumps([article_to_ris_record(article)], implementation=_RisWriter))
-    _RIS_KEPT[article.pmid] = (article, text)
-    while len(_RIS_KEPT) > _RIS_KEEP:
-        del _RIS_KEPT[next(iter(_RIS_KEPT))]
-    return text
+_ris_text = ArticleMemo(_ris_of)  # each article's RIS text, kept across a run's digests
 
 
 # -- CSV ------------------------------------------------------------------------------------------

@@ -5,10 +5,14 @@ Nothing here does I/O.  One `Digest` is one e-mail to one recipient.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Generic, TypeVar
 
 from litwatch.watchers.articles import Article
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,3 +124,25 @@ class Digest:
     min_score: float | None = None  # ranked entries scoring below this go to the "ranked lower" list
     sent_notices: tuple[SentNotice, ...] = ()  # first in the digest, above everything else
     works: tuple[WorkEntry, ...] = ()  # citing works outside PubMed, new preprints
+
+
+class ArticleMemo(Generic[T]):
+    """What `make` computes from an article, kept for the last `size` articles: a run's digests show
+    and attach the same articles again and again (a citation of a tracked paper goes to every reader
+    who takes them).  A memo, not state: the value is a function of the (immutable) article alone,
+    and a kept value is used only for the very article object it was made from."""
+
+    def __init__(self, make: Callable[[Article], T], size: int = 2000) -> None:
+        self._make = make
+        self._size = size
+        self._kept: dict[str, tuple[Article, T]] = {}
+
+    def __call__(self, article: Article) -> T:
+        kept = self._kept.get(article.pmid)
+        if kept is not None and kept[0] is article:
+            return kept[1]
+        value = self._make(article)
+        self._kept[article.pmid] = (article, value)
+        while len(self._kept) > self._size:
+            del self._kept[next(iter(self._kept))]
+        return value

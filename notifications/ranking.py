@@ -29,6 +29,7 @@ document frequencies taken from the articles ranked together, vectors scaled to 
 from __future__ import annotations
 
 import ast
+import functools
 import importlib.util
 import math
 import re
@@ -44,7 +45,7 @@ import mmh3
 import numpy as np
 import numpy.typing as npt
 
-from litwatch.notifications.model import Digest, Entry
+from litwatch.notifications.model import ArticleMemo, Digest, Entry
 from litwatch.watchers.articles import Article
 
 __all__ = [
@@ -65,6 +66,7 @@ FloatArray = npt.NDArray[np.float64]
 # scikit-learn itself (some 60 MB) only for a reader's model: its hash is mmh3's, its stop words are
 # read from its source (`_stop_words`).
 N_FEATURES = 2**18
+SIMILARITY_CHUNK = 64  # articles compared with the references at a time (dense: columns x 64)
 SIMILAR_ENOUGH = 0.12  # cosine at which "close to ..." is worth saying
 SELF = "\x00self:"  # a closest reference that is the article itself (a paper rated before it was sent)
 
@@ -302,16 +304,9 @@ class RefVectors:
     (its length under any IDF is then known without reading the other columns)."""
 
     def __init__(self, tf: Any) -> None:
-        from scipy.sparse import csc_matrix  # noqa: PLC0415 - see _sklearn_note
-
         self.by_column = tf.tocsc()
-        # the squares, on the same index arrays (not copied)
-        self.squared_by_column = csc_matrix(
-            (self.by_column.data**2, self.by_column.indices, self.by_column.indptr), shape=self.by_column.shape, copy=False
-        )
-        rows = self.by_column.indices
         self.squares: FloatArray = np.asarray(
-            np.bincount(rows, weights=self.squared_by_column.data, minlength=tf.shape[0]), dtype=np.float64
+            np.bincount(self.by_column.indices, weights=self.by_column.data**2, minlength=tf.shape[0]), dtype=np.float64
         )
 
     @property
@@ -395,6 +390,18 @@ def _norm_name(text: str) -> str:
     return " ".join(re.sub(r"[.,]", " ", text).lower().split())
 
 
+def _article_names(article: Article) -> tuple[tuple[tuple[str, str, str], ...], frozenset[str]]:
+    authors = tuple(
+        (x.display, _norm_name(x.display), _norm_name(x.last_name or x.collective)) for x in article.authors if x.display
+    )
+    return authors, frozenset(_norm_name(j) for j in (article.journal, article.journal_iso) if j)
+
+
+# what ranking reads of an article alone, worked out once for all the run's digests that list it
+_designs = ArticleMemo(design_of)
+_names = ArticleMemo(_article_names)
+
+
 class Batch:
     """Articles ranked together (one digest, or a day's candidates shared by many readers): what
     every reader's scores need, computed once."""
@@ -421,17 +428,22 @@ class Batch:
         self.tf_unit = _unit_rows(tf)  # for the reader's model
         # for similarity: unit TF-IDF rows, times the IDF again (a reference's TF is weighted here)
         self.tfidf_idf = _unit_rows(tf.multiply(self.idf).tocsr()).multiply(self.idf).tocsr()
-        designs = [design_of(a) for a in self.articles]
+        designs = [_designs(a) for a in self.articles]
         self.design_label = [d[0] for d in designs]
         self.design_points: FloatArray = np.array([d[1] for d in designs], dtype=np.float64)
         self.recency: FloatArray = np.array([self._fresh(a, w.half_life_days) for a in self.articles], dtype=np.float64)
-        # (display name, its normalised form, the family name's): "Kuter DJ", "kuter dj", "kuter"
-        self.authors = [
-            tuple((x.display, _norm_name(x.display), _norm_name(x.last_name or x.collective)) for x in a.authors if x.display)
-            for a in self.articles
-        ]
-        self.journals = [frozenset(_norm_name(j) for j in (a.journal, a.journal_iso) if j) for a in self.articles]
         self._placements: dict[tuple[str, ...], list[tuple[str, str]]] = {}
+
+    @functools.cached_property
+    def authors(self) -> list[tuple[tuple[str, str, str], ...]]:
+        """(display name, its normalised form, the family name's) of each article's authors: "Kuter
+        DJ", "kuter dj", "kuter" (needed for readers with favourite authors only)."""
+        return [_names(a)[0] for a in self.articles]
+
+    @functools.cached_property
+    def journals(self) -> list[frozenset[str]]:
+        """Each article's journal names, normalised."""
+        return [_names(a)[1] for a in self.articles]
 
     def __len__(self) -> int:
         return len(self.articles)
@@ -460,11 +472,20 @@ class Batch:
         if k == 0 or m == 0:
             return np.zeros((len(self), m))
         unseen = self.idf_unseen**2
-        extra = refs.squared_by_column[:, self.columns] @ (self.idf * self.idf - unseen)
+        mine = refs.by_column[:, self.columns].tocsc()  # references x the batch's columns (by column)
+        # each reference's squared entries in these columns, weighted by the IDF's change from unseen
+        column_of_entry = np.repeat(np.arange(k), np.diff(mine.indptr))
+        weight = (self.idf * self.idf - unseen)[column_of_entry]
+        extra = np.bincount(mine.indices, weights=mine.data * mine.data * weight, minlength=m)
         norms = np.sqrt(unseen * refs.squares + extra)
         norms[norms == 0] = 1.0
-        sims = (self.tfidf_idf @ refs.by_column[:, self.columns].T).toarray()
-        return np.asarray(sims / norms, dtype=np.float64)
+        # sparse x dense, the articles as dense columns a few at a time (a sparse x sparse product
+        # builds its sparse result first: three times slower for a digest's few articles)
+        sims = np.empty((len(self), m))
+        for a in range(0, len(self), SIMILARITY_CHUNK):
+            b = min(a + SIMILARITY_CHUNK, len(self))
+            sims[a:b] = (mine @ self.tfidf_idf[a:b].toarray().T).T
+        return sims / norms
 
     def on_columns(self, columns: Any, values: Any) -> FloatArray:
         """`values` given on hashed `columns` (sorted, unique), as a vector on the batch's columns."""

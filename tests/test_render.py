@@ -21,12 +21,14 @@ from pathlib import Path
 import pytest
 import rispy
 
+from litwatch.notifications import render as render_module
 from litwatch.notifications.exports import articles_to_csv, articles_to_ris, split_pages
 from litwatch.notifications.model import Correction, Digest, Entry, PaperRef, WatchNote
 from litwatch.notifications.render import (
     HTML_BUDGET_BYTES,
     format_authors,
     highlight_terms,
+    message_bytes,
     publication_badges,
     render_digest,
     snippet,
@@ -281,7 +283,7 @@ def check_golden(name: str, actual: str) -> None:
 def golden_raw() -> bytes:
     """The golden digest as it would go on the wire (policy SMTP: CRLF line ends)."""
     message = render_digest(golden_digest(), sender=SENDER, message_id=MESSAGE_ID, attach=("ris", "csv"))
-    return message.as_bytes()
+    return message_bytes(message)  # as the run stores and sends it
 
 
 @pytest.fixture(scope="module")
@@ -326,6 +328,23 @@ def test_message_headers_and_structure(golden_message: EmailMessage) -> None:
     assert [p.get_content_type() for p in alternative.iter_parts()] == ["text/plain", "text/html"]
     assert sorted(attachments(m)) == ["litwatch-2025-03-03.csv", "litwatch-2025-03-03.ris"]
     assert attachments(m)["litwatch-2025-03-03.ris"].get_content_type() == "application/x-research-info-systems"
+
+
+def test_the_bytes_sent_are_the_email_packages_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`message_bytes` (bodies written in one piece) and the kept parsed headers give the very bytes
+    of the stdlib's generator and its SMTP policy, for every digest of a run (headers kept alike)."""
+
+    def rendered() -> EmailMessage:
+        return render_digest(golden_digest(), sender=SENDER, message_id=MESSAGE_ID, attach=("ris", "csv"))
+
+    ours = [rendered() for _ in range(3)]
+    monkeypatch.setattr(render_module, "DIGEST_POLICY", email.policy.SMTP)
+    theirs = rendered()
+    expected = normalise_boundaries(theirs.as_bytes().decode("ascii"))
+    assert b"=\r\n" in theirs.as_bytes() and b"Content-Disposition: attachment" in theirs.as_bytes()
+    for message in ours:
+        assert message_bytes(message) == message.as_bytes()
+        assert normalise_boundaries(message_bytes(message).decode("ascii")) == expected
 
 
 def test_only_top_level_has_mime_version(golden_raw: bytes) -> None:

@@ -45,7 +45,7 @@ def fill(store: Store) -> None:
     run_id = store.runs.start()
     with store.transaction():
         store.tracked.add("39973148", "config", "tracked paper")
-        store.watches.save("BTK", "zanubrutinib", run_id, 2, "translated", ["warning"])
+        store.watches.save([("BTK", "zanubrutinib", run_id, 2, "translated", ["warning"])])
         store.watches.add_hits("BTK", ["41000001", "41000002"], run_id, baseline=True)
         store.citations.add({("39973148", "41000001", "pubmed")}, run_id, baseline=False)
         store.corrections.add([("39973148", "retraction", "41999999", "pubmed")], run_id, baseline=False)

@@ -175,7 +175,7 @@ class _SplitTable(Protocol):
 
     def save(self, key: str, pieces: str, total: int, run_id: int) -> None: ...
 
-    def forget(self, key: str) -> None: ...
+    def forget(self, keys: Iterable[str]) -> None: ...
 
 
 def load_splits(splits: _SplitTable) -> dict[str, list[Piece]]:
@@ -207,8 +207,7 @@ def save_splits(
             keep[key] = merged(result.pieces)
         elif result.count <= MAX_SEARCH_POSITION:
             drop.add(key)
-    for key in drop - set(keep):
-        splits.forget(key)
+    splits.forget(sorted(drop - set(keep)))
     for key, pieces in keep.items():
         data = json.dumps([[p.start.isoformat(), None if p.end is None else p.end.isoformat(), p.count] for p in pieces])
         splits.save(key, data, sum(p.count for p in pieces), run_id)

@@ -12,13 +12,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from email.utils import make_msgid
 
-from litwatch.jobs.config import Config, RecipientConfig
+from litwatch.jobs.config import Config, RecipientConfig, WatchConfig
 from litwatch.jobs.run.outside import work_refs
 from litwatch.jobs.run.ranking import Ranking, too_many_to_rank
 from litwatch.jobs.web.links import links_for, signer_for
 from litwatch.notifications.digest import build_digest
 from litwatch.notifications.model import Digest, Entry, WatchNote
-from litwatch.notifications.render import ATTACH_MAX, render_digest, subject_line
+from litwatch.notifications.render import ATTACH_MAX, message_bytes, render_digest, subject_line
 from litwatch.watchers.announcements import (
     Citation,
     Correction,
@@ -58,6 +58,23 @@ class Composer:
         # paper goes to every reader who takes them).  Filled only while digests are composed,
         # after the run's record step, when the stored records no longer change.
         self._decoded: dict[str, Article] = {}
+        self._by_name = {w.name: w for w in config.watch}
+        self._position = {w.name: i for i, w in enumerate(config.watch)}
+        self._watch_terms: dict[str, tuple[str, ...]] = {}
+
+    def _watches(self, r: RecipientConfig) -> list[WatchConfig]:
+        """`r`'s watches, in the config's order."""
+        if r.watches is None:
+            return list(self.config.watch)
+        by_name = self._by_name
+        return sorted((by_name[n] for n in set(r.watches) if n in by_name), key=lambda w: self._position[w.name])
+
+    def _terms(self, w: WatchConfig) -> tuple[str, ...]:
+        """The watch's key terms (its `terms`, or those of its query), worked out once a run."""
+        terms = self._watch_terms.get(w.name)
+        if terms is None:
+            terms = self._watch_terms[w.name] = tuple(w.terms) if w.terms else query_terms(w.query)
+        return terms
 
     def _articles(self, pmids: set[str]) -> dict[str, Article]:
         """`store.articles.get`, the last `ARTICLE_CACHE` decoded articles kept."""
@@ -84,7 +101,7 @@ class Composer:
         sources: dict[tuple[str, str], list[str]] = {}
         for c, g, s in self.store.citations.of(cited):
             sources.setdefault((c, g), []).append(s)
-        watches = [w for w in cfg.watch if r.watches is None or w.name in r.watches]
+        watches = self._watches(r)
 
         def build(articles: dict[str, Article]) -> Digest:
             return build_digest(
@@ -93,7 +110,7 @@ class Composer:
                 articles,
                 created=self.clock(),
                 watch_order=[w.name for w in watches],
-                watch_terms={w.name: tuple(w.terms) if w.terms else query_terms(w.query) for w in watches},
+                watch_terms={w.name: self._terms(w) for w in watches},
                 watch_queries={w.name: w.query for w in watches},
                 citation_sources=sources,
                 works=work_refs(self.store, items),
@@ -145,4 +162,4 @@ class Composer:
         if subject_prefix:
             subject = subject_prefix + subject.removeprefix("[litwatch] ")
             message.replace_header("Subject", subject)
-        return Composed(message.as_bytes(), subject, message_id)
+        return Composed(message_bytes(message), subject, message_id)

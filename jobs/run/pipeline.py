@@ -525,8 +525,10 @@ class Pipeline:
                 store.watches.add_hits(watch.name, seen.baselined, run_id, baseline=True)
             else:
                 store.watches.add_hits(watch.name, seen.new_hits or set(), run_id, baseline=False)
-            r = seen.result
-            store.watches.save(watch.name, watch.query, run_id, r.count, r.query_translation, r.problems)
+        store.watches.save(
+            (w.name, w.query, run_id, (r := obs.watches[w.name].result).count, r.query_translation, r.problems)
+            for w in self.config.watch
+        )
         save_splits(
             store.splits,
             {w.name: obs.watches[w.name].result for w in self.config.watch},
@@ -534,15 +536,19 @@ class Pipeline:
             run_id,
         )
         sources_of: dict[str, set[str]] | None = None
+        baselined: set[tuple[str, str, str]] = set()
+        announced: set[tuple[str, str, str]] = set()
         for paper, triples in obs.citations.items():
             baseline_sources = obs.citation_baseline.get(paper, set())
-            store.citations.add({t for t in triples if t[2] in baseline_sources}, run_id, baseline=True)
-            store.citations.add({t for t in triples if t[2] not in baseline_sources}, run_id, baseline=False)
+            for t in triples:
+                (baselined if t[2] in baseline_sources else announced).add(t)
             if baseline_sources:
                 if sources_of is None:  # (read once: not once per paper, 5,000 papers on a first run)
                     sources_of = {t.pmid: t.baselined_sources for t in store.tracked.all()}
                 known = sources_of.get(paper, set())
                 store.tracked.set_link_sources(paper, known | baseline_sources)
+        store.citations.add(sorted(baselined), run_id, baseline=True)  # (all papers' at once: one statement each)
+        store.citations.add(sorted(announced), run_id, baseline=False)
         rows = [(c.pmid, c.kind, c.notice_pmid, c.source) for c, baseline in obs.corrections if baseline]
         store.corrections.add(rows, run_id, baseline=True)
         rows = [(c.pmid, c.kind, c.notice_pmid, c.source) for c in obs.announce_corrections]
@@ -559,8 +565,10 @@ class Pipeline:
         citations, corrections = obs.citation_items(), obs.announce_corrections
         notes = [n for seen in obs.watches.values() for n in seen.notes] + obs.notes
         new_articles: set[str] = set()
+        names = [w.name for w in cfg.watch]
+        position = {name: i for i, name in enumerate(names)}
         for r in subscribed(cfg, store):  # an unsubscribed reader is queued nothing
-            mine = [w.name for w in cfg.watch if r.watches is None or w.name in r.watches]
+            mine = names if r.watches is None else sorted(set(r.watches) & position.keys(), key=position.__getitem__)
             announce = {p for w in mine for p in obs.watches[w].announce}
             already = store.queue.announced_to(r.email, announce)
             queue: list[Item] = []

@@ -72,19 +72,36 @@ class Ranking:
         self.store = store
         self.weights = weights_of(config)
         self.rows = TermRows()
-        self._tracked: list[Reference] | None = None
+        self._tracked: list[str] | None = None
+        self._references: dict[str, Reference] = {}
+        self._tails: dict[int, list[Reference]] = {}  # readers without ratings share their tail
 
-    def tracked(self) -> list[Reference]:
-        """The tracked papers as references, in the store's order (read once)."""
+    def tracked(self) -> list[str]:
+        """The tracked papers the store holds a record of, in the store's order (read once)."""
         if self._tracked is None:
             pmids = [t.pmid for t in self.store.tracked.all()]
-            refs: list[Reference] = []
-            for k in range(0, len(pmids), self.TRACKED_CHUNK):
-                chunk = pmids[k : k + self.TRACKED_CHUNK]
-                articles = self.store.articles.get(chunk)
-                refs += [Reference(p, _text(a), f"your tracked PMID {p}") for p in chunk if (a := articles.get(p))]
-            self._tracked = refs
+            known = self.store.articles.known(pmids)
+            self._tracked = [p for p in pmids if p in known]
         return self._tracked
+
+    def _tracked_tail(self, count: int, rated: set[str]) -> list[Reference]:
+        """The last `count` tracked papers not in `rated`, as references in the store's order.  Only
+        these records are read (a reader's references are capped at MAX_REFERENCES: most of a
+        department's 5,000 tracked papers are never needed), each once a run."""
+        if count <= 0:
+            return []
+        if not rated and count in self._tails:
+            return self._tails[count]
+        tail = [p for p in self.tracked() if p not in rated][-count:] if rated else self.tracked()[-count:]
+        missing = [p for p in tail if p not in self._references]
+        for k in range(0, len(missing), self.TRACKED_CHUNK):
+            articles = self.store.articles.get(missing[k : k + self.TRACKED_CHUNK])
+            for p, a in articles.items():
+                self._references[p] = Reference(p, _text(a), f"your tracked PMID {p}")
+        refs = [self._references[p] for p in tail if p in self._references]
+        if not rated:
+            self._tails[count] = refs
+        return refs
 
     def profile(self, r: RecipientConfig) -> tuple[ReaderProfile, list[str]]:
         """The reader's profile, and one-line problems (a library file that cannot be used)."""
@@ -112,25 +129,27 @@ class Ranking:
             else:
                 negatives.append(Reference(x.pmid, _text(a), f"PMID {x.pmid} you rated down", rated=True))
         rated = up | down
-        others = [ref for ref in self.tracked() if ref.key not in rated] if rated else list(self.tracked())
-        seen = ({ref.key for ref in rated_up} | {ref.key for ref in others} | down) if library else set()
-        for paper in library:
-            stored = articles.get(paper.pmid) if paper.pmid else None
-            text = _text(stored) if stored is not None else paper.text
-            key = paper.pmid or paper.title
-            if not text.strip() or key in seen:
-                continue
-            seen.add(key)
-            others.append(Reference(key, text, f"{paper.label} in your library"))
-        if library and not any(ref.label.endswith("in your library") for ref in others):
-            problems.append(
-                f"{config.resolve(r.library or '')}: none of its papers has a title or abstract litwatch knows "
-                "(PMIDs are looked up at the next run)"
-            )
+        in_library: list[Reference] = []
+        if library:
+            seen = {ref.key for ref in rated_up} | {p for p in self.tracked() if p not in rated} | down
+            for paper in library:
+                stored = articles.get(paper.pmid) if paper.pmid else None
+                text = _text(stored) if stored is not None else paper.text
+                key = paper.pmid or paper.title
+                if not text.strip() or key in seen:
+                    continue
+                seen.add(key)
+                in_library.append(Reference(key, text, f"{paper.label} in your library"))
+            if not in_library:
+                problems.append(
+                    f"{config.resolve(r.library or '')}: none of its papers has a title or abstract litwatch knows "
+                    "(PMIDs are looked up at the next run)"
+                )
         # At most MAX_REFERENCES of each kind: the reader's own ratings first (the newest), then the
-        # last tracked and library papers.
+        # last tracked and library papers (the library's after the tracked ones).
         rated_up = rated_up[-MAX_REFERENCES:]
         room = MAX_REFERENCES - len(rated_up)
+        others = self._tracked_tail(room - len(in_library), rated) + in_library
         profile = ReaderProfile(
             positives=tuple(rated_up) + (tuple(others[-room:]) if room > 0 else ()),
             negatives=tuple(negatives[-MAX_REFERENCES:]),

@@ -4,6 +4,8 @@ that the next run asks those ranges again instead of estimating a split afresh."
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from litwatch.watchers.store.table import Table
 
 
@@ -20,5 +22,5 @@ class Splits(Table):
             (key, pieces, total, run_id),
         )
 
-    def forget(self, key: str) -> None:
-        self.db.execute("DELETE FROM search_splits WHERE query_key = ?", (key,))
+    def forget(self, keys: Iterable[str]) -> None:
+        self.db.executemany("DELETE FROM search_splits WHERE query_key = ?", [(key,) for key in keys])

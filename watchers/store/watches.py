@@ -20,13 +20,15 @@ class Watches(Table):
     def hits(self, name: str) -> set[str]:
         return {r[0] for r in self.db.rows("SELECT pmid FROM watch_hits WHERE watch = ?", (name,))}
 
-    def save(self, name: str, query: str, run_id: int, count: int, translation: str, problems: list[str]) -> None:
-        self.db.execute(
+    def save(self, states: Iterable[tuple[str, str, int, int, str, list[str]]]) -> None:
+        """Each watch's state after a run: (name, query, run_id, count, query translation, problems)."""
+        self.db.executemany(
             "INSERT INTO watches (name, query, baseline_run, last_count, last_translation, last_problems) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET query = excluded.query, "
             "last_count = excluded.last_count, last_translation = excluded.last_translation, "
             "last_problems = excluded.last_problems",
-            (name, query, run_id, count, translation, json.dumps(problems)),
+            [(name, query, run_id, count, translation, json.dumps(problems))
+             for name, query, run_id, count, translation, problems in states],
         )
 
     def add_hits(self, watch: str, pmids: Iterable[str], run_id: int, *, baseline: bool) -> None:
