@@ -5,6 +5,7 @@ Nothing here does I/O.  One `Digest` is one e-mail to one recipient.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -136,13 +137,15 @@ class ArticleMemo(Generic[T]):
         self._make = make
         self._size = size
         self._kept: dict[str, tuple[Article, T]] = {}
+        self._lock = threading.Lock()  # (the web companion's threads may render too)
 
     def __call__(self, article: Article) -> T:
         kept = self._kept.get(article.pmid)
         if kept is not None and kept[0] is article:
             return kept[1]
         value = self._make(article)
-        self._kept[article.pmid] = (article, value)
-        while len(self._kept) > self._size:
-            del self._kept[next(iter(self._kept))]
+        with self._lock:
+            self._kept[article.pmid] = (article, value)
+            while len(self._kept) > self._size:
+                del self._kept[next(iter(self._kept))]
         return value

@@ -23,7 +23,7 @@ import rispy
 
 from litwatch.notifications import render as render_module
 from litwatch.notifications.exports import articles_to_csv, articles_to_ris, split_pages
-from litwatch.notifications.model import Correction, Digest, Entry, PaperRef, WatchNote
+from litwatch.notifications.model import ArticleMemo, Correction, Digest, Entry, PaperRef, WatchNote
 from litwatch.notifications.render import (
     HTML_BUDGET_BYTES,
     format_authors,
@@ -877,3 +877,26 @@ def test_the_outbox_reads_the_html_without_the_attachments(tmp_path: Path) -> No
     assert next(tmp_path.glob("*.eml")).read_bytes() == raw
     plain = b"From: a@example.org\r\nSubject: x\r\n\r\nhello\r\n"
     assert _before_attachments(plain) == plain
+
+
+def test_what_is_kept_of_an_article_is_for_that_very_article() -> None:
+    """`ArticleMemo` (entry views, RIS texts, ranking's reading of an article): a value is reused only
+    for the article object it was made from; a record read again (a new object, perhaps changed)
+    is worked out again, and only the last `size` articles are kept."""
+    made: list[str] = []
+
+    def make(article: Article) -> str:
+        made.append(article.pmid)
+        return article.title_html
+
+    memo = ArticleMemo(make, size=2)
+    first = Article(pmid="1", title_html="First", entrez_date="2025-03-01", pub_date=PubDate())
+    assert memo(first) == "First" and memo(first) == "First"
+    assert made == ["1"]
+    changed = Article(pmid="1", title_html="First, corrected", entrez_date="2025-03-01", pub_date=PubDate())
+    assert memo(changed) == "First, corrected"
+    others = [Article(pmid=p, title_html=p, entrez_date="2025-03-01", pub_date=PubDate()) for p in ("2", "3")]
+    for a in others:
+        memo(a)
+    assert memo(changed) == "First, corrected"
+    assert made == ["1", "1", "2", "3", "1"], "PMID 1 was dropped for the two newer ones"
