@@ -334,3 +334,27 @@ def test_the_first_split_stays_within_one_request_of_the_floor(shape, n: int, se
     check_complete(client, result)
     floor = 1 + math.ceil(n / CAP)
     assert client.requests_made <= floor + 1, [(c["mindate"], c["maxdate"]) for c in client.calls]
+
+
+def test_splits_no_longer_needed_are_forgotten_together(tmp_path: Path) -> None:
+    """A search back under the cap forgets its remembered split; others are kept (save_splits)."""
+    from litwatch.watchers.search import SearchResult
+    from litwatch.watchers.searches import load_splits, save_splits
+    from litwatch.watchers.store import open_store
+
+    def big(n: int) -> SearchResult:
+        half = n // 2
+        return SearchResult(count=n, pieces=[Piece(EARLIEST, date(2010, 1, 1), n - half), Piece(date(2010, 1, 2), None, half)])
+
+    queries = {"a": "alpha[mh]", "b": "beta[mh]", "c": "gamma[mh]"}
+    with open_store(path=tmp_path / "splits.db") as store:
+        with store.transaction():
+            save_splits(store.splits, {name: big(15_000) for name in queries}, queries, 1)
+        assert set(load_splits(store.splits)) == {query_key(q) for q in queries.values()}
+        def small(n: int) -> SearchResult:  # one range: every date
+            return SearchResult(count=n, pieces=[Piece(EARLIEST, None, n)])
+
+        shrunk = {"a": small(9_000), "b": small(12), "c": big(16_000)}
+        with store.transaction():
+            save_splits(store.splits, shrunk, queries, 2)
+        assert set(load_splits(store.splits)) == {query_key("gamma[mh]")}
