@@ -421,7 +421,10 @@ def run_rows(name: str, r: dict[str, Any], key: bool) -> list[Row]:
         Row(label, f"pacing floor, (n - 1) x {'0.1' if key else '0.333'} s + {LATENCY} s", f"{seconds:.1f} s", "", None),
         Row(label, "wall / pacing floor", f"{ratio:.2f}x", "<= 1.15x", ratio <= 1.15),
         Row(label, "searches and fetches alone (observe) / pacing floor", f"{ph.get('observe', 0) / seconds:.2f}x", "", None),
-        Row(label, "peak RSS (with parse workers)", f"{rss:.0f} MB", "<= 300 MB", rss <= 300),
+        Row(label, "peak RSS (with parse workers)",
+            f"{rss:.0f} MB (this process {r['rss_after'].get('observe', 0):.0f} after observe, {r['maxrss_mb']:.0f} at "
+            f"most; children {'+'.join(str(k) for k in kids['each_mb'])}, at most {kids['peaks_mb']:.0f} at once)",
+            "<= 300 MB", rss <= 300),
         Row(label, "digests sent; SMTP connections", f"{r['sent']}; {smtp['connections']} ({smtp['messages']} messages, "
             f"{smtp['bytes'] / sent / 1024:.0f} KB each)", "", None),
         Row(label, "build + render per digest", f"{(ph.get('digest', 0) + ph.get('render', 0)) / sent * 1000:.1f} ms", "", None),
@@ -454,25 +457,36 @@ NOTES = """\
   SMTP server and the other fakes), and now and then its stamps bunch two paced requests.
 * **Wall time without an API key: met** (see the table).  One search at a time (a 200 ms answer
   hides under the 0.34 s spacing); the digests after them add 4-5 %.
-* **Wall time with an API key: not met** (1.19-1.26x at 500 readers, 1.20-1.25x at 50).  What the run does to come close: three
-  searches in flight; while they run, a second thread asks everything that does not depend on
-  them (the notices on sent articles, the tracked papers' citations, and the records of the
-  tracked papers due for their re-check, in whole efetch batches: 12 of the 15 batches are fetched
-  and parsed while the searches go on, and only the searches' news are fetched after them); the
-  digests are sent by a sender thread while the next is composed.  Searching and fetching now
-  take 1.07-1.08x the floor.  What is left: the pacer spaces starts 0.105 s, 5 % above NCBI's
-  0.1 s (7 s of 1,435 requests; a 2 % margin was tried and the server answered 429 to 1-5 requests
-  a day), and composing some 300 digests after the last answer (15-20 s: building and ranking
-  each against the department's 2,000 newest tracked papers, rendering it, recording it).
-  Composing cannot start before the day's news are known and stored, and a second process to
-  compose in would cost some 100 MB more than the 300 MB allowed.
+* **Wall time with an API key: not met** (1.17-1.22x at 500 readers, 1.24-1.26x at 50).  What
+  the run does to come close: three searches in flight; while they run, a second thread asks
+  everything that does not depend on them (the notices on sent articles, the tracked papers'
+  citations, and the records of the tracked papers due for their re-check, in whole efetch
+  batches: 12 of the 15 batches are fetched and parsed while the searches go on, and only the
+  searches' news are fetched after them); the digests are sent by a sender thread while the next
+  is composed.  Searching and fetching take 1.07-1.08x the floor: the pacer spaces starts
+  0.105 s, 5 % above NCBI's 0.1 s (7 s of 1,435 requests; a 2 % margin was tried and the server
+  answered 429 to 1-5 requests a day), and a request answered 429 waits the second the server
+  asks for.  What is left is the deliver phase after the last answer: some 300 digests in 15-19 s.
+  Composing one now takes 37-45 ms (it took 48-55: see the notes of `notifications/render.py`
+  and `notifications/ranking.py` on what a run's digests share), recording it two SQLite commits
+  (each synced to disk: the crash rule), and the benchmark's SMTP server (aiosmtpd, in the
+  benchmark's own process) takes some 20-25 ms to read each 162 KB message, so even a digest
+  composed in no time would leave some 8 s after the last answer.  What would close the gap is
+  delivering while the searches run: searching the readers' queries group by group, and
+  recording and sending the first groups' digests while the last groups are searched.  That
+  splits the run's one transaction into one per group and costs an efetch request per group (a
+  partial batch); it is not built.  A second process to compose in would cost some 100 MB, past
+  the 300 MB allowed.
 * **Digests.**  One SMTP session carries the day's digests (`notifications/delivery.py`): one
   connection, one transaction each, each accepted or refused on its own.  Each digest is built,
   then recorded "sending" only once the one before is marked sent or failed, then sent by the
   sender thread while the next is built (tests/test_smtp_session.py checks it from the SMTP
   server's side).  What readers share is computed once a run: the tracked papers' texts and term
-  vectors (the references every reader's ranking compares with), each article's term vector and
-  RIS record, the decoded articles (at most 2,000).
+  vectors (the references every reader's ranking compares with: the 2,000 newest, as a profile
+  takes no more), what each article shows and attaches (its entry, its RIS record, its term
+  vector and study design), the decoded articles (at most 2,000), the headers every digest sets
+  alike.  The record step writes the watches' states, the citations and the splits no longer
+  needed in one statement each (PostgreSQL: 4.9 s -> 2.1-2.4 s).
 * **Peak RSS** counts this process after searching and fetching plus the children alive at one
   time at their own peaks (the parse workers of one fetch, the resource tracker), or this
   process's peak: whichever is larger.  It grows with the department, not with the digests: the
