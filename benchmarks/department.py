@@ -457,7 +457,7 @@ NOTES = """\
   SMTP server and the other fakes), and now and then its stamps bunch two paced requests.
 * **Wall time without an API key: met** (see the table).  One search at a time (a 200 ms answer
   hides under the 0.34 s spacing); the digests after them add 4-5 %.
-* **Wall time with an API key: not met** (1.17-1.22x at 500 readers, 1.24-1.26x at 50).  What
+* **Wall time with an API key: not met** (1.19-1.22x at 500 readers, 1.21-1.27x at 50).  What
   the run does to come close: three searches in flight; while they run, a second thread asks
   everything that does not depend on them (the notices on sent articles, the tracked papers'
   citations, and the records of the tracked papers due for their re-check, in whole efetch
@@ -466,11 +466,11 @@ NOTES = """\
   is composed.  Searching and fetching take 1.07-1.08x the floor: the pacer spaces starts
   0.105 s, 5 % above NCBI's 0.1 s (7 s of 1,435 requests; a 2 % margin was tried and the server
   answered 429 to 1-5 requests a day), and a request answered 429 waits the second the server
-  asks for.  What is left is the deliver phase after the last answer: some 300 digests in 15-19 s.
-  Composing one now takes 37-45 ms (it took 48-55: see the notes of `notifications/render.py`
+  asks for.  What is left is the deliver phase after the last answer: some 300 digests in 16-20 s.
+  Composing one now takes 40-46 ms (it took 48-55: see the notes of `notifications/render.py`
   and `notifications/ranking.py` on what a run's digests share), recording it two SQLite commits
   (each synced to disk: the crash rule), and the benchmark's SMTP server (aiosmtpd, in the
-  benchmark's own process) takes some 20-25 ms to read each 162 KB message, so even a digest
+  benchmark's own process) takes some 22-24 ms to read each 162 KB message, so even a digest
   composed in no time would leave some 8 s after the last answer.  What would close the gap is
   delivering while the searches run: searching the readers' queries group by group, and
   recording and sending the first groups' digests while the last groups are searched.  That
@@ -486,7 +486,7 @@ NOTES = """\
   takes no more), what each article shows and attaches (its entry, its RIS record, its term
   vector and study design), the decoded articles (at most 2,000), the headers every digest sets
   alike.  The record step writes the watches' states, the citations and the splits no longer
-  needed in one statement each (PostgreSQL: 4.9 s -> 2.1-2.4 s).
+  needed in one statement each (PostgreSQL: 4.9 s -> 2.3-2.4 s).
 * **Peak RSS** counts this process after searching and fetching plus the children alive at one
   time at their own peaks (the parse workers of one fetch, the resource tracker), or this
   process's peak: whichever is larger.  It grows with the department, not with the digests: the
