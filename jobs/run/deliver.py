@@ -210,12 +210,12 @@ class DeliveryLoop:
                         "", None, 1, "", out.message)
 
     def _send(
-        self, s: Subscriber, deliverer: Deliverer, queued: list[Queued], run_id: int, *, probing: bool
+        self, s: Subscriber, deliverer: Deliverer, queued: list[Queued], run_id: int
     ) -> DeliveryError | None:
         """Compose and deliver one message of these queued items; the refusal, when the server
         refused the message for good after reading it (`DeliveryError.message_refused`)."""
         d = self._record_sending(s, deliverer, queued, s.compose(queued, run_id), run_id)
-        return self._attempt(d, s, deliverer, s.label, probing=probing, alone=len(queued) == 1, attempted=True)
+        return self._attempt(d, s, deliverer, s.label, alone=len(queued) == 1, attempted=True)
 
     def _set_aside_refused(
         self, s: Subscriber, deliverer: Deliverer, queued: list[Queued], run_id: int, first: DeliveryError
@@ -230,7 +230,7 @@ class DeliveryLoop:
             group = groups.pop()
             middle = len(group) // 2
             for half in (group[middle:], group[:middle]):  # popped last-in: the older half goes first
-                refused = self._send(s, deliverer, half, run_id, probing=True)
+                refused = self._send(s, deliverer, half, run_id)
                 if refused is None:
                     continue
                 if len(half) > 1:
@@ -255,7 +255,6 @@ class DeliveryLoop:
         label: str,
         *,
         resend: bool = False,
-        probing: bool = False,
         alone: bool = False,
         attempted: bool = False,
     ) -> DeliveryError | None:
@@ -263,8 +262,8 @@ class DeliveryLoop:
         already be with the recipient, so a temporary refusal now keeps it "sending" (resent as it is
         next time), never puts its items back into a new message.  Returns the refusal when the
         server refused the message for good after reading it; `alone`: the message holds one item,
-        which is then set aside; `probing`: part of finding that item; `attempted`: the attempt is
-        counted already (with the delivery's creation)."""
+        which is then set aside; `attempted`: the attempt is counted already (with the delivery's
+        creation)."""
         if not attempted:
             with self.store.transaction():
                 self.store.deliveries.attempted(d.id)
