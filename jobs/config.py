@@ -555,6 +555,13 @@ class Config(_Table):
         """Every recipient: the `[[recipient]]` tables, then the simple `[digest] recipients`."""
         return list(self.recipient) + [RecipientConfig(email=e) for e in self.digest.recipients]
 
+    def watches_of(self, r: RecipientConfig) -> list[WatchConfig]:
+        """The watches `r` follows (`[[recipient]] watches`, default all), in the config's order."""
+        if r.watches is None:
+            return list(self.watch)
+        names = set(r.watches)
+        return [w for w in self.watch if w.name in names]
+
     def smtp_password(self) -> str | None:
         if self.smtp is None:
             return None

@@ -58,16 +58,7 @@ class Composer:
         # paper goes to every reader who takes them).  Filled only while digests are composed,
         # after the run's record step, when the stored records no longer change.
         self._decoded: dict[str, Article] = {}
-        self._by_name = {w.name: w for w in config.watch}
-        self._position = {w.name: i for i, w in enumerate(config.watch)}
         self._watch_terms: dict[str, tuple[str, ...]] = {}
-
-    def _watches(self, r: RecipientConfig) -> list[WatchConfig]:
-        """`r`'s watches, in the config's order."""
-        if r.watches is None:
-            return list(self.config.watch)
-        by_name = self._by_name
-        return sorted((by_name[n] for n in set(r.watches) if n in by_name), key=lambda w: self._position[w.name])
 
     def _terms(self, w: WatchConfig) -> tuple[str, ...]:
         """The watch's key terms (its `terms`, or those of its query), worked out once a run."""
@@ -101,7 +92,7 @@ class Composer:
         sources: dict[tuple[str, str], list[str]] = {}
         for c, g, s in self.store.citations.of(cited):
             sources.setdefault((c, g), []).append(s)
-        watches = self._watches(r)
+        watches = cfg.watches_of(r)
 
         def build(articles: dict[str, Article]) -> Digest:
             return build_digest(

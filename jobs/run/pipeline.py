@@ -565,10 +565,8 @@ class Pipeline:
         citations, corrections = obs.citation_items(), obs.announce_corrections
         notes = [n for seen in obs.watches.values() for n in seen.notes] + obs.notes
         new_articles: set[str] = set()
-        names = [w.name for w in cfg.watch]
-        position = {name: i for i, name in enumerate(names)}
         for r in subscribed(cfg, store):  # an unsubscribed reader is queued nothing
-            mine = names if r.watches is None else sorted(set(r.watches) & position.keys(), key=position.__getitem__)
+            mine = [w.name for w in cfg.watches_of(r)]
             announce = {p for w in mine for p in obs.watches[w].announce}
             already = store.queue.announced_to(r.email, announce)
             queue: list[Item] = []
