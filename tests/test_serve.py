@@ -284,7 +284,7 @@ def test_two_concurrent_runs_one_works_the_other_exits_75(tmp_path: Path, ncbi, 
     seed(ncbi)
     cfg = scenario_config(tmp_path, ncbi, smtp=smtp)
     db = tmp_path / "litwatch.db"
-    ncbi.latency = 0.5
+    ncbi.latency = 1.5  # the first run holds the store for seconds, however slowly the second starts
     first = spawn("run", "--config", str(cfg))
     wait_until(lambda: outcomes(db) == ["running"], 20, "the first run to start")
     second = run_subprocess("run", "--config", str(cfg))
