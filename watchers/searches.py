@@ -91,12 +91,15 @@ def search_watches(
     threads: int | None = None,
     progress: Callable[[str], Callable[[int, int], None] | None] | None = None,
     stop: threading.Event | None = None,
+    found: Callable[[list[str], SearchResult], None] | None = None,
 ) -> dict[str, SearchResult]:
-    """Each watch's result, each distinct search asked once; `remembered`: query_key -> the ranges
+    """Each watch's result, each distinct search asked once, in the order of `watches` (first
+    appearance); `remembered`: query_key -> the ranges
     of its last split (searches over the whole result set, without a backfill date, use them).
     `progress(name)`: called as a search starts (with the name of the first watch asking it); it
     returns the `(ids so far, hits)` reporter of that search, or None.  `stop`: once it is set, no
-    further search is sent (SearchesStopped is raised)."""
+    further search is sent (SearchesStopped is raised).  `found(names, result)`: called as each
+    search's result is known (in the searching thread), with the names of the watches asking it."""
     groups: dict[tuple[str, int | None, date | None], list[WatchSearch]] = {}
     for w in watches:
         groups.setdefault(w.group, []).append(w)
@@ -117,12 +120,17 @@ def search_watches(
         )
 
     out: dict[str, SearchResult] = {}
+
+    def answered(members: list[WatchSearch], result: SearchResult) -> None:
+        out.update((m.name, result) for m in members)
+        if found is not None:
+            found([m.name for m in members], result)
+
     if len(groups) < len(watches):
         log.info("%d watches ask %d distinct searches", len(watches), len(groups))
     if threads == 1:
         for key, members in groups.items():
-            result = one(key, members[0])
-            out.update((m.name, result) for m in members)
+            answered(members, one(key, members[0]))
         return out
     with ThreadPoolExecutor(threads, thread_name_prefix="litwatch-esearch") as pool:
         futures: list[tuple[list[WatchSearch], Future[SearchResult]]] = [
@@ -130,8 +138,7 @@ def search_watches(
         ]
         try:
             for members, future in futures:
-                result = future.result()
-                out.update((m.name, result) for m in members)
+                answered(members, future.result())
         finally:
             for _, future in futures:
                 future.cancel()  # an error: the searches not yet started are not sent

@@ -19,7 +19,7 @@ To add a kind of subscriber: build `Subscriber`s for it (jobs/run/subscribers.py
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -95,6 +95,7 @@ class DeliveryLoop:
     _by_key: dict[str, Subscriber] = field(init=False)
     _open: ExitStack | None = field(default=None, init=False)
     _sessions: dict[int, Deliverer] = field(default_factory=dict, init=False)
+    _visited: set[str] = field(default_factory=set, init=False)  # subscribers this run's loop went past
 
     def __post_init__(self) -> None:
         self._by_key = {s.key: s for s in self.subscribers}
@@ -139,21 +140,25 @@ class DeliveryLoop:
             log.warning("resending %s, %s: an earlier run did not see it accepted", label, d.message_id)
             self._attempt(d, s, deliverer, label, resend=True)
 
-    def deliver_due(self, run_id: int) -> None:
+    def deliver_due(self, run_id: int, only: Collection[str] | None = None) -> None:
         """Each due subscriber's pending items, in one message each: composed, recorded "sending",
         sent, marked and dropped before the next is composed (never all of them in memory), in one
-        session per deliverer."""
-        with self._session():
-            self._deliver_each(run_id)
+        session per deliverer.  `only`: these subscribers' keys (a reader group whose news is
+        recorded).  A subscriber is gone past once a run: a later call skips them."""
+        subscribers = [s for s in self.subscribers if s.key not in self._visited and (only is None or s.key in only)]
+        self._visited.update(s.key for s in subscribers)
+        if subscribers:
+            with self._session():
+                self._deliver_each(subscribers, run_id)
 
-    def _deliver_each(self, run_id: int) -> None:
+    def _deliver_each(self, subscribers: list[Subscriber], run_id: int) -> None:
         # One message is sent (in the sender thread) while the next is composed: the outcome of
         # a send is recorded before the next message is recorded "sending" and handed over, so
         # at most one delivery is in flight, as in a loop without the thread.
         in_flight: _InFlight | None = None
         with ThreadPoolExecutor(1, thread_name_prefix="litwatch-send") as sender:
             try:
-                for s in self.subscribers:
+                for s in subscribers:
                     if not s.due():
                         continue
                     queued = [q for q in self.store.queue.pending(s.key) if s.takes(q)]

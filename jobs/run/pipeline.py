@@ -10,6 +10,14 @@ The order is what makes it safe:
 4. Deliver: the one delivery loop (jobs/run/deliver.py) sends each due subscriber (e-mail reader,
    chat target) their queue: recorded as "sending" first, delivered, only then marked sent.  A
    refused delivery puts its items back in the queue for the next run.
+
+A department's run (more than 25 readers) goes through 2-4 once per reader group
+(jobs/run/groups.py): a group's watches are observed, recorded in their own transaction and its
+readers' digests sent while the later groups' watches are still searched.  Each group's
+transaction holds its watches whole (hits, state, split, and the queue of every reader who follows
+them); the first group's also holds the rest of the run's news, queued for every reader.  A run
+that fails (or dies) after some groups were recorded leaves those recorded and their digests sent
+or in doubt; the next run catches up on the rest, as after a failure before the first.
 """
 
 from __future__ import annotations
@@ -17,8 +25,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -29,6 +38,7 @@ from litwatch.jobs.run.alerts import alert_set_aside
 from litwatch.jobs.run.crashpoints import crashpoint
 from litwatch.jobs.run.deliver import DeliveryLoop
 from litwatch.jobs.run.feeds import write_feeds
+from litwatch.jobs.run.groups import Arrivals, ReaderGroup, reader_groups
 from litwatch.jobs.run.notify import enqueue_news
 from litwatch.jobs.run.outside import (
     CitationSources,
@@ -108,6 +118,9 @@ class Observation:
     notices: NoticeObservation = field(default_factory=NoticeObservation)  # notices on sent articles
     sources: CitationSources = field(default_factory=CitationSources)  # cited-by sources' answers
     preprints: PreprintObservation = field(default_factory=PreprintObservation)
+    # the first group's: everything above besides `watches` and `articles` is observed then; a later
+    # group's observation holds its watches and their records only
+    first: bool = True
 
     @property
     def announce(self) -> dict[str, set[str]]:
@@ -161,15 +174,25 @@ class Pipeline:
         loop = self._delivery_loop(summary)
         try:
             loop.resend_in_doubt()
+            recorded = 0
+            groups = self.plan_groups()
+            new_articles: set[str] = set()
             try:
-                obs = self.observe()
-                crashpoint("after_fetch")
+                with closing(self.observe(groups)) as parts:
+                    for obs, group in parts:
+                        self.record(obs, run_id, summary, new_articles)
+                        crashpoint("after_store")
+                        recorded += 1
+                        if recorded < len(groups):  # (the last group goes with everyone left, below)
+                            loop.deliver_due(run_id, only=group.readers)
             except (EntrezError, ICiteError) as exc:
                 summary.errors.append(str(exc))
-                log.error("run %d: %s; nothing was stored, the next run catches up", run_id, exc)
-            else:
-                self.record(obs, run_id, summary)
-                crashpoint("after_store")
+                if recorded:
+                    log.error("run %d: %s; the news of %d of %d reader groups was stored and is delivered, "
+                              "the next run catches up on the rest", run_id, exc, recorded, len(groups))
+                else:
+                    log.error("run %d: %s; nothing was stored, the next run catches up", run_id, exc)
+            if recorded:
                 self._update_feeds(summary)
             loop.deliver_due(run_id)
         except Exception as exc:
@@ -227,18 +250,32 @@ class Pipeline:
     def today(self) -> date:
         return self._clock().date()
 
-    def observe(self) -> Observation:
-        """Ask NCBI everything this run needs to know.  Writes nothing.
+    def plan_groups(self) -> list[ReaderGroup]:
+        """The run's reader groups (jobs/run/groups.py): one for a lab, halving ones for a department."""
+        cfg = self.config
+        search_of = {a.name: a.group for a in self._asks(cfg.watch)}
+        readers = [(r.email, [w.name for w in cfg.watches_of(r)]) for r in subscribed(cfg, self.store)]
+        return reader_groups(readers, [w.name for w in cfg.watch], search_of)
 
-        The watches' searches run in a background thread while this one asks what does not
-        depend on them: the notices on sent articles, the citations of the tracked papers, the
-        preprints, and the records of the tracked papers due for their re-check, of the citing
-        papers and of the readers' references.  One pacer spaces them all; after the searches only
-        the records of their new hits are fetched."""
+    def observe(self, groups: list[ReaderGroup]) -> Generator[tuple[Observation, ReaderGroup], None, None]:
+        """Ask NCBI everything this run needs to know, group by group (jobs/run/groups.py): yields
+        each group's observation once its watches' searches are answered and their new records
+        fetched.  Writes nothing.  The first group's observation also holds everything else the run
+        learnt (`Observation.first`).
+
+        The watches' searches run in a background thread, in the groups' order, while this one asks
+        what does not depend on them: the notices on sent articles, the citations of the tracked
+        papers, the preprints, and the records of the tracked papers due for their re-check, of the
+        citing papers and of the readers' references.  One pacer spaces them all; after a group's
+        searches only the records of its new hits are fetched."""
         obs = Observation()
         stop = threading.Event()
+        arrivals = Arrivals()
+        by_name = {w.name: w for w in self.config.watch}
+        ordered = [by_name[name] for g in groups for name in g.watches]
         with ThreadPoolExecutor(1, thread_name_prefix="litwatch-searches") as background:
-            searches = background.submit(self._searcher(self.config.watch, stop))  # each distinct query once
+            searches = background.submit(self._searcher(ordered, stop, arrivals.found))  # each distinct query once
+            searches.add_done_callback(arrivals.ended)
             try:
                 # notices on every article ever sent (at most once a day, at most 3 requests)
                 obs.notices = observe_notices(self.config, self.store, self.client, self.today())
@@ -254,26 +291,34 @@ class Pipeline:
                 missing = needed - (self.store.articles.known(needed) - plan.due)
                 early = set(sorted(missing, key=int)[: len(missing) // FETCH_BATCH * FETCH_BATCH])
                 unreadable = self._fetch_missing(obs, set(early), plan.due)
+                to_fetch = needed - early  # (what the early fetch left: less than a batch)
+                for name, error in obs.preprints.errors.items():
+                    obs.notes.append(Note(name, f"Europe PMC's preprint search failed ({error}); searched again next run.", True))
+                for group in groups:
+                    results = arrivals.wait(group.watches, searches)
+                    for name in group.watches:
+                        obs.watches[name] = seen = self.observe_watch(by_name[name], results[name])
+                        to_fetch |= seen.announce
+                    if obs.first:
+                        crashpoint("after_search")
+                    # (a new hit may be a citing paper)
+                    unreadable |= self._fetch_missing(obs, to_fetch - early, plan.due if obs.first else set())
+                    if obs.first:
+                        if obs.backfill_citations:
+                            self._backfill_citations(obs)
+                        if unreadable:
+                            self._hold_back(obs, unreadable)
+                        self._settle_tracked(obs, plan, unreadable)
+                        self.observe_corrections(obs, plan)
+                        crashpoint("after_fetch")
+                    elif unreadable:
+                        self._hold_back(obs, unreadable)
+                    yield obs, group
+                    obs, to_fetch, unreadable = Observation(first=False), set(), {}
             except BaseException:
-                stop.set()  # (Ctrl-C, an error): the searches not yet sent are not sent
+                stop.set()  # (Ctrl-C, an error, a failed record): the searches not yet sent are not sent
                 raise
-            results = searches.result()
-        to_fetch = needed - early  # (what the early fetch left: less than a batch)
-        for watch in self.config.watch:
-            obs.watches[watch.name] = seen = self.observe_watch(watch, results[watch.name])
-            to_fetch |= seen.announce
-        for name, error in obs.preprints.errors.items():
-            obs.notes.append(Note(name, f"Europe PMC's preprint search failed ({error}); searched again next run.", True))
-        crashpoint("after_search")
-
-        unreadable |= self._fetch_missing(obs, to_fetch - early, plan.due)  # (a new hit may be a citing paper)
-        if obs.backfill_citations:
-            self._backfill_citations(obs)
-        if unreadable:
-            self._hold_back(obs, unreadable)
-        self._settle_tracked(obs, plan, unreadable)
-        self.observe_corrections(obs, plan)
-        return obs
+            searches.result()
 
     def _needed(self, obs: Observation, plan: TrackedPlan) -> set[str]:
         """The records this run needs whatever its searches find: the tracked papers due for their
@@ -293,11 +338,8 @@ class Pipeline:
         split past 9,999 hits asked as last time (watchers/searches.py)."""
         return self._searcher(watches)()
 
-    def _searcher(
-        self, watches: list[WatchConfig], stop: threading.Event | None = None
-    ) -> Callable[[], dict[str, SearchResult]]:
-        """`_search`, with what it needs from the store read now: the searching itself asks only
-        NCBI (it may run in another thread; `stop` set: the searches not yet sent are not sent)."""
+    def _asks(self, watches: list[WatchConfig]) -> list[WatchSearch]:
+        """What each watch asks (a first run's backfill: its recent date too)."""
         today = self.today()
         asks = []
         for w in watches:
@@ -305,6 +347,19 @@ class Pipeline:
             # a backfill's recent hits come with the same search (one more esearch at most)
             since = today - timedelta(days=w.backfill_days) if first_run else None
             asks.append(WatchSearch(w.name, w.query, w.window_days, since))
+        return asks
+
+    def _searcher(
+        self,
+        watches: list[WatchConfig],
+        stop: threading.Event | None = None,
+        found: Callable[[list[str], SearchResult], None] | None = None,
+    ) -> Callable[[], dict[str, SearchResult]]:
+        """`_search`, with what it needs from the store read now: the searching itself asks only
+        NCBI (it may run in another thread; `stop` set: the searches not yet sent are not sent;
+        `found`: told of each search's result as it is answered)."""
+        today = self.today()
+        asks = self._asks(watches)
 
         def searching(name: str) -> terminal.ProgressFn | None:
             log.info("searching %r", name)
@@ -313,7 +368,7 @@ class Pipeline:
 
         remembered = load_splits(self.store.splits)
         return lambda: search_watches(
-            self.client, asks, today=today, remembered=remembered, progress=searching, stop=stop
+            self.client, asks, today=today, remembered=remembered, progress=searching, stop=stop, found=found
         )
 
     def observe_watch(self, watch: WatchConfig, result: SearchResult | None = None) -> WatchObservation:
@@ -497,12 +552,15 @@ class Pipeline:
 
     # -- 3. record --------------------------------------------------------------------------------
 
-    def record(self, obs: Observation, run_id: int, summary: RunSummary) -> None:
-        """Write what was observed, and queue what each subscriber is to be told: one transaction."""
+    def record(self, obs: Observation, run_id: int, summary: RunSummary, new_articles: set[str]) -> None:
+        """Write what was observed of a group, and queue what each subscriber is to be told: one
+        transaction.  `new_articles`: the run's articles new to someone so far (added to)."""
         with self.store.transaction():
             self._record_observed(obs, run_id, summary)
-            new_articles = self._record_queue(obs, run_id)
+            new_articles |= self._record_queue(obs, run_id)
         summary.new_articles = len(new_articles)
+        if not obs.first:
+            return
         summary.new_citations = len(obs.announce_citations)
         summary.corrections = len(obs.announce_corrections) + self._sent_notices
         if obs.notices.error:
@@ -514,11 +572,8 @@ class Pipeline:
         store = self.store
         for batch in obs.articles.batches():
             store.articles.put(batch)
-        for p in obs.tracked_drop:
-            store.tracked.remove(p)
-        for p in sorted(obs.tracked_add):
-            store.tracked.add(p, "config")
-        for watch in self.config.watch:
+        watches = [w for w in self.config.watch if w.name in obs.watches]
+        for watch in watches:
             seen = obs.watches[watch.name]
             summary.hits += len(seen.result.ids)
             if seen.baselined is not None:
@@ -527,14 +582,25 @@ class Pipeline:
                 store.watches.add_hits(watch.name, seen.new_hits or set(), run_id, baseline=False)
         store.watches.save(
             (w.name, w.query, run_id, (r := obs.watches[w.name].result).count, r.query_translation, r.problems)
-            for w in self.config.watch
+            for w in watches
         )
         save_splits(
             store.splits,
-            {w.name: obs.watches[w.name].result for w in self.config.watch},
-            {w.name: w.query for w in self.config.watch},
+            {w.name: obs.watches[w.name].result for w in watches},
+            {w.name: w.query for w in watches},
             run_id,
         )
+        if obs.first:
+            self._record_tracked(obs, run_id)
+
+    def _record_tracked(self, obs: Observation, run_id: int) -> None:
+        """The first group's: the tracked papers, their citations and corrections, the notices on
+        sent articles, the citation sources' answers, the preprints."""
+        store = self.store
+        for p in obs.tracked_drop:
+            store.tracked.remove(p)
+        for p in sorted(obs.tracked_add):
+            store.tracked.add(p, "config")
         sources_of: dict[str, set[str]] | None = None
         baselined: set[tuple[str, str, str]] = set()
         announced: set[tuple[str, str, str]] = set()
@@ -560,13 +626,17 @@ class Pipeline:
         record_preprints(store, obs.preprints, run_id)
 
     def _record_queue(self, obs: Observation, run_id: int) -> set[str]:
-        """Queue the news for every e-mail reader and chat target; returns the articles new to someone."""
+        """Queue a group's news for every e-mail reader and chat target (the first group's: the
+        rest of the run's news too); returns the articles new to someone."""
         cfg, store = self.config, self.store
         citations, corrections = obs.citation_items(), obs.announce_corrections
         notes = [n for seen in obs.watches.values() for n in seen.notes] + obs.notes
         new_articles: set[str] = set()
         for r in subscribed(cfg, store):  # an unsubscribed reader is queued nothing
-            mine = [w.name for w in cfg.watches_of(r)]
+            followed = [w.name for w in cfg.watches_of(r)]
+            mine = [w for w in followed if w in obs.watches]
+            if not mine and not obs.first:
+                continue
             announce = {p for w in mine for p in obs.watches[w].announce}
             already = store.queue.announced_to(r.email, announce)
             queue: list[Item] = []
@@ -577,11 +647,12 @@ class Pipeline:
                         new_articles.add(p)
                     elif not already[p]:  # still waiting for its digest: it names this watch too
                         queue.append(Hit(p, w))
-            queue += [Note(n.watch, n.text, n.problem, run_id) for n in notes if n.watch is None or n.watch in mine]
-            queue += queue_preprints(store, obs.preprints, r.email, mine)
-            if r.citations:
-                queue += citations
-                queue += corrections
+            queue += [Note(n.watch, n.text, n.problem, run_id) for n in notes if n.watch is None or n.watch in followed]
+            if obs.first:
+                queue += queue_preprints(store, obs.preprints, r.email, followed)
+                if r.citations:
+                    queue += citations
+                    queue += corrections
             store.queue.add(r.email, queue, run_id)
         if cfg.notify:
             pubmed_citations = [c for c in citations if isinstance(c, Citation)]  # chat: PubMed articles only
