@@ -15,13 +15,14 @@ resource tracker) used, sampled every 20 ms.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import resource
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -122,12 +123,30 @@ def run(args: list[str]) -> dict[str, Any]:
         def wrapper(*a: Any, **kw: Any) -> Any:
             t = time.monotonic()
             try:
-                return fn(*a, **kw)
+                out = fn(*a, **kw)
             finally:
                 phases[name] = phases.get(name, 0.0) + time.monotonic() - t
                 peaks[name] = _maxrss_mb()  # the high-water mark when the phase ended
+            return timed_steps(name, out) if inspect.isgenerator(out) else out
 
         return wrapper
+
+    def timed_steps(name: str, steps: Generator[Any, None, None]) -> Generator[Any, None, None]:
+        """A generator phase (observe, group by group): the time spent inside it, in all."""
+        while True:
+            t = time.monotonic()
+            try:
+                item = next(steps)
+            except StopIteration:
+                return
+            finally:
+                phases[name] = phases.get(name, 0.0) + time.monotonic() - t
+                peaks[name] = _maxrss_mb()
+            try:
+                yield item
+            except GeneratorExit:
+                steps.close()
+                raise
 
     if os.environ.get("LITWATCH_BENCH_UNPACED"):  # a set-up run (benchmarks/department.py): not measured
         from litwatch.watchers import entrez
