@@ -66,6 +66,7 @@ class ChildMemory:
         self.peaks_kb: dict[int, int] = {}
         self.alive: set[int] = set()
         self.together: set[frozenset[int]] = set()  # the sets of children seen alive at one time
+        self.parent_kb: dict[frozenset[int], int] = {}  # such a set -> this process's peak while it was alive
         self.total_kb = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -91,7 +92,10 @@ class ChildMemory:
         while not self._stop.wait(self.interval):
             total = _status_kb("self", "VmRSS:")
             self.alive = self._children()
-            self.together.add(frozenset(self.alive))
+            alive = frozenset(self.alive)
+            self.together.add(alive)
+            if alive:
+                self.parent_kb[alive] = max(self.parent_kb.get(alive, 0), _status_kb("self", "VmHWM:"))
             for pid in self.alive:
                 hwm = _status_kb(pid, "VmHWM:")
                 if hwm:
@@ -105,6 +109,12 @@ class ChildMemory:
             # the children alive at one time, each counted at its own peak (two pools of parse
             # workers started one after the other are never counted together)
             "peaks_mb": max((sum(self.peaks_kb.get(p, 0) for p in s) for s in self.together), default=0) / 1024,
+            # the same, plus this process's own peak up to then: a bound of the whole at any time
+            # the children ran (this process grows later, composing the digests, when they are gone)
+            "with_parent_mb": max(
+                (self.parent_kb.get(s, 0) + sum(self.peaks_kb.get(p, 0) for p in s) for s in self.together if s),
+                default=0,
+            ) / 1024,
             "each_mb": sorted(round(kb / 1024) for kb in self.peaks_kb.values()),
             # children still there when the run ended (multiprocessing's resource tracker)
             "lingering_mb": sum(kb for pid, kb in self.peaks_kb.items() if pid in self.alive) / 1024,
@@ -141,7 +151,7 @@ def run(args: list[str]) -> dict[str, Any]:
                 return
             finally:
                 phases[name] = phases.get(name, 0.0) + time.monotonic() - t
-                peaks[name] = _maxrss_mb()
+            peaks[name] = _maxrss_mb()  # (when the last item was made: a run's observations are done)
             try:
                 yield item
             except GeneratorExit:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from litwatch.jobs import terminal
-from litwatch.jobs.config import Config, WatchConfig
+from litwatch.jobs.config import Config, RecipientConfig, WatchConfig
 from litwatch.jobs.parts import Clock, make_clock
 from litwatch.jobs.run.alerts import alert_set_aside
 from litwatch.jobs.run.crashpoints import crashpoint
@@ -160,6 +160,7 @@ class Pipeline:
         self.icite = icite
         self.sources = sources or Clients(icite=icite)
         self._sent_notices = 0  # notices on sent articles queued by the last record()
+        self._follows: dict[str, list[str]] = {}  # reader -> the names of their watches (`_followed`)
         self._clock = clock or make_clock(config)
 
     # -- the run ----------------------------------------------------------------------------------
@@ -254,8 +255,15 @@ class Pipeline:
         """The run's reader groups (jobs/run/groups.py): one for a lab, halving ones for a department."""
         cfg = self.config
         search_of = {a.name: a.group for a in self._asks(cfg.watch)}
-        readers = [(r.email, [w.name for w in cfg.watches_of(r)]) for r in subscribed(cfg, self.store)]
+        readers = [(r.email, self._followed(r)) for r in subscribed(cfg, self.store)]
         return reader_groups(readers, [w.name for w in cfg.watch], search_of)
+
+    def _followed(self, r: RecipientConfig) -> list[str]:
+        """The names of `r`'s watches, in config order (worked out once a run: once per group)."""
+        names = self._follows.get(r.email)
+        if names is None:
+            names = self._follows[r.email] = [w.name for w in self.config.watches_of(r)]
+        return names
 
     def observe(self, groups: list[ReaderGroup]) -> Generator[tuple[Observation, ReaderGroup], None, None]:
         """Ask NCBI everything this run needs to know, group by group (jobs/run/groups.py): yields
@@ -633,7 +641,7 @@ class Pipeline:
         notes = [n for seen in obs.watches.values() for n in seen.notes] + obs.notes
         new_articles: set[str] = set()
         for r in subscribed(cfg, store):  # an unsubscribed reader is queued nothing
-            followed = [w.name for w in cfg.watches_of(r)]
+            followed = self._followed(r)
             mine = [w for w in followed if w in obs.watches]
             if not mine and not obs.first:
                 continue
