@@ -21,9 +21,11 @@ queued for every reader: a later group's readers take it with their digest.
 
 from __future__ import annotations
 
+import sys
 import threading
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,3 +116,20 @@ class Arrivals:
         with self._changed:
             self._changed.notify_all()
 
+
+
+HANDOFF = 0.0005  # seconds: the GIL switch interval while a group's digests are composed during the searches
+
+
+@contextmanager
+def prompt_handoffs() -> Iterator[None]:
+    """While the searches run and this thread records and composes: a paced request's thread,
+    woken at its start time, gets the GIL within half a millisecond, not Python's usual 5 ms (a
+    request that leaves late lets the next one, leaving on time, follow it closer than NCBI's
+    spacing).  Restored afterwards."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(min(before, HANDOFF))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(before)

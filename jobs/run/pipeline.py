@@ -38,7 +38,7 @@ from litwatch.jobs.run.alerts import alert_set_aside
 from litwatch.jobs.run.crashpoints import crashpoint
 from litwatch.jobs.run.deliver import DeliveryLoop
 from litwatch.jobs.run.feeds import write_feeds
-from litwatch.jobs.run.groups import Arrivals, ReaderGroup, reader_groups
+from litwatch.jobs.run.groups import Arrivals, ReaderGroup, prompt_handoffs, reader_groups
 from litwatch.jobs.run.notify import enqueue_news
 from litwatch.jobs.run.outside import (
     CitationSources,
@@ -281,7 +281,7 @@ class Pipeline:
         arrivals = Arrivals()
         by_name = {w.name: w for w in self.config.watch}
         ordered = [by_name[name] for g in groups for name in g.watches]
-        with ThreadPoolExecutor(1, thread_name_prefix="litwatch-searches") as background:
+        with prompt_handoffs(), ThreadPoolExecutor(1, thread_name_prefix="litwatch-searches") as background:
             searches = background.submit(self._searcher(ordered, stop, arrivals.found))  # each distinct query once
             searches.add_done_callback(arrivals.ended)
             try:
