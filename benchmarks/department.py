@@ -422,10 +422,13 @@ NOTES = """\
   Watches that ask the same query share one search (`watchers/searches.py`: white space and
   letter case outside quoted phrases folded, operators kept), tracked papers are looked up once
   for all readers, and one set of efetch batches serves every reader.  A request answered 429 is
-  retried and counted.  The fake server stamps arrivals in the benchmark's own process; the SMTP
-  server runs in a process of its own (`benchmarks/smtpbox.py`), as a mail server would: reading
-  the digests under the fake's GIL, while the first groups' digests go during the searches, made
-  its stamps late and bunched two paced requests now and then.
+  retried and counted; the table shows the shortest span of 11 arrivals (10 allowed in a second).
+  The fake server counts each request at the kernel's arrival stamp of its first segment, so its
+  own busy process no longer bunches them; the SMTP server runs in a process of its own
+  (`benchmarks/smtpbox.py`), as a mail server would; and while the searches run, litwatch sets the
+  GIL switch interval to 0.5 ms (`jobs/run/groups.py`), so that a paced request's thread leaves on
+  time while a group's digests are composed (the shortest span was 0.985 s in a run without it,
+  1.002-1.047 s with it).
 * **Wall time without an API key: met** (see the table).  One search at a time (a 200 ms answer
   hides under the 0.34 s spacing).
 * **Wall time with an API key: met** (1.06x at 500 readers, 1.09x at 50).  Three searches in
@@ -436,15 +439,16 @@ NOTES = """\
   are searched in that order, and as soon as a group's searches are answered its new records are
   fetched, its watches recorded in their own transaction and its readers' digests sent, while the
   next groups are searched.  Only the last group's digests (15 readers at 500, 25 at 50) are left
-  after the last answer; composing and sending all of them takes 5-7 s of the run's own thread
+  after the last answer; composing and sending all of them takes 5-6 s of the run's own thread
   (it took 16-20 s after the last answer when every digest waited for all the searches).  The
   price is one efetch per group (its new records, a partial batch): 19 instead of 15 at 500
   readers (6 groups), 3 instead of 2 at 50 (2 groups), inside the 2 %.  The pacer spaces starts
   0.105 s, 5 % above NCBI's 0.1 s (a 2 % margin was tried and the server answered 429 to 1-5
   requests a day), and a request answered 429 waits the second the server asks for.  (The
   "observe" row is now the time the run's thread spends in the observe step, waiting for answers
-  and fetching; the rest of the searching time it records and sends the earlier groups.)  A lab's run (25 readers or fewer) is one group, as before: the run
-  observes everything, records it in one transaction, delivers.
+  and fetching; the rest of the searching time it records and sends the earlier groups.)  A
+  lab's run (25 readers or fewer) is one group, as before: the run observes everything, records
+  it in one transaction, delivers.
 * **Digests.**  One SMTP session carries a reader group's digests (`notifications/delivery.py`):
   one connection per group (6 a day at 500 readers; one for a lab), one transaction each, each
   accepted or refused on its own.  Each digest is built,
