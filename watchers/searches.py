@@ -94,8 +94,8 @@ def search_watches(
     found: Callable[[list[str], SearchResult], None] | None = None,
 ) -> dict[str, SearchResult]:
     """Each watch's result, each distinct search asked once, in the order of `watches` (first
-    appearance); `remembered`: query_key -> the ranges
-    of its last split (searches over the whole result set, without a backfill date, use them).
+    appearance); `remembered`: query_key -> the ranges of its last split (searches over the whole
+    result set, without a backfill date, use them).
     `progress(name)`: called as a search starts (with the name of the first watch asking it); it
     returns the `(ids so far, hits)` reporter of that search, or None.  `stop`: once it is set, no
     further search is sent (SearchesStopped is raised).  `found(names, result)`: called as each
