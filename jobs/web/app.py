@@ -525,7 +525,7 @@ def build_app(config: Config, *, clock: Callable[[], float] = time.time) -> Star
 
     def _reader_watches(reader: Reader) -> list[Any]:
         config = web.current_config()
-        return list(config.watches_of(reader.recipient))
+        return config.watches_of(reader.recipient)
 
     def _weekly(store: Store, watch: str) -> list[tuple[str, int]]:
         now = datetime.fromtimestamp(web.clock(), UTC)
